@@ -1,0 +1,283 @@
+"""Architecture → Graphviz DOT graph, coloured by choice category, with optional rendering.
+
+Building DOT needs only the `graphviz` Python package; rendering to PNG/SVG/PDF also needs
+Graphviz's `dot` binary, and without it everything degrades to writing .dot files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from pathlib import Path
+
+from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
+
+logger = logging.getLogger(__name__)
+
+RENDER_FORMATS = ("png", "svg", "pdf")
+CATEGORIES = ("binary", "replaced", "higher_precision", "skipped", "other")
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+PALETTE = {
+    "binary": "#56B4E9",
+    "replaced": "#E69F00",
+    "higher_precision": "#009E73",
+    "skipped": "#DDDDDD",
+    "other": "#CC79A7",
+}
+LEGEND_LABELS = {
+    "binary": "binary (kept)",
+    "replaced": "replaced (binary 1x1)",
+    "higher_precision": "higher precision",
+    "skipped": "skipped",
+    "other": "other",
+}
+
+_BINARY = {"conv3x3", "binary"}
+_REPLACED = {"conv1x1"}
+_SKIPPED = {"identity", "skip", "none", "zero"}
+_BITS = re.compile(r"(\d+)bit")
+_MISSING_DOT = (
+    "Graphviz's `dot` is not installed: architecture graphs are written as .dot files only. "
+    "Install it to render PNG/SVG/PDF: apt-get install graphviz / conda install graphviz / "
+    "brew install graphviz"
+)
+_warned_missing_dot = False
+
+
+def choice_category(choice: str) -> str:
+    """Category of a choice: binary, replaced, skipped, higher_precision or other."""
+    if choice in _BINARY:
+        return "binary"
+    if choice in _REPLACED:
+        return "replaced"
+    if choice in _SKIPPED:
+        return "skipped"
+    bits = _BITS.fullmatch(choice)
+    if bits:
+        return "binary" if int(bits.group(1)) == 1 else "higher_precision"
+    return "other"
+
+
+def _format_stat(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _style(category: str, colored: bool) -> dict[str, str]:
+    style = ["rounded"]
+    attrs = {}
+    if category == "skipped":
+        style.append("dashed")
+        attrs["color"] = attrs["fontcolor"] = "#777777"
+    if colored:
+        style.append("filled")
+        attrs["fillcolor"] = PALETTE[category]
+    return {"style": ",".join(style), **attrs}
+
+
+def _add_legend(graph, categories: Sequence[str]) -> None:
+    with graph.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="legend", style="rounded", color="#999999")
+        for category in categories:
+            legend.node(f"legend_{category}", LEGEND_LABELS[category], **_style(category, True))
+        # Invisible edges stack the entries vertically instead of in one wide row.
+        for upper, lower in pairwise(categories):
+            legend.edge(f"legend_{upper}", f"legend_{lower}", style="invis")
+
+
+def architecture_to_dot(
+    arch: Architecture,
+    title: str | None = None,
+    colored: bool = True,
+    stats: Mapping | None = None,
+) -> str:
+    """DOT source of `arch`: input → stem → one node per decision point → classifier."""
+    import graphviz  # optional dependency (the `graphviz` extra), only needed here
+
+    graph = graphviz.Digraph(name=arch.space.name)
+    label = [title or arch.space.name] + [
+        f"{k}: {_format_stat(v)}" for k, v in (stats or {}).items()
+    ]
+    graph.attr(rankdir="TB", labelloc="t", fontsize="16", fontname="Helvetica")
+    graph.attr(label="\\n".join(label))
+    graph.attr("node", shape="box", fontname="Helvetica", fontsize="11")
+    graph.node("input", "input", shape="oval")
+    graph.node("stem", "stem")
+
+    stages: dict[str, list[tuple[str, DecisionPoint]]] = {}
+    for i, point in enumerate(arch.space):
+        stages.setdefault(point.name.split(".")[0], []).append((f"p{i}", point))
+    for stage, points in stages.items():
+        with graph.subgraph(name=f"cluster_{stage}") as cluster:
+            cluster.attr(label=stage, style="rounded", color="#999999")
+            for node_id, point in points:
+                choice = arch[point.name]
+                style = _style(choice_category(choice), colored)
+                cluster.node(node_id, f"{point.name}\\n{choice}", **style)
+    graph.node("classifier", "classifier")
+
+    chain = ["input", "stem"] + [f"p{i}" for i in range(len(arch))] + ["classifier"]
+    for upper, lower in pairwise(chain):
+        graph.edge(upper, lower)
+    if colored:
+        used = {choice_category(c) for c in arch.values()}
+        _add_legend(graph, [c for c in CATEGORIES if c != "other" or c in used])
+    return graph.source
+
+
+def dot_available() -> bool:
+    """Whether Graphviz's `dot` binary is on PATH."""
+    return shutil.which("dot") is not None
+
+
+def _warn_missing_dot() -> None:
+    global _warned_missing_dot
+    if not _warned_missing_dot:
+        _warned_missing_dot = True
+        logger.warning(_MISSING_DOT)
+
+
+def _atomic_write(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file in the same folder, so readers never see a partial file."""
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_formats(formats: Sequence[str]) -> None:
+    bad = [f for f in formats if f not in RENDER_FORMATS]
+    if bad:
+        raise ValueError(f"unknown graph format {bad[0]!r}; valid: {', '.join(RENDER_FORMATS)}")
+
+
+def _pipe(dot_source: str, fmt: str) -> bytes:
+    import graphviz
+
+    return graphviz.pipe("dot", fmt, dot_source.encode())
+
+
+def render_dot(dot_source: str, out_stem: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Render to out_stem.<fmt> per format; [] (and one warning per process) without `dot`."""
+    _check_formats(formats)
+    if not dot_available():
+        _warn_missing_dot()
+        return []
+    out_stem = Path(out_stem)
+    written = []
+    for fmt in formats:
+        path = out_stem.with_name(f"{out_stem.name}.{fmt}")
+        _atomic_write(path, _pipe(dot_source, fmt))
+        written.append(path)
+    return written
+
+
+def render_png_bytes(dot_source: str) -> bytes | None:
+    """PNG bytes of the graph (e.g. for TensorBoard), or None without `dot`."""
+    if not dot_available():
+        _warn_missing_dot()
+        return None
+    return _pipe(dot_source, "png")
+
+
+def architecture_table(arch: Architecture, stats: Mapping | None = None) -> str:
+    """A narrow text table: one line per decision point (choice, category), then stats."""
+    width = max([len("decision point")] + [len(name) for name in arch])
+    choice_width = max([len("choice")] + [len(c) for c in arch.values()])
+    lines = [
+        f"space: {arch.space.name} ({len(arch)} decision points)",
+        f"{'decision point':<{width}}  {'choice':<{choice_width}}  category",
+    ]
+    for name, choice in arch.items():
+        lines.append(f"{name:<{width}}  {choice:<{choice_width}}  {choice_category(choice)}")
+    counts = Counter(choice_category(c) for c in arch.values())
+    lines.append("summary: " + ", ".join(f"{c} {counts[c]}" for c in CATEGORIES if counts[c]))
+    for key, value in (stats or {}).items():
+        lines.append(f"{key}: {_format_stat(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _json_default(value: object) -> object:
+    # Tensors and NumPy scalars in stats become plain numbers.
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_architecture_files(
+    arch: Architecture,
+    out_dir: Path,
+    stem: str,
+    stats: Mapping | None = None,
+    formats: Sequence[str] = ("png",),
+    title: str | None = None,
+) -> dict[str, Path]:
+    """Write <stem>.json/.txt/.dot (and rendered formats when `dot` exists) into out_dir."""
+    _check_formats(formats)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = arch.to_dict()
+    if stats:
+        data["stats"] = dict(stats)
+    dot_source = architecture_to_dot(arch, title=title or f"{arch.space.name} {stem}", stats=stats)
+    contents = {
+        "json": json.dumps(data, indent=2, default=_json_default) + "\n",
+        "txt": architecture_table(arch, stats),
+        "dot": dot_source,
+    }
+    paths = {}
+    for ext, text in contents.items():
+        paths[ext] = out_dir / f"{stem}.{ext}"
+        _atomic_write(paths[ext], text)
+    for path in render_dot(dot_source, out_dir / stem, formats):
+        paths[path.suffix[1:]] = path
+    return paths
+
+
+def _kind_from_name(name: str) -> str:
+    return name.rsplit(".", 1)[-1] if "." in name else ""
+
+
+def load_architecture_file(path: Path) -> tuple[Architecture, dict | None]:
+    """An Architecture and its stats from a saved .json, without the model's search space.
+
+    Only the chosen choice of each point is known, so the rebuilt space has one choice per point.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, dict):
+        raise ValueError(f"{path}: architecture JSON needs a 'choices' object")
+    points = [DecisionPoint(n, (str(c),), _kind_from_name(n)) for n, c in choices.items()]
+    space = SearchSpace(str(data.get("space", "architecture")), points)
+    return Architecture.from_dict(space, data), data.get("stats")
+
+
+def rerender_architecture_file(
+    json_path: Path,
+    formats: Sequence[str] = ("png",),
+    colored: bool = True,
+    title: str | None = None,
+) -> list[Path]:
+    """Rewrite the .dot next to a saved architecture .json and render it; returns paths written."""
+    _check_formats(formats)
+    json_path = Path(json_path)
+    arch, stats = load_architecture_file(json_path)
+    dot_source = architecture_to_dot(arch, title=title, colored=colored, stats=stats)
+    dot_path = json_path.with_suffix(".dot")
+    _atomic_write(dot_path, dot_source)
+    return [dot_path, *render_dot(dot_source, json_path.with_suffix(""), formats)]

@@ -1,0 +1,47 @@
+"""`python -m lightnas.models NAME --input 3x32x32`: a supernet's decision points and costs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lightnas.cost import count_costs, format_costs
+from lightnas.models import child, create_supernet, list_models
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        c, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--input {text!r}: expected CxHxW, e.g. 3x32x32"
+        ) from None
+    return c, h, w
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lightnas.models", description=__doc__)
+    parser.add_argument(
+        "name", choices=list_models(), metavar="NAME", help=", ".join(list_models())
+    )
+    parser.add_argument("--input", type=parse_shape, default=(3, 224, 224), help="CxHxW")
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--stem", default=None, help="imagenet | thumbnail (default by input size)")
+    args = parser.parse_args(argv)
+    stem = args.stem or ("thumbnail" if args.input[1] <= 64 else "imagenet")
+    try:
+        net = create_supernet(args.name, args.classes, stem, in_channels=args.input[0])
+    except ValueError as err:
+        parser.exit(2, f"error: {err}\n")
+    space = net.space
+    print(f"{args.name}  stem={stem}  input={'x'.join(map(str, args.input))}")
+    print(f"{len(space)} decision points, {space.size:.3g} architectures")
+    for point in space:
+        print(f"  {point.name:<28} {' | '.join(point.choices)}")
+    costs = count_costs(child(net, space.default()), args.input)
+    print(f"base network: {format_costs(costs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

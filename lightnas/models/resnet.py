@@ -1,0 +1,178 @@
+"""Binary ResNet-18/34 supernets (v1 post-activation and v2 pre-activation basic blocks).
+
+Every basic block is a decision point whose choices are bit widths (weights and activations of
+both convs; all widths share one weight tensor) and, where input and output shapes match, `skip`.
+Each bit width keeps its own BatchNorm layers ("switchable BN"): statistics of a 1-bit and a
+32-bit path differ too much to share, and BN parameters are tiny. At 32 bits the quantizer is the
+identity, so a ReLU takes its place as the block's nonlinearity, as in the full-precision ResNet.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lightnas.binary import VALID_BITS, QConv2d
+from lightnas.models.layers import make_head, make_stem
+from lightnas.models.supernet import Choice, Supernet, check_space_keys
+from lightnas.search.space import DecisionPoint
+
+SPACE_KEYS = ("bits", "skip")
+RESNET_LAYERS = {"18": [2, 2, 2, 2], "34": [3, 4, 6, 3]}
+
+
+def bits_choice(bits: int) -> str:
+    return f"{bits}bit"
+
+
+def choice_bits(choice: str) -> int:
+    return int(choice.removesuffix("bit"))
+
+
+def _act(x: Tensor, bits: int) -> Tensor:
+    return F.relu(x) if bits == 32 else x
+
+
+class BasicBlock(nn.Module):
+    """A basic block at one bit width: two 3x3 convs, BNs, and the (downsampling) shortcut."""
+
+    def __init__(
+        self,
+        conv1: QConv2d,
+        conv2: QConv2d,
+        bn1: nn.BatchNorm2d,
+        bn2: nn.BatchNorm2d,
+        shortcut: nn.Module | None,
+        version: int,
+        bits: int,
+    ) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.bn1, self.bn2 = conv1, conv2, bn1, bn2
+        self.shortcut = shortcut
+        self.version = version
+        self.bits = bits
+
+    def forward(self, x: Tensor) -> Tensor:
+        return basic_forward(self, x, self.bits)
+
+
+def basic_forward(block: nn.Module, x: Tensor, bits: int, bn1=None, bn2=None) -> Tensor:
+    """v1: conv-BN-act-conv-BN + shortcut, act; v2: BN-act-conv-BN-act-conv + shortcut."""
+    bn1 = bn1 or block.bn1
+    bn2 = bn2 or block.bn2
+    shortcut = x if block.shortcut is None else block.shortcut(x)
+    if block.version == 1:
+        out = _act(bn1(block.conv1(x)), bits)
+        return _act(bn2(block.conv2(out)) + shortcut, bits)
+    out = block.conv1(_act(bn1(x), bits))
+    return block.conv2(_act(bn2(out), bits)) + shortcut
+
+
+class BasicChoice(Choice):
+    """A basic block at a chosen bit width (shared weights, per-width BN), or skipped."""
+
+    def __init__(
+        self, point: DecisionPoint, in_ch: int, out_ch: int, stride: int, version: int, scaling: str
+    ) -> None:
+        super().__init__(point)
+        self.version = version
+        self.conv1 = QConv2d(in_ch, out_ch, 3, stride=stride, padding=1, scaling=scaling)
+        self.conv2 = QConv2d(out_ch, out_ch, 3, padding=1, scaling=scaling)
+        bn1_ch = out_ch if version == 1 else in_ch
+        self.bn1 = nn.ModuleDict()
+        self.bn2 = nn.ModuleDict()
+        for c in point.choices:
+            if c != "skip":
+                self.bn1[c] = nn.BatchNorm2d(bn1_ch)
+                self.bn2[c] = nn.BatchNorm2d(out_ch)
+        self.shortcut = None
+        if stride != 1 or in_ch != out_ch:
+            layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)]
+            if version == 1:
+                layers.append(nn.BatchNorm2d(out_ch))
+            self.shortcut = nn.Sequential(*layers)
+
+    def _set_conv_bits(self, bits: int) -> None:
+        self.conv1.set_bits(bits)
+        self.conv2.set_bits(bits)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.active == "skip":
+            return x
+        bits = choice_bits(self.active)
+        self._set_conv_bits(bits)
+        return basic_forward(self, x, bits, self.bn1[self.active], self.bn2[self.active])
+
+    def extract(self) -> nn.Module | None:
+        if self.active == "skip":
+            return None
+        bits = choice_bits(self.active)
+        conv1, conv2 = copy.deepcopy(self.conv1), copy.deepcopy(self.conv2)
+        conv1.set_bits(bits)
+        conv2.set_bits(bits)
+        return BasicBlock(
+            conv1,
+            conv2,
+            copy.deepcopy(self.bn1[self.active]),
+            copy.deepcopy(self.bn2[self.active]),
+            copy.deepcopy(self.shortcut),
+            self.version,
+            bits,
+        )
+
+
+def block_choices(space: Mapping, shapes_match: bool) -> tuple[str, ...]:
+    """The choices of one block from the config: bit widths, plus `skip` where shapes allow."""
+    bits = space.get("bits", [1, 32])
+    if not bits:
+        raise ValueError(f"search_space.bits is empty; valid: {list(VALID_BITS)}")
+    for b in bits:
+        if b not in VALID_BITS:
+            raise ValueError(f"search_space.bits: {b!r} is not valid; valid: {list(VALID_BITS)}")
+    if len(set(bits)) != len(bits):
+        raise ValueError(f"search_space.bits lists a width twice: {list(bits)}")
+    skip = space.get("skip", True)
+    if not isinstance(skip, bool):
+        raise ValueError(f"search_space.skip must be true or false, got {skip!r}")
+    choices = [bits_choice(int(b)) for b in bits]
+    return tuple(choices + (["skip"] if skip and shapes_match else []))
+
+
+class BinaryResNet(Supernet):
+    """Binary ResNet supernet; with the first choice everywhere it is the ResNet at that width."""
+
+    def __init__(
+        self,
+        name: str,
+        layers: Sequence[int],
+        version: int = 1,
+        num_classes: int = 1000,
+        stem: str = "imagenet",
+        search_space: Mapping | None = None,
+        in_channels: int = 3,
+        width: int = 64,
+        scaling: str = "none",
+    ) -> None:
+        if version not in (1, 2):
+            raise ValueError(f"model.version={version!r} is not valid; valid: 1, 2")
+        space = dict(search_space or {})
+        check_space_keys(name, space, SPACE_KEYS)
+        body: list[nn.Module] = []
+        in_ch = width
+        for stage, num_blocks in enumerate(layers, start=1):
+            out_ch = width * 2 ** (stage - 1)
+            for block in range(1, num_blocks + 1):
+                stride = 2 if stage > 1 and block == 1 else 1
+                choices = block_choices(space, stride == 1 and in_ch == out_ch)
+                point = DecisionPoint(f"stage{stage}.block{block}.basic", choices, "basic")
+                body.append(BasicChoice(point, in_ch, out_ch, stride, version, scaling))
+                in_ch = out_ch
+        super().__init__(
+            name,
+            make_stem(stem, in_channels, width),
+            nn.Sequential(*body),
+            make_head(in_ch, num_classes, pre_bn=version == 2),
+        )

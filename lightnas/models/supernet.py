@@ -1,0 +1,139 @@
+"""Supernet machinery: decision-point modules, the supernet base class and child extraction."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+
+from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
+
+
+class Choice(nn.Module):
+    """A decision point inside a supernet: runs only its active choice."""
+
+    def __init__(self, point: DecisionPoint) -> None:
+        super().__init__()
+        self.point = point
+        self.active = point.choices[0]
+
+    def set_choice(self, choice: str) -> None:
+        if choice not in self.point.choices:
+            raise ValueError(
+                f"unknown choice {choice!r} at {self.point.name!r}; "
+                f"valid: {', '.join(self.point.choices)}"
+            )
+        self.active = choice
+
+    def extract(self) -> nn.Module | None:
+        """A standalone copy of the active choice holding only its weights; None removes it."""
+        raise NotImplementedError
+
+
+class Network(nn.Module):
+    """stem -> body -> head: the layout of every supernet and of every extracted child."""
+
+    def __init__(self, stem: nn.Module, body: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.stem = stem
+        self.body = body
+        self.head = head
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(self.stem(x)))
+
+
+class Supernet(Network):
+    """A network whose `Choice` modules together form its search space."""
+
+    def __init__(self, name: str, stem: nn.Module, body: nn.Module, head: nn.Module) -> None:
+        super().__init__(stem, body, head)
+        self.model_name = name
+
+    @property
+    def space(self) -> SearchSpace:
+        return SearchSpace(self.model_name, [c.point for c in self.choice_modules().values()])
+
+    def choice_modules(self) -> dict[str, Choice]:
+        return {m.point.name: m for m in self.modules() if isinstance(m, Choice)}
+
+    def set_architecture(self, arch: Architecture | Mapping[str, str]) -> None:
+        if not isinstance(arch, Architecture):
+            arch = Architecture(self.space, arch)
+        modules = self.choice_modules()
+        if list(arch) != list(modules):
+            raise ValueError(
+                f"architecture is for space {arch.space.name!r}, which does not match this "
+                f"supernet's decision points ({self.model_name})"
+            )
+        for name, choice in arch.items():
+            modules[name].set_choice(choice)
+
+    def architecture(self) -> Architecture:
+        """The architecture the supernet is currently set to."""
+        return Architecture(self.space, {n: m.active for n, m in self.choice_modules().items()})
+
+
+def _materialize(module: nn.Module) -> nn.Module:
+    """Replace every Choice below `module` by its extracted op, dropping removed ones."""
+    for name, sub in list(module.named_children()):
+        if isinstance(sub, Choice):
+            replacement = sub.extract()
+            if replacement is not None:
+                replacement = _materialize(replacement)
+        else:
+            replacement = _materialize(sub)
+        setattr(module, name, replacement if replacement is not None else nn.Identity())
+    if isinstance(module, nn.Sequential):
+        kept = [m for m in module if not isinstance(m, nn.Identity)]
+        if len(kept) != len(module):
+            return nn.Sequential(*kept)
+    return module
+
+
+def child(supernet: Supernet, arch: Architecture | Mapping[str, str]) -> Network:
+    """A standalone network: only the chosen ops of `arch`, with the supernet's trained weights."""
+    supernet.set_architecture(arch)
+    parts = [
+        _materialize(_deepcopy_structure(m)) for m in (supernet.stem, supernet.body, supernet.head)
+    ]
+    net = Network(*parts)
+    net.train(supernet.training)
+    return net
+
+
+def _deepcopy_structure(module: nn.Module) -> nn.Module:
+    """Copy containers and non-choice leaves; Choice modules are kept (they copy in `extract`)."""
+    if isinstance(module, Choice):
+        return module
+    clone = copy.copy(module)
+    clone._parameters = {k: _clone_param(v) for k, v in module._parameters.items()}
+    clone._buffers = {k: None if v is None else v.clone() for k, v in module._buffers.items()}
+    clone._modules = {k: _deepcopy_structure(v) for k, v in module._modules.items()}
+    return clone
+
+
+def _clone_param(p: nn.Parameter | None) -> nn.Parameter | None:
+    return None if p is None else nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+
+
+def check_ops(key: str, ops: Sequence[str], valid: Sequence[str]) -> tuple[str, ...]:
+    """Validate a config's op list for a decision-point kind."""
+    ops = tuple(str(o) for o in ops)
+    if not ops:
+        raise ValueError(f"search_space.{key} is empty; valid ops: {', '.join(valid)}")
+    for op in ops:
+        if op not in valid:
+            raise ValueError(f"search_space.{key}: unknown op {op!r}; valid: {', '.join(valid)}")
+    if len(set(ops)) != len(ops):
+        raise ValueError(f"search_space.{key} lists an op twice: {list(ops)}")
+    return ops
+
+
+def check_space_keys(model: str, space: Mapping, valid: Sequence[str]) -> None:
+    for key in space:
+        if key not in valid:
+            raise ValueError(
+                f"search_space.{key} is not valid for {model}; valid keys: {', '.join(valid)}"
+            )

@@ -1,0 +1,115 @@
+import pytest
+import torch
+from torch import nn
+
+from lightnas.binary import PAD_VALUE, QConv2d, activated_conv, quantize_activation, sign_ste
+from lightnas.binary.quantize import quantize_weight
+
+
+def test_sign_values_and_zero_maps_to_plus_one():
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.3, 4.0])
+    assert sign_ste(x).tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]
+
+
+def test_sign_gradient_passes_inside_and_is_cancelled_outside():
+    x = torch.tensor([-1.5, -1.0, -0.2, 0.0, 0.7, 1.0, 1.01, 3.0], requires_grad=True)
+    sign_ste(x, grad_cancel=1.0).backward(torch.full_like(x, 2.0))
+    assert x.grad.tolist() == [0.0, 2.0, 2.0, 2.0, 2.0, 2.0, 0.0, 0.0]
+
+
+def test_grad_cancel_threshold_is_configurable():
+    x = torch.tensor([0.4, 0.6], requires_grad=True)
+    sign_ste(x, grad_cancel=0.5).sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_kbit_activation_levels(bits):
+    x = torch.linspace(-2, 2, 1001)
+    q = quantize_activation(x, bits)
+    levels = torch.linspace(-1, 1, 2**bits)
+    assert len(torch.unique(q)) == 2**bits
+    assert torch.allclose(torch.unique(q), levels, atol=1e-6)
+    assert (q - x.clamp(-1, 1)).abs().max() <= 1 / (2**bits - 1) + 1e-6
+
+
+def test_kbit_activation_straight_through_inside_clip_range():
+    x = torch.tensor([-1.5, -0.3, 0.2, 1.2], requires_grad=True)
+    quantize_activation(x, 4).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 0.0]
+
+
+def test_weight_binarization_with_mean_scaling():
+    w = torch.tensor([[[[1.0, -3.0]]], [[[0.5, 0.5]]]])
+    assert quantize_weight(w, 1, "none").flatten().tolist() == [1, -1, 1, 1]
+    assert quantize_weight(w, 1, "mean").flatten().tolist() == [2.0, -2.0, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_kbit_weights_take_at_most_2_to_the_k_values_in_unit_range(bits):
+    w = torch.randn(64, 8, 3, 3)
+    q = quantize_weight(w, bits)
+    assert len(torch.unique(q)) <= 2**bits
+    assert q.abs().max() <= 1.0 + 1e-6
+
+
+def test_32_bit_qconv_equals_conv2d():
+    torch.manual_seed(0)
+    q = QConv2d(4, 6, 3, stride=2, padding=1, bias=True, w_bits=32, a_bits=32)
+    ref = nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=True)
+    ref.load_state_dict(q.state_dict())
+    x = torch.randn(2, 4, 9, 9)
+    assert torch.allclose(q(x), ref(x), atol=1e-6)
+
+
+def test_binary_conv_equals_conv_of_signs_padded_with_minus_one():
+    torch.manual_seed(0)
+    q = QConv2d(3, 5, 3, padding=1)
+    x = torch.randn(2, 3, 6, 6)
+    xs = nn.functional.pad(torch.where(x >= 0, 1.0, -1.0), (1, 1, 1, 1), value=PAD_VALUE)
+    ws = torch.where(q.weight >= 0, 1.0, -1.0)
+    assert torch.equal(q(x), nn.functional.conv2d(xs, ws))
+
+
+def test_binary_conv_outputs_take_only_expected_values():
+    torch.manual_seed(1)
+    q = QConv2d(4, 8, 3, padding=1)
+    out = q(torch.randn(3, 4, 5, 5))
+    # 4*3*3 = 36 products of +-1 (padding is -1, so every tap is +-1): even values in [-36, 36]
+    assert set(out.unique().tolist()) <= set(range(-36, 37, 2))
+    assert out.abs().max() <= 36
+
+
+def test_switching_bits_keeps_the_same_parameter_object():
+    q = QConv2d(4, 4, 3, padding=1)
+    weight = q.weight
+    x = torch.randn(1, 4, 5, 5)
+    outs = {}
+    for bits in (1, 2, 4, 8, 32):
+        q.set_bits(bits)
+        assert q.weight is weight
+        outs[bits] = q(x)
+    assert not torch.equal(outs[1], outs[32])
+    assert [n for n, _ in q.named_parameters()] == ["weight"]
+
+
+def test_gradients_reach_latent_weights_and_input():
+    q = QConv2d(2, 3, 3, padding=1)
+    x = (torch.rand(1, 2, 4, 4) - 0.5).requires_grad_()
+    q(x).sum().backward()
+    assert q.weight.grad is not None and q.weight.grad.abs().sum() > 0
+    assert x.grad.abs().sum() > 0
+
+
+def test_bad_bits_and_scaling_are_rejected():
+    with pytest.raises(ValueError, match="valid: \\[1, 2, 4, 8, 32\\]"):
+        QConv2d(2, 2, 3, w_bits=3)
+    with pytest.raises(ValueError, match="scaling"):
+        QConv2d(2, 2, 3, scaling="max")
+
+
+def test_activated_conv_keeps_spatial_size():
+    conv = activated_conv(4, 8, kernel_size=3, stride=1)
+    assert conv.is_binary
+    assert conv(torch.randn(1, 4, 7, 7)).shape == (1, 8, 7, 7)
+    assert activated_conv(4, 8, 3, stride=2)(torch.randn(1, 4, 8, 8)).shape == (1, 8, 4, 4)

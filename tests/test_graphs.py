@@ -1,0 +1,254 @@
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lightnas import graphs
+from lightnas.graphs import (
+    LEGEND_LABELS,
+    PALETTE,
+    architecture_to_dot,
+    choice_category,
+    dot_available,
+    load_architecture_file,
+    render_dot,
+    render_png_bytes,
+    write_architecture_files,
+)
+from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "visualization" / "color_graphs.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STATS = {"val_acc": 0.91, "OPs": 1.2e8}
+
+
+def melius_arch() -> Architecture:
+    dense, improvement = ("conv3x3", "conv1x1"), ("conv3x3", "identity")
+    points = [
+        DecisionPoint(f"stage{s}.block{b}.{kind}", choices, kind)
+        for s in (1, 2)
+        for b in (1, 2)
+        for kind, choices in (("dense", dense), ("improvement", improvement))
+    ]
+    space = SearchSpace("melius_test", points)
+    return space.from_indices([0, 1, 1, 0, 1, 1, 0, 0])
+
+
+def resnet_arch() -> Architecture:
+    choices = ("1bit", "2bit", "4bit", "8bit", "32bit", "skip")
+    points = [DecisionPoint(f"stage1.block{b}.basic", choices, "basic") for b in range(1, 7)]
+    return SearchSpace("resnet_test", points).from_indices(range(6))
+
+
+def node_lines(dot: str) -> dict[str, str]:
+    """Decision point name → its node's DOT line."""
+    lines = re.findall(r"^\s*p\d+ \[.*$", dot, flags=re.M)
+    return {re.search(r'label="([^\\]+)\\n', line).group(1): line for line in lines}
+
+
+@pytest.fixture
+def no_dot(monkeypatch):
+    """Simulate a machine without Graphviz's `dot`, with the once-per-process warning re-armed."""
+    real_which = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda cmd, *a, **k: None if cmd == "dot" else real_which(cmd, *a, **k)
+    )
+    monkeypatch.setattr(graphs, "_warned_missing_dot", False)
+
+
+@pytest.mark.parametrize(
+    "choice, category",
+    [
+        ("conv3x3", "binary"),
+        ("1bit", "binary"),
+        ("conv1x1", "replaced"),
+        ("identity", "skipped"),
+        ("skip", "skipped"),
+        ("2bit", "higher_precision"),
+        ("4bit", "higher_precision"),
+        ("8bit", "higher_precision"),
+        ("32bit", "higher_precision"),
+        ("maxpool3x3", "other"),
+        ("bit", "other"),
+    ],
+)
+def test_choice_category(choice, category):
+    assert choice_category(choice) == category
+
+
+@pytest.mark.parametrize("arch", [melius_arch(), resnet_arch()], ids=["melius", "resnet"])
+def test_dot_has_one_coloured_node_per_point(arch):
+    dot = architecture_to_dot(arch, title="my run", stats=STATS)
+    nodes = node_lines(dot)
+    assert list(nodes) == list(arch)
+    for name, choice in arch.items():
+        line = nodes[name]
+        assert f'"{name}\\n{choice}"' in line
+        assert f'fillcolor="{PALETTE[choice_category(choice)]}"' in line
+        assert ("dashed" in line) == (choice_category(choice) == "skipped")
+    for stage in {name.split(".")[0] for name in arch}:
+        assert f"subgraph cluster_{stage} {{" in dot
+    assert re.search(r"input -> stem\s+stem -> p0\s", dot)
+    assert f"p{len(arch) - 1} -> classifier" in dot
+
+
+def test_dot_legend_and_title():
+    dot = architecture_to_dot(melius_arch(), title="my run", stats=STATS)
+    assert "subgraph cluster_legend" in dot
+    for category in ("binary", "replaced", "higher_precision", "skipped"):
+        assert re.search(
+            rf'legend_{category} \[label="?{re.escape(LEGEND_LABELS[category])}"?'
+            rf'.*fillcolor="{PALETTE[category]}"',
+            dot,
+        )
+    assert "legend_other" not in dot  # only shown when an unknown choice is present
+    assert 'label="my run\\nval_acc: 0.91\\nOPs: 1.2e+08"' in dot
+
+
+def test_dot_shows_other_in_legend_and_defaults_title_to_space():
+    space = SearchSpace("odd", [DecisionPoint("stage1.block1.x", ("maxpool",), "x")])
+    dot = architecture_to_dot(space.default())
+    assert f'fillcolor="{PALETTE["other"]}"' in node_lines(dot)["stage1.block1.x"]
+    assert "legend_other" in dot
+    assert "label=odd" in dot
+
+
+def test_dot_uncolored_has_no_fills_or_legend():
+    arch = melius_arch()
+    dot = architecture_to_dot(arch, colored=False)
+    assert "fillcolor" not in dot and "filled" not in dot
+    assert "cluster_legend" not in dot
+    assert len(node_lines(dot)) == len(arch)
+    assert "dashed" in node_lines(dot)["stage1.block1.improvement"]  # skipped stays visible
+
+
+def test_write_architecture_files(tmp_path, no_dot):
+    arch = melius_arch()
+    out = tmp_path / "logs" / "architectures"
+    paths = write_architecture_files(arch, out, "epoch_3", stats=STATS)
+    assert paths == {ext: out / f"epoch_3.{ext}" for ext in ("json", "txt", "dot")}
+    assert sorted(p.name for p in out.iterdir()) == ["epoch_3.dot", "epoch_3.json", "epoch_3.txt"]
+
+    text = paths["json"].read_text()
+    assert Architecture.from_json(arch.space, text) == arch
+    assert json.loads(text)["stats"] == STATS
+
+    table = paths["txt"].read_text().splitlines()
+    for name, choice in arch.items():
+        assert any(line.split() == [name, choice, choice_category(choice)] for line in table)
+    assert "val_acc: 0.91" in table and "OPs: 1.2e+08" in table
+    assert max(map(len, table)) <= 80
+
+    assert node_lines(paths["dot"].read_text()).keys() == set(arch)
+    assert "val_acc: 0.91" in paths["dot"].read_text()
+
+
+def test_load_architecture_file_without_the_model(tmp_path, no_dot):
+    arch = resnet_arch()
+    paths = write_architecture_files(arch, tmp_path, "epoch_0", stats=STATS)
+    loaded, stats = load_architecture_file(paths["json"])
+    assert dict(loaded) == dict(arch) and loaded.space.name == arch.space.name
+    assert stats == STATS
+    assert {p.kind for p in loaded.space} == {"basic"}
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="bad.json"):
+        load_architecture_file(tmp_path / "bad.json")
+
+
+def test_render_without_dot_warns_once(tmp_path, no_dot, caplog):
+    dot = architecture_to_dot(melius_arch())
+    with caplog.at_level(logging.WARNING):
+        assert render_dot(dot, tmp_path / "g") == []
+        assert render_dot(dot, tmp_path / "g", ("svg", "pdf")) == []
+        assert render_png_bytes(dot) is None
+    assert not dot_available()
+    assert list(tmp_path.iterdir()) == []
+    warnings = [r.getMessage() for r in caplog.records if "dot" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "apt-get install graphviz" in warnings[0] and "brew install graphviz" in warnings[0]
+
+
+def test_render_dot_matches_dot_availability(tmp_path):
+    dot = architecture_to_dot(melius_arch(), stats=STATS)
+    paths = render_dot(dot, tmp_path / "epoch_1", ("png",))
+    if dot_available():
+        assert paths == [tmp_path / "epoch_1.png"]
+        assert paths[0].read_bytes().startswith(PNG_MAGIC)
+        assert render_png_bytes(dot).startswith(PNG_MAGIC)
+    else:
+        assert paths == [] and render_png_bytes(dot) is None
+    assert [p.name for p in tmp_path.iterdir()] == [p.name for p in paths]  # no temp leftovers
+
+
+def test_bad_format_names_valid_ones(tmp_path):
+    dot = architecture_to_dot(melius_arch())
+    with pytest.raises(ValueError, match="'jpg'.*png, svg, pdf"):
+        render_dot(dot, tmp_path / "g", ("png", "jpg"))
+    with pytest.raises(ValueError, match="png, svg, pdf"):
+        write_architecture_files(melius_arch(), tmp_path, "e", formats=("gif",))
+    assert list(tmp_path.iterdir()) == []
+
+
+def make_training(root: Path) -> Path:
+    arch_dir = root / "logs" / "architectures"
+    write_architecture_files(melius_arch(), arch_dir, "epoch_1", stats=STATS, formats=())
+    write_architecture_files(resnet_arch(), arch_dir, "epoch_2", formats=())
+    for dot in arch_dir.glob("*.dot"):
+        dot.write_text("stale")
+    return root
+
+
+def test_color_graphs_script_rerenders(tmp_path):
+    training = make_training(tmp_path / "melius_2024")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(training), "--format", "png", "svg"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    arch_dir = training / "logs" / "architectures"
+    first = (arch_dir / "epoch_1.dot").read_text()
+    assert "melius_2024 epoch_1" in first and "val_acc: 0.91" in first and "cluster_legend" in first
+    assert node_lines((arch_dir / "epoch_2.dot").read_text()).keys() == set(resnet_arch())
+    for stem in ("epoch_1", "epoch_2"):
+        png, svg = arch_dir / f"{stem}.png", arch_dir / f"{stem}.svg"
+        assert png.exists() == svg.exists() == dot_available()
+        if dot_available():
+            assert png.read_bytes().startswith(PNG_MAGIC)
+    assert ("not installed" in result.stderr) != dot_available()
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("color_graphs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_color_graphs_without_dot_writes_dot_files(tmp_path, no_dot, caplog):
+    training = make_training(tmp_path / "run")
+    with caplog.at_level(logging.WARNING):
+        assert load_script().main([str(training), "--no-color"]) == 0
+    for stem in ("epoch_1", "epoch_2"):
+        dot = (training / "logs" / "architectures" / f"{stem}.dot").read_text()
+        assert dot.startswith("digraph") and "fillcolor" not in dot
+    assert not list(training.rglob("*.png"))
+    assert len([r for r in caplog.records if "not installed" in r.getMessage()]) == 1
+
+
+def test_color_graphs_rejects_non_training_folder(tmp_path, capsys):
+    assert load_script().main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a training folder" in err
