@@ -21,7 +21,8 @@ class _SignSTE(torch.autograd.Function):
         ctx.save_for_backward(x)
         ctx.grad_cancel = grad_cancel
         # sign(0) = +1 so that every output is exactly +-1
-        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+        # scalar constants: ones_like would be baked into an ONNX export as a full-size tensor
+        return torch.where(x >= 0, x.new_tensor(1.0), x.new_tensor(-1.0))
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:

@@ -1,0 +1,240 @@
+"""Command line: `train_enas.py` / `lightnas search` run a search from one YAML file."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from lightnas.checkpoint import load_checkpoint
+from lightnas.config import Config, ConfigError, parse_config
+from lightnas.data import build_data
+from lightnas.engine import Engine, NonFiniteLossError
+from lightnas.export import model_info
+from lightnas.models import create_supernet
+from lightnas.search.space import Architecture
+from lightnas.search.strategies import EnasStrategy, FixedStrategy, RandomStrategy, Strategy
+from lightnas.tracking import standard_callbacks
+
+# keys that may change when resuming; everything else must match the checkpoint's config
+RESUMABLE = ("epochs", "device", "progress", "export", "data.num_workers", "data.data_dir")
+AUTOSAVE_DIR = Path("configs/autosaved")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but CUDA is not available; valid here: auto, cpu")
+    return device
+
+
+def new_folder(cfg: Config) -> Path:
+    """trainings/<name>; a taken name gets a numeric suffix, never reusing a folder."""
+    stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M")
+    base = Path(cfg.output_dir) / (cfg.name or f"{cfg.model.name}_{stamp}")
+    folder, n = base, 1
+    while True:
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            n += 1
+            folder = base.with_name(f"{base.name}_{n}")
+
+
+def build_strategy(cfg: Config, supernet) -> Strategy:
+    space = supernet.space
+    s, c = cfg.search, cfg.controller
+    if s.strategy == "random":
+        return RandomStrategy(space, cfg.seed)
+    if s.strategy == "fixed":
+        data = json.loads(Path(s.architecture).read_text())
+        data = data.get("architecture", data)  # an exported json nests it
+        return FixedStrategy(space, Architecture.from_dict(space, data), cfg.seed)
+    return EnasStrategy(
+        space,
+        cfg.seed,
+        s.warmup_epochs,
+        c.hidden_size,
+        c.temperature,
+        c.tanh_constant,
+        c.lr,
+        c.entropy_weight,
+        c.baseline_decay,
+        c.grad_clip,
+    )
+
+
+def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        name = f"{prefix}{k}"
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict) and k != "search_space":
+            out += config_differences(a[k], b[k], f"{name}.")
+        elif a.get(k) != b.get(k):
+            out.append(name)
+    return out
+
+
+class Tee:
+    """Copy a stream into the training folder's log file."""
+
+    def __init__(self, stream, log) -> None:
+        self.stream, self.log = stream, log
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def prepare(argv: list[str]) -> tuple[Config, Path, dict | None]:
+    """Parse, resolve resume, create or reopen the training folder: (config, folder, checkpoint)."""
+    cfg, ns, parser = parse_config(argv)
+    if ns.resume:
+        folder = Path(ns.resume)
+        if not (folder / "config.yml").exists():
+            raise ConfigError(f"--resume {folder}: not a training folder (no config.yml in it)")
+        state = load_checkpoint(folder / "enas_checkpoint")
+        # the saved config first, then whatever the command line adds on top of it
+        cfg, ns, parser = parse_config(["--config", str(folder / "config.yml"), *argv])
+        saved = state["config"]
+        changed = [
+            k
+            for k in config_differences(saved, cfg.to_dict())
+            if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)
+        ]
+        if changed and not ns.force:
+            raise ConfigError(
+                f"--resume {folder}: the config differs from the checkpoint's in "
+                f"{', '.join(changed)}; only {', '.join(RESUMABLE)} may change "
+                "(pass --force true to resume anyway)"
+            )
+        if cfg.epochs <= state["epoch"]:
+            raise ConfigError(
+                f"--resume {folder}: {state['epoch']} of epochs={cfg.epochs} already done; "
+                "raise --epochs to train longer"
+            )
+        parser.save(ns, folder / "config.yml", overwrite=True, skip_none=False)
+        return cfg, folder, state
+    folder = new_folder(cfg)
+    parser.save(ns, folder / "config.yml", skip_none=False)
+    if not any(a in ("-c", "--config") for a in argv) or len(argv) > 2:
+        AUTOSAVE_DIR.mkdir(parents=True, exist_ok=True)
+        parser.save(ns, AUTOSAVE_DIR / f"{folder.name}.yml", overwrite=True, skip_none=False)
+    return cfg, folder, None
+
+
+def run_search(cfg: Config, folder: Path, state: dict | None) -> Engine:
+    """Build data, supernet, strategy and engine for `cfg` and run the search into `folder`."""
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    d = cfg.data
+    data = build_data(
+        d.dataset,
+        data_dir=d.data_dir,
+        batch_size=d.batch_size,
+        val_size=d.val_size,
+        image_size=d.image_size,
+        num_classes=d.num_classes,
+        num_samples=d.num_samples,
+        augment=d.augment,
+        download=d.download,
+        seed=cfg.seed,
+        device=device,
+        on_device=d.on_device,
+        num_workers=d.num_workers,
+        pin_memory=device.type == "cuda",
+        eval_batch_size=d.eval_batch_size,
+    )
+    supernet = create_supernet(
+        cfg.model.name,
+        data.num_classes,
+        cfg.model.stem,
+        cfg.search_space,
+        in_channels=data.input_shape[0],
+        **cfg.model.kwargs,
+    )
+    info = model_info(
+        cfg.model.name,
+        data.num_classes,
+        cfg.model.stem,
+        cfg.search_space,
+        cfg.model.kwargs,
+        data.input_shape,
+        data.mean,
+        data.std,
+    )
+    engine = Engine(
+        cfg,
+        supernet,
+        build_strategy(cfg, supernet),
+        data,
+        device,
+        standard_callbacks(cfg, folder, info),
+    )
+    if state is not None:
+        engine.load_state_dict(state)
+        print(f"resuming {folder} after epoch {engine.epoch}", flush=True)
+    engine.run()
+    return engine
+
+
+def search_main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg, folder, state = prepare(argv)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    with open(folder / "log.txt", "a") as log:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
+        try:
+            print(f"training folder: {folder}", flush=True)
+            engine = run_search(cfg, folder, state)
+        except KeyboardInterrupt:
+            print(
+                f"\ninterrupted: the checkpoint of the last completed epoch is in "
+                f"{folder / 'enas_checkpoint'}; continue with: "
+                f"python train_enas.py --resume {folder}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 130
+        except (NonFiniteLossError, ConfigError, ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return 2 if not isinstance(err, NonFiniteLossError) else 1
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+    best = engine.best
+    print(
+        f"done: best architecture (epoch {best['epoch'] + 1}, val acc {best['val_acc']:.4f}) "
+        f"in {folder / 'best_architecture.json'}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`lightnas search ...` (= train_enas.py)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"search": search_main}
+    if not argv or argv[0] not in commands:
+        print(f"usage: lightnas {{{','.join(commands)}}} ...", file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])

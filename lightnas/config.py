@@ -1,0 +1,217 @@
+"""The typed search configuration: YAML file + command-line overrides via jsonargparse."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from lightnas.data import DATASETS
+
+Dataset = Literal["mock", "digits", "cifar10", "cifar100", "imagefolder"]
+assert set(DATASETS) == set(Dataset.__args__)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "meliusnet22"
+    """Supernet name (see `python -m lightnas.models --help`)."""
+    stem: Literal["imagenet", "thumbnail"] = "thumbnail"
+    kwargs: dict = field(default_factory=dict)
+    """Overrides of the family's spec, e.g. {growth_rate: 32, block_config: [2, 2, 2, 2]}."""
+
+
+@dataclass
+class DataConfig:
+    dataset: Dataset = "cifar100"
+    data_dir: str | None = None
+    download: bool = False
+    image_size: int | None = None
+    num_classes: int | None = None
+    num_samples: int | None = None
+    """Cap on training samples (mock: the number generated)."""
+    val_size: float | int = 0.1
+    """Validation split carved from the training set: a fraction or a count."""
+    batch_size: int = 128
+    eval_batch_size: int | None = None
+    augment: bool = True
+    num_workers: int = 0
+    on_device: bool = False
+    """Keep an in-memory dataset on the GPU and augment there."""
+
+
+@dataclass
+class OptimConfig:
+    optimizer: Literal["sgd", "adam"] = "adam"
+    lr: float = 2e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    min_lr: float = 0.0
+    """Cosine schedule floor."""
+
+
+@dataclass
+class ControllerConfig:
+    hidden_size: int = 64
+    temperature: float | None = 5.0
+    tanh_constant: float | None = 2.5
+    entropy_weight: float = 1e-4
+    baseline_decay: float = 0.95
+    lr: float = 3.5e-4
+    grad_clip: float | None = None
+
+
+@dataclass
+class SearchConfig:
+    strategy: Literal["enas", "random", "fixed"] = "enas"
+    warmup_epochs: int = 0
+    """Epochs of uniformly random architectures before the controller starts."""
+    update_arch_frequency: int | None = None
+    """Run a controller phase every N training batches; None = once per epoch."""
+    controller_steps: int = 50
+    controller_batch: int = 1
+    """Architectures sampled per controller step."""
+    reward_batches: int = 1
+    """Validation batches per reward."""
+    num_val_samples: int = 10
+    bn_recalibration_batches: int = 10
+    """Training batches that re-estimate BatchNorm statistics before a validation."""
+    cost: Literal["ops", "model_bits", "latency"] = "ops"
+    cost_weight: float = 0.0
+    """w <= 0 in reward = accuracy * (cost / target_cost) ** w; 0 = accuracy only."""
+    target_cost: float | None = None
+    """None = the cost of the base network (first choice everywhere)."""
+    architecture: str | None = None
+    """JSON file of the architecture to train with strategy `fixed`."""
+
+
+@dataclass
+class ExportConfig:
+    formats: list[Literal["pt2", "onnx"]] = field(default_factory=lambda: ["pt2", "onnx"])
+    every: int = 1
+    """Export every N epochs (and always the last); 0 = only the last."""
+    graph_formats: list[Literal["png", "svg", "pdf"]] = field(default_factory=lambda: ["png"])
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    search_space: dict | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    epochs: int = 10
+    seed: int = 0
+    device: str = "auto"
+    """auto (cuda when available), cpu, cuda, cuda:N."""
+    channels_last: bool = False
+    bf16: bool = False
+    """bf16 autocast for the supernet on CUDA."""
+    name: str | None = None
+    """Training folder name; default <model>_<YYYY_MM_DD_HH_MM>."""
+    output_dir: str = "trainings"
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SECTIONS = ("model", "data", "optim", "controller", "search", "export")
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message is one line naming the key and the valid values."""
+
+
+def build_parser(prog: str = "train_enas.py") -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=prog,
+        exit_on_error=False,
+        description="ENAS search for binary neural networks. Any key can be overridden, "
+        "e.g. --search.warmup_epochs 2 --data.batch_size 64.",
+    )
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML config file")
+    parser.add_argument(
+        "--resume", type=str | None, default=None, help="trainings/<name> to resume"
+    )
+    parser.add_argument(
+        "--force", type=bool, default=False, help="resume despite a config mismatch"
+    )
+    parser.add_class_arguments(Config, fail_untyped=False)
+    return parser
+
+
+def _one_line(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    text = re.sub(r"typing\.Literal\[(.*?)\]", r"one of [\1]", text)
+    text = re.sub(r"<class '(\w+)'>", r"\1", text)
+    text = text.replace("Expected a ", "expected ").replace("Got value:", "got")
+    return text.replace('Parser key "', 'config key "')
+
+
+def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, ArgumentParser]:
+    """Parse a YAML file and overrides into a Config; raises ConfigError (one line) when bad."""
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+        init = parser.instantiate_classes(ns)
+    except Exception as err:  # jsonargparse raises ArgumentError/TypeError with multi-line text
+        raise ConfigError(_one_line(err)) from None
+    cfg = Config(**{k: getattr(init, k) for k in Config.__dataclass_fields__})
+    validate(cfg)
+    return cfg, ns, parser
+
+
+def config_from_dict(data: dict) -> Config:
+    """Rebuild a Config from `Config.to_dict()` output (e.g. a checkpoint's copy)."""
+    sections = {
+        "model": ModelConfig,
+        "data": DataConfig,
+        "optim": OptimConfig,
+        "controller": ControllerConfig,
+        "search": SearchConfig,
+        "export": ExportConfig,
+    }
+    kwargs = {k: (sections[k](**v) if k in sections else v) for k, v in data.items()}
+    return Config(**kwargs)
+
+
+def validate(cfg: Config) -> None:
+    """Checks that need more than types; every message names the key and the valid values."""
+    from lightnas.models import list_models
+
+    checks = [
+        (
+            cfg.model.name in list_models(),
+            f"model.name={cfg.model.name!r} is not known; valid: {', '.join(list_models())}",
+        ),
+        (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
+        (cfg.search.cost_weight <= 0, f"search.cost_weight={cfg.search.cost_weight} must be <= 0"),
+        (cfg.search.controller_steps >= 0, "search.controller_steps must be >= 0"),
+        (cfg.search.controller_batch >= 1, "search.controller_batch must be >= 1"),
+        (cfg.search.reward_batches >= 1, "search.reward_batches must be >= 1"),
+        (cfg.search.num_val_samples >= 0, "search.num_val_samples must be >= 0"),
+        (cfg.search.warmup_epochs >= 0, "search.warmup_epochs must be >= 0"),
+        (
+            cfg.search.update_arch_frequency is None or cfg.search.update_arch_frequency >= 1,
+            "search.update_arch_frequency must be >= 1 or null (once per epoch)",
+        ),
+        (
+            cfg.search.strategy != "fixed" or cfg.search.architecture,
+            "search.architecture (a JSON file) is required with search.strategy=fixed",
+        ),
+        (cfg.export.every >= 0, "export.every must be >= 0"),
+        (cfg.optim.lr > 0, f"optim.lr={cfg.optim.lr} must be > 0"),
+        (
+            re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device) is not None,
+            f"device={cfg.device!r} is not valid; valid: auto, cpu, cuda, cuda:N",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

@@ -1,0 +1,188 @@
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+import lightnas.export as export_module
+from lightnas.export import (
+    METADATA_KEY,
+    export_child,
+    load_architecture,
+    load_child,
+    model_info,
+)
+from lightnas.models import child, create_supernet
+from lightnas.search.space import Architecture, SearchSpace
+
+INPUT = (3, 16, 16)
+TINY_MELIUS = {"block_config": [1, 1], "growth_rate": 16, "init_features": 32, "reduction": [0.5]}
+MODELS = {
+    "melius": ("meliusnet_flex", None, TINY_MELIUS),
+    "resnet": ("resnet18", {"bits": [1, 32], "skip": True}, {"layers": [1, 1], "width": 8}),
+    # grouped transitions add a ChannelShuffle, as in meliusnet23/a/b/c
+    "melius_shuffle": ("meliusnet_flex", None, {**TINY_MELIUS, "transition_groups": 4}),
+}
+
+
+@dataclass
+class Exported:
+    net: nn.Module
+    arch: Architecture
+    info: dict
+    paths: dict[str, Path]
+    out_dir: Path
+    training_after: list[bool]
+
+
+def random_arch(space: SearchSpace, seed: int) -> Architecture:
+    """A seeded random architecture that is not the base network."""
+    for offset in range(100):
+        arch = space.sample(torch.Generator().manual_seed(seed + offset))
+        if arch != space.default():
+            return arch
+    raise AssertionError("no non-default architecture sampled")
+
+
+def randomize_batchnorm(net: nn.Module) -> None:
+    """Non-trivial BN statistics, so exports that drop the buffers give other outputs."""
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+
+
+def tiny_export(key: str, out_dir: Path, **kwargs) -> Exported:
+    model, space, kw = MODELS[key]
+    torch.manual_seed(0)
+    supernet = create_supernet(model, 10, "thumbnail", space, **kw)
+    randomize_batchnorm(supernet)
+    arch = random_arch(supernet.space, seed=1)
+    net = child(supernet, arch).train()
+    info = model_info(model, 10, "thumbnail", space, kw, INPUT, (0.5,) * 3, (0.25,) * 3)
+    paths = export_child(net, arch, info, out_dir, "epoch_3", **kwargs)
+    return Exported(net, arch, info, paths, out_dir, [m.training for m in net.modules()])
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def exported(request, tmp_path_factory) -> Exported:
+    out_dir = tmp_path_factory.mktemp(request.param) / "exported_models"
+    return tiny_export(request.param, out_dir, stats={"top1": 0.5})
+
+
+def reference(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return copy.deepcopy(net).eval()(x)
+
+
+def test_exports_reproduce_the_child_with_a_dynamic_batch(exported):
+    x = torch.randn(5, *INPUT, generator=torch.Generator().manual_seed(0))  # traced with 2
+    expected = reference(exported.net, x)
+    with torch.no_grad():
+        pt2 = torch.export.load(exported.paths["pt2"]).module()(x)
+        reloaded = load_child(exported.paths["safetensors"])(x)
+    session = ort.InferenceSession(exported.paths["onnx"], providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {"input": x.numpy()})
+    assert expected.shape == (5, 10)
+    torch.testing.assert_close(pt2, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(onnx_out), expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(reloaded, expected, atol=0, rtol=0)
+
+
+def test_export_writes_the_layout_atomically_and_leaves_the_caller_in_training_mode(exported):
+    files = sorted(p.relative_to(exported.out_dir).as_posix() for p in exported.out_dir.rglob("*"))
+    assert files == [
+        "inference_only",
+        "inference_only/epoch_3.onnx",
+        "inference_only/epoch_3.pt2",
+        "trainables",
+        "trainables/epoch_3.json",
+        "trainables/epoch_3.safetensors",
+    ]
+    assert all(exported.training_after)
+
+
+def test_exported_files_describe_the_architecture_and_model(exported):
+    arch_dict = exported.arch.to_dict()
+    with safe_open(exported.paths["safetensors"], framework="pt") as f:
+        metadata = f.metadata()
+    assert json.loads(metadata["architecture"]) == arch_dict
+    assert json.loads(metadata["model"]) == exported.info
+    data = json.loads(exported.paths["json"].read_text())
+    assert data == {"architecture": arch_dict, "model": exported.info, "stats": {"top1": 0.5}}
+    onnx_meta = {p.key: p.value for p in onnx.load(exported.paths["onnx"]).metadata_props}
+    assert json.loads(onnx_meta[METADATA_KEY])["architecture"] == arch_dict
+    assert load_architecture(exported.paths["json"]) == exported.arch
+    assert load_architecture(exported.paths["safetensors"]) == exported.arch
+
+
+def test_load_child_accepts_json_and_stem_and_includes_bn_buffers(exported):
+    stem = exported.paths["json"].with_suffix("")
+    for path in (exported.paths["json"], stem):
+        net = load_child(path)
+        assert not net.training
+        expected = exported.net.state_dict()
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, expected[key]), key
+
+
+def test_model_info_is_plain_json():
+    info = model_info("resnet18", 10, "thumbnail", {"bits": (1, 32)}, {"layers": (1, 1)}, INPUT)
+    assert info["search_space"] == {"bits": [1, 32]}
+    assert info["input_shape"] == [3, 16, 16]
+    with pytest.raises(ValueError, match="not plain JSON"):
+        model_info("resnet18", 10, "thumbnail", None, {"act": nn.ReLU()}, INPUT)
+
+
+def test_bad_format_is_rejected_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="'tflite'; valid: pt2, onnx"):
+        tiny_export("resnet", tmp_path / "out", formats=("pt2", "tflite"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_write_keeps_the_previous_file_and_no_temp_file(tmp_path):
+    target = tmp_path / "epoch_3.onnx"
+    target.write_bytes(b"old")
+
+    def fail_midway(tmp: Path) -> None:
+        tmp.write_bytes(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        export_module._atomic_write(target, fail_midway)
+    assert target.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_load_child_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no exported child"):
+        load_child(tmp_path / "trainables" / "epoch_9")
+    paths = tiny_export("resnet", tmp_path, formats=()).paths
+    path = paths["safetensors"]
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(path)
+    dropped = sorted(tensors)[0]
+    del tensors[dropped]
+    save_file(tensors, path, metadata=metadata)
+    with pytest.raises(ValueError, match=f"do not match its architecture \\(missing: {dropped}\\)"):
+        load_child(path)
+
+
+def test_load_architecture_needs_the_model_description(tmp_path):
+    exp = tiny_export("resnet", tmp_path, formats=())
+    epoch_file = tmp_path / "epoch_3.json"
+    epoch_file.write_text(json.dumps({**exp.arch.to_dict(), "epoch": 3}))
+    with pytest.raises(ValueError, match="no model description"):
+        load_architecture(epoch_file)
+    epoch_file.write_text(json.dumps({**exp.arch.to_dict(), "model": exp.info}))
+    assert load_architecture(epoch_file) == exp.arch
