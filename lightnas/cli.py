@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -103,45 +104,57 @@ class Tee:
         return getattr(self.stream, name)
 
 
-def prepare(argv: list[str]) -> tuple[Config, Path, dict | None]:
-    """Parse, resolve resume, create or reopen the training folder: (config, folder, checkpoint)."""
+def save_config(parser, ns, path: Path, overwrite: bool = False) -> None:
+    ns = ns.clone()
+    for key in ("resume", "force", "config", "__path__"):
+        if key in ns:
+            del ns[key]
+    parser.save(ns, path, overwrite=overwrite)
+
+
+def prepare(argv: list[str]) -> tuple[Config, object, object, Path | None, dict | None]:
+    """Parse and resolve --resume: (config, namespace, parser, resumed folder, checkpoint)."""
+    argv = ["--print_config" if a == "--print-config" else a for a in argv]
     cfg, ns, parser = parse_config(argv)
-    if ns.resume:
-        folder = Path(ns.resume)
-        if not (folder / "config.yml").exists():
-            raise ConfigError(f"--resume {folder}: not a training folder (no config.yml in it)")
-        state = load_checkpoint(folder / "enas_checkpoint")
-        # the saved config first, then whatever the command line adds on top of it
-        cfg, ns, parser = parse_config(["--config", str(folder / "config.yml"), *argv])
-        saved = state["config"]
-        changed = [
-            k
-            for k in config_differences(saved, cfg.to_dict())
-            if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)
-        ]
-        if changed and not ns.force:
-            raise ConfigError(
-                f"--resume {folder}: the config differs from the checkpoint's in "
-                f"{', '.join(changed)}; only {', '.join(RESUMABLE)} may change "
-                "(pass --force true to resume anyway)"
-            )
-        if cfg.epochs <= state["epoch"]:
-            raise ConfigError(
-                f"--resume {folder}: {state['epoch']} of epochs={cfg.epochs} already done; "
-                "raise --epochs to train longer"
-            )
-        parser.save(ns, folder / "config.yml", overwrite=True, skip_none=False)
-        return cfg, folder, state
-    folder = new_folder(cfg)
-    parser.save(ns, folder / "config.yml", skip_none=False)
-    if not any(a in ("-c", "--config") for a in argv) or len(argv) > 2:
-        AUTOSAVE_DIR.mkdir(parents=True, exist_ok=True)
-        parser.save(ns, AUTOSAVE_DIR / f"{folder.name}.yml", overwrite=True, skip_none=False)
-    return cfg, folder, None
+    if not ns.resume:
+        return cfg, ns, parser, None, None
+    folder = Path(ns.resume)
+    if not (folder / "config.yml").exists():
+        raise ConfigError(f"--resume {folder}: not a training folder (no config.yml in it)")
+    state = load_checkpoint(folder / "enas_checkpoint")
+    # the saved config first, then whatever the command line adds on top of it
+    cfg, ns, parser = parse_config(["--config", str(folder / "config.yml"), *argv])
+    changed = [
+        k
+        for k in config_differences(state["config"], cfg.to_dict())
+        if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)
+    ]
+    if changed and not ns.force:
+        raise ConfigError(
+            f"--resume {folder}: the config differs from the checkpoint's in "
+            f"{', '.join(changed)}; only {', '.join(RESUMABLE)} may change "
+            "(pass --force true to resume anyway)"
+        )
+    if cfg.epochs <= state["epoch"]:
+        raise ConfigError(
+            f"--resume {folder}: {state['epoch']} of epochs={cfg.epochs} already done; "
+            "raise --epochs to train longer"
+        )
+    return cfg, ns, parser, folder, state
 
 
-def run_search(cfg: Config, folder: Path, state: dict | None) -> Engine:
-    """Build data, supernet, strategy and engine for `cfg` and run the search into `folder`."""
+@dataclass
+class Parts:
+    """Everything a run needs, built (and checked) before a training folder exists."""
+
+    data: object
+    supernet: object
+    strategy: Strategy
+    info: dict
+    device: torch.device
+
+
+def build_parts(cfg: Config) -> Parts:
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     d = cfg.data
@@ -180,14 +193,13 @@ def run_search(cfg: Config, folder: Path, state: dict | None) -> Engine:
         data.mean,
         data.std,
     )
-    engine = Engine(
-        cfg,
-        supernet,
-        build_strategy(cfg, supernet),
-        data,
-        device,
-        standard_callbacks(cfg, folder, info),
-    )
+    return Parts(data, supernet, build_strategy(cfg, supernet), info, device)
+
+
+def run_search(cfg: Config, parts: Parts, folder: Path, state: dict | None) -> Engine:
+    """Run the search of `cfg` into `folder`, resuming from `state` when given."""
+    callbacks = standard_callbacks(cfg, folder, parts.info)
+    engine = Engine(cfg, parts.supernet, parts.strategy, parts.data, parts.device, callbacks)
     if state is not None:
         engine.load_state_dict(state)
         print(f"resuming {folder} after epoch {engine.epoch}", flush=True)
@@ -198,7 +210,16 @@ def run_search(cfg: Config, folder: Path, state: dict | None) -> Engine:
 def search_main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        cfg, folder, state = prepare(argv)
+        cfg, ns, parser, folder, state = prepare(argv)
+        parts = build_parts(cfg)
+        if folder is None:
+            folder = new_folder(cfg)
+            save_config(parser, ns, folder / "config.yml")
+            if not any(a in ("-c", "--config") for a in argv) or len(argv) > 2:
+                AUTOSAVE_DIR.mkdir(parents=True, exist_ok=True)
+                save_config(parser, ns, AUTOSAVE_DIR / f"{folder.name}.yml", overwrite=True)
+        else:
+            save_config(parser, ns, folder / "config.yml", overwrite=True)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -207,7 +228,7 @@ def search_main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
         try:
             print(f"training folder: {folder}", flush=True)
-            engine = run_search(cfg, folder, state)
+            engine = run_search(cfg, parts, folder, state)
         except KeyboardInterrupt:
             print(
                 f"\ninterrupted: the checkpoint of the last completed epoch is in "
@@ -217,9 +238,9 @@ def search_main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             return 130
-        except (NonFiniteLossError, ConfigError, ValueError, FileNotFoundError) as err:
+        except NonFiniteLossError as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
-            return 2 if not isinstance(err, NonFiniteLossError) else 1
+            return 1
         finally:
             sys.stdout, sys.stderr = stdout, stderr
     best = engine.best

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
@@ -32,7 +33,7 @@ class DataConfig:
     num_classes: int | None = None
     num_samples: int | None = None
     """Cap on training samples (mock: the number generated)."""
-    val_size: float | int = 0.1
+    val_size: int | float = 0.1
     """Validation split carved from the training set: a fraction or a count."""
     batch_size: int = 128
     eval_batch_size: int | None = None
@@ -97,6 +98,20 @@ class ExportConfig:
 
 
 @dataclass
+class DistillConfig:
+    teacher: str | None = None
+    """Full-precision teacher: an exported trainable (.safetensors/.json), a training folder (its
+    latest export) or a model name (its base network at 32 bits, weights from `weights`)."""
+    weights: str | None = None
+    """safetensors state dict of a named teacher."""
+    kwargs: dict = field(default_factory=dict)
+    """Spec overrides of a named teacher, as model.kwargs."""
+    alpha: float = 0.9
+    """loss = (1 - alpha) * CE + alpha * T^2 * KL(teacher || student)."""
+    temperature: float = 4.0
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     search_space: dict | None = None
@@ -105,6 +120,7 @@ class Config:
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     epochs: int = 10
     seed: int = 0
     device: str = "auto"
@@ -121,7 +137,7 @@ class Config:
         return asdict(self)
 
 
-SECTIONS = ("model", "data", "optim", "controller", "search", "export")
+SECTIONS = ("model", "data", "optim", "controller", "search", "export", "distill")
 
 
 class ConfigError(ValueError):
@@ -159,7 +175,8 @@ def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, Argu
     parser = build_parser()
     try:
         ns = parser.parse_args(argv)
-        init = parser.instantiate_classes(ns)
+        init = getattr(parser, "instantiate", None) or parser.instantiate_classes
+        init = init(ns)
     except Exception as err:  # jsonargparse raises ArgumentError/TypeError with multi-line text
         raise ConfigError(_one_line(err)) from None
     cfg = Config(**{k: getattr(init, k) for k in Config.__dataclass_fields__})
@@ -176,6 +193,7 @@ def config_from_dict(data: dict) -> Config:
         "controller": ControllerConfig,
         "search": SearchConfig,
         "export": ExportConfig,
+        "distill": DistillConfig,
     }
     kwargs = {k: (sections[k](**v) if k in sections else v) for k, v in data.items()}
     return Config(**kwargs)
@@ -206,6 +224,15 @@ def validate(cfg: Config) -> None:
             "search.architecture (a JSON file) is required with search.strategy=fixed",
         ),
         (cfg.export.every >= 0, "export.every must be >= 0"),
+        (0 <= cfg.distill.alpha <= 1, f"distill.alpha={cfg.distill.alpha} must be in [0, 1]"),
+        (cfg.distill.temperature > 0, "distill.temperature must be > 0"),
+        (
+            cfg.distill.teacher is None
+            or cfg.distill.teacher in list_models()
+            or any(Path(cfg.distill.teacher + s).exists() for s in ("", ".safetensors")),
+            f"distill.teacher={cfg.distill.teacher!r} is neither a file or folder nor a model "
+            f"name; valid models: {', '.join(list_models())}",
+        ),
         (cfg.optim.lr > 0, f"optim.lr={cfg.optim.lr} must be > 0"),
         (
             re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device) is not None,

@@ -78,8 +78,11 @@ class Engine:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
         supernet.to(device=device, memory_format=self.memory_format)
         self.optimizer = make_optimizer(cfg, supernet)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=cfg.epochs, eta_min=cfg.optim.min_lr
+        # closed form in (epoch, cfg.epochs): a resume that raises `epochs` stays well defined
+        floor = cfg.optim.min_lr / cfg.optim.lr
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda e: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * e / self.cfg.epochs)),
         )
         self.epoch = 0  # completed epochs
         self.global_step = 0
@@ -159,7 +162,7 @@ class Engine:
         x, y = self._input(x), y.to(self.device, non_blocking=True)
         with self._autocast():
             logits = self.supernet(x)
-            loss = F.cross_entropy(logits.float(), y)
+            loss = self.loss(logits.float(), y, x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.grad_clip:
@@ -167,6 +170,10 @@ class Engine:
         self.optimizer.step()
         self.global_step += 1
         return loss, (logits.argmax(1) == y).sum()
+
+    def loss(self, logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
+        """Training loss of one batch; subclasses add terms (lightnas.distill.DistillEngine)."""
+        return F.cross_entropy(logits, y)
 
     # ---- controller phase -----------------------------------------------------------------
     @staticmethod
@@ -317,7 +324,6 @@ class Engine:
         self.supernet.load_state_dict(state["supernet"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scheduler.T_max = self.cfg.epochs  # `epochs` may be raised on resume
         self.strategy.load_state_dict(state["strategy"])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():

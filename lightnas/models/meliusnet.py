@@ -102,6 +102,12 @@ class ImprovementChoice(Choice):
         return None if self.active == "identity" else copy.deepcopy(self.block)
 
 
+def round_channels(channels: float) -> int:
+    """Transition width as in the spec: a multiple of 32 (of 8 for tiny test-size networks)."""
+    step = 32 if channels >= 64 else 8
+    return max(step, int(round(channels / step)) * step)
+
+
 def make_transition(in_channels: int, out_channels: int, groups: int) -> nn.Sequential:
     """Full-precision downsampling: BN, 2x2 max-pool, ReLU, (channel shuffle,) 1x1 conv."""
     layers: list[nn.Module] = [nn.BatchNorm2d(in_channels), nn.MaxPool2d(2, 2), nn.ReLU()]
@@ -152,7 +158,7 @@ class MeliusNet(Supernet):
                 improvement = DecisionPoint(f"{prefix}.improvement", impr_ops, "improvement")
                 body.append(ImprovementChoice(improvement, features, growth_rate, **conv_kw))
             if stage < len(block_config):
-                out = int(round(features * reduction[stage - 1] / 32)) * 32
+                out = round_channels(features * reduction[stage - 1])
                 body.append(make_transition(features, out, transition_groups))
                 features = out
         super().__init__(

@@ -1,0 +1,244 @@
+"""End-to-end: train_enas.py on tiny configs, the training folder, resume and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightnas.checkpoint import load_checkpoint
+from lightnas.cli import main, search_main
+from lightnas.graphs import dot_available
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def metrics(folder: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        row.pop("time_s")
+    return rows
+
+
+def test_search_writes_the_whole_training_folder(write_config, tmp_path):
+    cfg = write_config(export={"formats": ["pt2", "onnx"], "every": 0})
+    assert search_main(["-c", str(cfg)]) == 0
+    folder = tmp_path / "trainings" / "tiny"
+    assert (folder / "config.yml").exists() and (folder / "log.txt").exists()
+    assert "epoch 2/2" in (folder / "log.txt").read_text()
+    rows = metrics(folder)
+    assert [r["epoch"] for r in rows] == [0, 1]
+    for key in (
+        "train_loss",
+        "train_acc",
+        "val_acc_greedy",
+        "val_acc_sampled",
+        "controller_reward",
+        "controller_baseline",
+        "controller_entropy",
+        "cost",
+        "ops",
+        "architecture",
+    ):
+        assert key in rows[1]
+    assert rows[0]["controller_reward"] is None  # warm-up epoch: no controller phase
+    assert rows[1]["controller_reward"] is not None
+    arch_dir = folder / "logs" / "architectures"
+    for ext in ("json", "txt", "dot"):
+        assert (arch_dir / f"epoch_2.{ext}").exists()
+    assert (arch_dir / "epoch_2.png").exists() == dot_available()
+    exported = folder / "exported_models"
+    assert (exported / "inference_only" / "epoch_2.pt2").exists()
+    assert (exported / "inference_only" / "epoch_2.onnx").exists()
+    assert (exported / "trainables" / "epoch_2.safetensors").exists()
+    assert not (exported / "trainables" / "epoch_1.safetensors").exists()  # every: 0 = last only
+    best = json.loads((folder / "best_architecture.json").read_text())
+    assert best["model"]["name"] == "meliusnet_flex" and best["architecture"]["choices"]
+    assert sorted(p.name for p in (folder / "enas_checkpoint").iterdir()) == [
+        "last.pt",
+        "previous.pt",
+    ]
+
+
+def test_tensorboard_has_scalars_probabilities_and_architecture(write_config, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert search_main(["-c", str(write_config())]) == 0
+    acc = EventAccumulator(str(tmp_path / "trainings" / "tiny" / "tensorboard"))
+    acc.Reload()
+    scalars = acc.Tags()["scalars"]
+    for tag in ("train/loss", "val/acc", "controller/reward", "cost/ops"):
+        assert tag in scalars
+    assert any(t.startswith("probabilities/stage1.block1.dense/") for t in scalars)
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+    assert "architecture" in str(acc.Tags()["tensors"])  # add_text stores a tensor summary
+    assert bool(acc.Tags()["images"]) == dot_available()
+
+
+def test_existing_folder_is_never_overwritten(write_config, tmp_path):
+    cfg = write_config(epochs=1)
+    assert search_main(["-c", str(cfg)]) == 0
+    first = (tmp_path / "trainings" / "tiny" / "metrics.jsonl").read_text()
+    assert search_main(["-c", str(cfg)]) == 0
+    assert (tmp_path / "trainings" / "tiny" / "metrics.jsonl").read_text() == first
+    assert (tmp_path / "trainings" / "tiny_2" / "metrics.jsonl").exists()
+
+
+def test_seeded_cpu_runs_are_identical(write_config, tmp_path):
+    cfg = write_config(epochs=1)
+    assert search_main(["-c", str(cfg)]) == 0
+    assert search_main(["-c", str(cfg)]) == 0
+    assert metrics(tmp_path / "trainings" / "tiny") == metrics(tmp_path / "trainings" / "tiny_2")
+
+
+def _interrupt_after_first_checkpoint(monkeypatch):
+    from lightnas import tracking
+
+    save = tracking.Checkpointer.on_epoch_end
+
+    def save_then_interrupt(self, engine, result):
+        save(self, engine, result)
+        if engine.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tracking.Checkpointer, "on_epoch_end", save_then_interrupt)
+
+
+def test_resume_continues_exactly(write_config, tmp_path, monkeypatch):
+    cfg = write_config(epochs=3, name="straight")
+    assert search_main(["-c", str(cfg)]) == 0
+    cfg = write_config(epochs=3, name="resumed")
+    with monkeypatch.context() as m:
+        _interrupt_after_first_checkpoint(m)
+        assert search_main(["-c", str(cfg)]) == 130
+    resumed = tmp_path / "trainings" / "resumed"
+    assert load_checkpoint(resumed / "enas_checkpoint")["epoch"] == 1
+    assert search_main(["--resume", str(resumed)]) == 0
+    straight = tmp_path / "trainings" / "straight"
+    assert metrics(resumed) == metrics(straight)
+    a = load_checkpoint(straight / "enas_checkpoint")
+    b = load_checkpoint(resumed / "enas_checkpoint")
+    for key in ("supernet", "strategy"):
+        flat_a, flat_b = _flatten(a[key]), _flatten(b[key])
+        assert flat_a.keys() == flat_b.keys()
+        for k in flat_a:
+            assert torch.equal(flat_a[k], flat_b[k]), k
+    assert a["strategy"]["trainer"]["baseline"] == b["strategy"]["trainer"]["baseline"]
+
+
+def _flatten(tree, prefix=""):
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tree}
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list | tuple):
+        items = enumerate(tree)
+    else:
+        return {}
+    out = {}
+    for k, v in items:
+        out.update(_flatten(v, f"{prefix}.{k}"))
+    return out
+
+
+def test_resume_can_raise_epochs(write_config, tmp_path):
+    assert search_main(["-c", str(write_config(epochs=1))]) == 0
+    folder = tmp_path / "trainings" / "tiny"
+    assert search_main(["--resume", str(folder), "--epochs", "2"]) == 0
+    assert [r["epoch"] for r in metrics(folder)] == [0, 1]
+    assert search_main(["--resume", str(folder)]) == 2  # already done
+
+
+def test_truncated_checkpoint_falls_back_to_previous(write_config, tmp_path):
+    assert search_main(["-c", str(write_config(epochs=2))]) == 0
+    ckpt = tmp_path / "trainings" / "tiny" / "enas_checkpoint"
+    data = (ckpt / "last.pt").read_bytes()
+    (ckpt / "last.pt").write_bytes(data[: len(data) // 3])
+    with pytest.warns(UserWarning, match="unreadable.*previous.pt"):
+        state = load_checkpoint(ckpt)
+    assert state["epoch"] == 1
+    folder = tmp_path / "trainings" / "tiny"
+    with pytest.warns(UserWarning):
+        assert search_main(["--resume", str(folder)]) == 0
+    assert [r["epoch"] for r in metrics(folder)] == [0, 1]
+
+
+def test_resume_with_other_model_or_space_is_refused(write_config, tmp_path, capsys):
+    assert search_main(["-c", str(write_config(epochs=1))]) == 0
+    folder = str(tmp_path / "trainings" / "tiny")
+    capsys.readouterr()
+    assert search_main(["--resume", folder, "--epochs", "2", "--model.name", "resnet18"]) == 2
+    err = capsys.readouterr().err
+    assert "differs from the checkpoint's in model.name" in err and "--force" in err
+    space = '{"dense_block": ["conv1x1"], "improvement_block": ["conv3x3"]}'
+    assert search_main(["--resume", folder, "--epochs", "2", "--search_space", space]) == 2
+    assert "search_space" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--search.strategy", "greedy"], "search.strategy"),
+        (["--model.name", "vgg"], "model.name='vgg' is not known; valid: meliusnet22"),
+        (["--data.dataset", "mnist"], "data.dataset"),
+        (["--bogus", "1"], "unrecognized arguments: --bogus"),
+        (["--search_space", '{"dense_block": ["conv7x7"]}'], "unknown op 'conv7x7'; valid"),
+        (["--data.dataset", "cifar100", "--data.data_dir", "/nonexistent"], "cifar-100-python"),
+    ],
+)
+def test_bad_input_stops_before_any_work_with_one_line(
+    write_config, tmp_path, capsys, args, message
+):
+    assert search_main(["-c", str(write_config()), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "trainings").exists()
+
+
+def test_lightnas_search_is_train_enas(write_config, tmp_path):
+    assert main(["search", "-c", str(write_config(epochs=1))]) == 0
+    assert (tmp_path / "trainings" / "tiny" / "metrics.jsonl").exists()
+    assert main(["nope"]) == 2
+
+
+def test_random_and_fixed_strategies_share_the_engine(write_config, tmp_path):
+    assert search_main(["-c", str(write_config(epochs=1, search={"strategy": "random"}))]) == 0
+    arch = json.loads((tmp_path / "trainings" / "tiny" / "best_architecture.json").read_text())
+    arch_file = tmp_path / "arch.json"
+    arch_file.write_text(json.dumps(arch["architecture"]))
+    fixed = write_config(
+        epochs=1, name="fixed", search={"strategy": "fixed", "architecture": str(arch_file)}
+    )
+    assert search_main(["-c", str(fixed)]) == 0
+    row = metrics(tmp_path / "trainings" / "fixed")[0]
+    assert row["architecture"] == arch["architecture"]["choices"]
+    assert row["controller_reward"] is None
+
+
+def test_sigint_saves_last_completed_epoch_and_exits_with_message(write_config, tmp_path):
+    cfg = write_config(epochs=50, data={"num_samples": 400})
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train_enas.py"), "-c", str(cfg)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ckpt = tmp_path / "trainings" / "tiny" / "enas_checkpoint" / "last.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert ckpt.exists()
+    time.sleep(0.5)  # now inside a later epoch
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "--resume" in err
+    state = load_checkpoint(ckpt.parent)
+    assert 1 <= state["epoch"] < 50
+    assert len(metrics(tmp_path / "trainings" / "tiny")) == state["epoch"]
