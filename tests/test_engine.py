@@ -1,0 +1,104 @@
+"""The engine on tiny supernets: phases, GPU options on CPU, NaN handling, no files written."""
+
+import math
+
+import pytest
+import torch
+
+from lightnas.cli import build_parts
+from lightnas.config import Config, ControllerConfig, DataConfig, ModelConfig, SearchConfig
+from lightnas.engine import Callback, Engine, NonFiniteLossError
+
+
+def tiny_cfg(**kw) -> Config:
+    cfg = Config(
+        model=ModelConfig(
+            "meliusnet_flex",
+            "thumbnail",
+            {"block_config": [1, 1], "growth_rate": 8, "init_features": 16, "reduction": [0.5]},
+        ),
+        data=DataConfig(
+            dataset="mock", image_size=8, num_samples=64, num_classes=4, val_size=16, batch_size=16
+        ),
+        search=SearchConfig(controller_steps=2, num_val_samples=2, bn_recalibration_batches=1),
+        controller=ControllerConfig(lr=0.01),
+        epochs=1,
+        device="cpu",
+        progress=False,
+    )
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_phase(self, engine, phase, total):
+        self.events.append(("phase", phase))
+
+    def on_epoch_end(self, engine, result):
+        self.events.append(("epoch", result["epoch"]))
+
+
+def make_engine(cfg, callbacks=()):
+    parts = build_parts(cfg)
+    return Engine(cfg, parts.supernet, parts.strategy, parts.data, parts.device, callbacks)
+
+
+def test_epoch_runs_all_phases_and_writes_no_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rec = Recorder()
+    engine = make_engine(tiny_cfg(), [rec])
+    engine.run()
+    assert rec.events == [
+        ("phase", "train"),
+        ("phase", "controller"),
+        ("phase", "valid"),
+        ("epoch", 0),
+    ]
+    result = engine.history[0]
+    assert 0 <= result["val_acc"] <= 1 and math.isfinite(result["train_loss"])
+    assert result["controller_reward"] is not None
+    assert engine.best["epoch"] == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_update_arch_frequency_runs_controller_during_training():
+    rec = Recorder()
+    cfg = tiny_cfg()
+    cfg.search.update_arch_frequency = 1
+    make_engine(cfg, [rec]).run()
+    phases = [p for kind, p in rec.events if kind == "phase"]
+    assert phases.count("controller") == 3  # 3 training batches of 16 from 48 samples
+
+
+def test_channels_last_and_bf16_run_on_cpu():
+    cfg = tiny_cfg(channels_last=True, bf16=True)
+    engine = make_engine(cfg)
+    engine.run()
+    conv = next(m for m in engine.supernet.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert math.isfinite(engine.history[0]["train_loss"])
+
+
+def test_non_finite_loss_stops_the_run():
+    engine = make_engine(tiny_cfg())
+    with torch.no_grad():
+        engine.supernet.head[-1].weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="non-finite training loss"):
+        engine.run()
+    assert engine.history == []
+
+
+def test_cost_weight_prefers_cheaper_architectures():
+    cfg = tiny_cfg()
+    cfg.search.cost_weight = -1.0
+    engine = make_engine(cfg)
+    space = engine.supernet.space
+    cheap = {n: ("conv1x1" if n.endswith("dense") else "identity") for n in space.names}
+    from lightnas.search import Architecture
+
+    cheap = Architecture(space, cheap)
+    assert engine.reward(cheap, 0.5) > engine.reward(space.default(), 0.5) == pytest.approx(0.5)
