@@ -13,6 +13,7 @@ import torch
 from lightnas.checkpoint import load_checkpoint
 from lightnas.config import Config, ConfigError, parse_config
 from lightnas.data import build_data
+from lightnas.distill import build_teacher, make_engine
 from lightnas.engine import Engine, NonFiniteLossError
 from lightnas.export import model_info
 from lightnas.models import create_supernet
@@ -152,6 +153,7 @@ class Parts:
     strategy: Strategy
     info: dict
     device: torch.device
+    teacher: torch.nn.Module | None = None  # distill.teacher, built and checked up front
 
 
 def build_parts(cfg: Config) -> Parts:
@@ -193,13 +195,18 @@ def build_parts(cfg: Config) -> Parts:
         data.mean,
         data.std,
     )
-    return Parts(data, supernet, build_strategy(cfg, supernet), info, device)
+    teacher = (
+        build_teacher(cfg, data.num_classes, data.input_shape) if cfg.distill.teacher else None
+    )
+    return Parts(data, supernet, build_strategy(cfg, supernet), info, device, teacher)
 
 
 def run_search(cfg: Config, parts: Parts, folder: Path, state: dict | None) -> Engine:
     """Run the search of `cfg` into `folder`, resuming from `state` when given."""
     callbacks = standard_callbacks(cfg, folder, parts.info)
-    engine = Engine(cfg, parts.supernet, parts.strategy, parts.data, parts.device, callbacks)
+    engine = make_engine(
+        cfg, parts.supernet, parts.strategy, parts.data, parts.device, callbacks, parts.teacher
+    )
     if state is not None:
         engine.load_state_dict(state)
         print(f"resuming {folder} after epoch {engine.epoch}", flush=True)
@@ -245,7 +252,7 @@ def search_main(argv: list[str] | None = None) -> int:
             sys.stdout, sys.stderr = stdout, stderr
     best = engine.best
     print(
-        f"done: best architecture (epoch {best['epoch'] + 1}, val acc {best['val_acc']:.4f}) "
+        f"done: best architecture (epoch {best['epoch']}, val acc {best['val_acc']:.4f}) "
         f"in {folder / 'best_architecture.json'}"
     )
     return 0
@@ -254,7 +261,10 @@ def search_main(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`lightnas search ...` (= train_enas.py)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"search": search_main}
+    from lightnas.evaluate import evaluate_main
+    from lightnas.retrain import retrain_main
+
+    commands = {"search": search_main, "retrain": retrain_main, "evaluate": evaluate_main}
     if not argv or argv[0] not in commands:
         print(f"usage: lightnas {{{','.join(commands)}}} ...", file=sys.stderr)
         return 2

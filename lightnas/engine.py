@@ -137,7 +137,7 @@ class Engine:
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(f"non-finite training loss in epoch {epoch}; stopping")
         result = {
-            "epoch": epoch,
+            "epoch": epoch + 1,  # 1-based, as in the file names epoch_N
             "train_loss": train_loss,
             "train_acc": train_acc,
             "lr": lr,

@@ -71,7 +71,7 @@ class Progress(Callback):
     def on_epoch_end(self, engine: Engine, result: dict) -> None:
         reward = result["controller_reward"]
         print(
-            f"epoch {result['epoch'] + 1}/{engine.cfg.epochs}  loss {result['train_loss']:.3f}  "
+            f"epoch {result['epoch']}/{engine.cfg.epochs}  loss {result['train_loss']:.3f}  "
             f"train {result['train_acc']:.3f}  val {result['val_acc']:.3f} ({result['chosen']})  "
             f"reward {'-' if reward is None else f'{reward:.3f}'}  OPs {result['ops']:.3g}  "
             f"{result['time_s']:.1f}s",
@@ -107,7 +107,7 @@ class TensorBoard(Callback):
         self.writer = SummaryWriter(str(self.log_dir), purge_step=engine.epoch + 1)
 
     def on_epoch_end(self, engine: Engine, result: dict) -> None:
-        step = result["epoch"] + 1
+        step = result["epoch"]
         for tag, key in SCALARS.items():
             if result.get(key) is not None:
                 self.writer.add_scalar(tag, result[key], step)
@@ -145,7 +145,7 @@ class ArchitectureFiles(Callback):
         arch = epoch_architecture(engine, result)
         out = self.folder / "logs" / "architectures"
         write_architecture_files(
-            arch, out, f"epoch_{result['epoch'] + 1}", epoch_stats(result), self.formats
+            arch, out, f"epoch_{result['epoch']}", epoch_stats(result), self.formats
         )
         best = engine.best
         data = {
@@ -166,13 +166,13 @@ class Exporter(Callback):
         self.info = info
 
     def on_epoch_end(self, engine: Engine, result: dict) -> None:
-        epoch = result["epoch"] + 1
+        epoch = result["epoch"]
         last = epoch == engine.cfg.epochs
         if not last and (self.every == 0 or epoch % self.every):
             return
         arch = epoch_architecture(engine, result)
         # the supernet's BN statistics were re-estimated for this architecture in validation
-        engine.recalibrate_bn(arch, result["epoch"])
+        engine.recalibrate_bn(arch, result["epoch"] - 1)
         net = child(engine.supernet, arch).cpu().eval()
         export_child(
             net, arch, self.info, self.folder, f"epoch_{epoch}", self.formats, epoch_stats(result)

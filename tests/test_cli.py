@@ -32,7 +32,7 @@ def test_search_writes_the_whole_training_folder(write_config, tmp_path):
     assert (folder / "config.yml").exists() and (folder / "log.txt").exists()
     assert "epoch 2/2" in (folder / "log.txt").read_text()
     rows = metrics(folder)
-    assert [r["epoch"] for r in rows] == [0, 1]
+    assert [r["epoch"] for r in rows] == [1, 2]
     for key in (
         "train_loss",
         "train_acc",
@@ -150,7 +150,7 @@ def test_resume_can_raise_epochs(write_config, tmp_path):
     assert search_main(["-c", str(write_config(epochs=1))]) == 0
     folder = tmp_path / "trainings" / "tiny"
     assert search_main(["--resume", str(folder), "--epochs", "2"]) == 0
-    assert [r["epoch"] for r in metrics(folder)] == [0, 1]
+    assert [r["epoch"] for r in metrics(folder)] == [1, 2]
     assert search_main(["--resume", str(folder)]) == 2  # already done
 
 
@@ -165,7 +165,7 @@ def test_truncated_checkpoint_falls_back_to_previous(write_config, tmp_path):
     folder = tmp_path / "trainings" / "tiny"
     with pytest.warns(UserWarning):
         assert search_main(["--resume", str(folder)]) == 0
-    assert [r["epoch"] for r in metrics(folder)] == [0, 1]
+    assert [r["epoch"] for r in metrics(folder)] == [1, 2]
 
 
 def test_resume_with_other_model_or_space_is_refused(write_config, tmp_path, capsys):

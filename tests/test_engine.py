@@ -56,12 +56,12 @@ def test_epoch_runs_all_phases_and_writes_no_files(tmp_path, monkeypatch):
         ("phase", "train"),
         ("phase", "controller"),
         ("phase", "valid"),
-        ("epoch", 0),
+        ("epoch", 1),
     ]
     result = engine.history[0]
     assert 0 <= result["val_acc"] <= 1 and math.isfinite(result["train_loss"])
     assert result["controller_reward"] is not None
-    assert engine.best["epoch"] == 0
+    assert engine.best["epoch"] == 1
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lightnas.cli import search_main
+from lightnas.config import ConfigError, parse_config
+from lightnas.models import create_supernet
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yml"))
+
+
+def test_all_shipped_configs_exist():
+    names = {p.name for p in CONFIGS}
+    for name in (
+        "quickstart.yml",
+        "default_config_melius22_cifar100.yml",
+        "default_config_resnet18_cifar100.yml",
+        "default_config_melius22_mock.yml",
+        "default_config_resnet18_mock.yml",
+        "default_config_melius22_imagenet.yml",
+    ):
+        assert name in names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_parses_and_builds_its_supernet(path):
+    cfg, _, _ = parse_config(["-c", str(path)])
+    net = create_supernet(cfg.model.name, 10, cfg.model.stem, cfg.search_space, **cfg.model.kwargs)
+    assert len(net.space) > 0
+
+
+def test_overrides_apply_on_top_of_the_file():
+    path = CONFIGS[0]
+    cfg, _, _ = parse_config(["-c", str(path), "--search.warmup_epochs", "7", "--epochs", "3"])
+    assert cfg.search.warmup_epochs == 7 and cfg.epochs == 3
+
+
+def test_unknown_key_in_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump({"search": {"warmup_epoch": 2}}))
+    with pytest.raises(ConfigError, match="warmup_epoch") as err:
+        parse_config(["-c", str(bad)])
+    assert "\n" not in str(err.value)
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(ConfigError, match='config key "epochs"'):
+        parse_config(["--epochs", "many"])
+    with pytest.raises(ConfigError, match="search.cost_weight=0.5 must be <= 0"):
+        parse_config(["--search.cost_weight", "0.5"])
+
+
+def test_print_config_shows_the_resolved_config(capsys):
+    with pytest.raises(SystemExit) as done:
+        search_main(["-c", str(CONFIGS[0]), "--epochs", "4", "--print-config"])
+    assert done.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["epochs"] == 4 and "search" in printed and "controller" in printed
+
+
+def test_overrides_autosave_the_resolved_config(write_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert search_main(["-c", str(write_config(epochs=1)), "--seed", "3"]) == 0
+    saved = yaml.safe_load((tmp_path / "configs" / "autosaved" / "tiny.yml").read_text())
+    assert saved["seed"] == 3
+    folder_cfg = yaml.safe_load((tmp_path / "trainings" / "tiny" / "config.yml").read_text())
+    assert folder_cfg["seed"] == 3 and "resume" not in folder_cfg
