@@ -52,3 +52,27 @@ def test_enas_state_round_trip_continues_identically():
     b = EnasStrategy(s, seed=7)
     b.load_state_dict(a.state_dict())
     assert [a.sample(1) for _ in range(4)] == [b.sample(1) for _ in range(4)]
+
+
+def test_batched_sampling_follows_the_controller_distribution():
+    from lightnas.search import Controller
+
+    s = space(3)
+    torch.manual_seed(0)
+    c = Controller(s, hidden_size=16, temperature=None, tanh_constant=None)
+    with torch.no_grad():
+        c.heads[0].bias.copy_(torch.tensor([2.0, 0.0, -2.0]))
+    gen = torch.Generator().manual_seed(0)
+    archs = c.sample_many(4000, gen)
+    freq = torch.bincount(torch.tensor([a.indices()[0] for a in archs]), minlength=3) / 4000
+    expected = torch.tensor(c.probabilities()["p0"])
+    assert torch.allclose(freq, expected, atol=0.03)
+
+
+def test_enas_shared_phase_buffer_is_dropped_after_an_update():
+    s = space()
+    enas = EnasStrategy(s, seed=0)
+    enas.sample(0)
+    assert len(enas._buffer) == EnasStrategy.BUFFER - 1
+    enas.update(lambda arch: 1.0, batch=1)
+    assert enas._buffer == []

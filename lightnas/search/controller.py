@@ -105,6 +105,21 @@ class Controller(nn.Module):
         return ControllerSample(self.space.from_indices(indices), log_prob, entropy)
 
     @torch.no_grad()
+    def sample_many(self, n: int, generator: torch.Generator | None = None) -> list[Architecture]:
+        """`n` architectures decoded as one batch (no grad): the shared-weight phase's sampler."""
+        zeros = self.g_emb.new_zeros(n, self.hidden_size)
+        state = [(zeros, zeros) for _ in self.lstm]
+        x = self.g_emb.expand(n, -1)
+        columns = []
+        for i in range(len(self.space)):
+            probs = F.softmax(self._logits(self._step(x, state), i), dim=-1)
+            index = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            columns.append(index)
+            x = self.embeddings[i](index)
+        rows = torch.stack(columns, dim=1).tolist()
+        return [self.space.from_indices(row) for row in rows]
+
+    @torch.no_grad()
     def greedy(self) -> Architecture:
         """The most likely choice at every decision point."""
         indices, _ = self._decode(lambda logits: int(logits.argmax()))

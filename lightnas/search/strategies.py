@@ -70,6 +70,7 @@ class EnasStrategy(Strategy):
 
     name = "enas"
     learns = True
+    BUFFER = 32
 
     def __init__(
         self,
@@ -89,14 +90,22 @@ class EnasStrategy(Strategy):
         self.warmup_epochs = warmup_epochs
         self.controller = Controller(space, hidden_size, temperature, tanh_constant)
         self.trainer = Reinforce(self.controller, lr, entropy_weight, baseline_decay, grad_clip)
+        self._buffer: list[Architecture] = []
+        self._buffer_epoch = -1
 
     def sample(self, epoch: int) -> Architecture:
         if epoch < self.warmup_epochs:
             return self.space.sample(self.generator)
-        with torch.no_grad():
-            return self.controller.sample(self.generator).architecture
+        # one batched LSTM pass per BUFFER architectures instead of one pass each; the buffer is
+        # dropped whenever the policy changes (update) and at every epoch, so runs that resume
+        # at an epoch boundary draw exactly the same architectures
+        if self._buffer_epoch != epoch or not self._buffer:
+            self._buffer = self.controller.sample_many(self.BUFFER, self.generator)[::-1]
+            self._buffer_epoch = epoch
+        return self._buffer.pop()
 
     def update(self, reward_fn: RewardFn, batch: int) -> dict[str, float]:
+        self._buffer = []
         samples = [self.controller.sample(self.generator) for _ in range(batch)]
         rewards = [reward_fn(s.architecture) for s in samples]
         return self.trainer.step(samples, rewards)
@@ -116,5 +125,6 @@ class EnasStrategy(Strategy):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
+        self._buffer = []
         self.controller.load_state_dict(state["controller"])
         self.trainer.load_state_dict(state["trainer"])
