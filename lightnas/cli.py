@@ -177,14 +177,20 @@ def build_parts(cfg: Config) -> Parts:
         pin_memory=device.type == "cuda",
         eval_batch_size=d.eval_batch_size,
     )
-    supernet = create_supernet(
-        cfg.model.name,
-        data.num_classes,
-        cfg.model.stem,
-        cfg.search_space,
-        in_channels=data.input_shape[0],
-        **cfg.model.kwargs,
-    )
+    try:
+        supernet = create_supernet(
+            cfg.model.name,
+            data.num_classes,
+            cfg.model.stem,
+            cfg.search_space,
+            in_channels=data.input_shape[0],
+            **cfg.model.kwargs,
+        )
+    except TypeError as err:
+        raise ConfigError(
+            f"model.kwargs={cfg.model.kwargs} do not fit {cfg.model.name} ({err}); see the "
+            "model's keyword arguments in lightnas/models/"
+        ) from None
     info = model_info(
         cfg.model.name,
         data.num_classes,
@@ -227,7 +233,7 @@ def search_main(argv: list[str] | None = None) -> int:
                 save_config(parser, ns, AUTOSAVE_DIR / f"{folder.name}.yml", overwrite=True)
         else:
             save_config(parser, ns, folder / "config.yml", overwrite=True)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
+    except (ConfigError, ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     with open(folder / "log.txt", "a") as log:

@@ -265,7 +265,8 @@ class Engine:
 
     def validate(self, epoch: int) -> dict:
         """Validate the strategy's favourite and the best of `num_val_samples` samples."""
-        n = self.cfg.search.num_val_samples
+        # a fixed strategy has nothing to sample: its one architecture is its favourite
+        n = 0 if self.strategy.name == "fixed" else self.cfg.search.num_val_samples
         self._emit("on_phase", "valid", n + 2)
         results = {}
         favourite = self.strategy.favourite()
@@ -324,6 +325,11 @@ class Engine:
         self.supernet.load_state_dict(state["supernet"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        # the LR is a function of (epoch, epochs): recompute it, `epochs` may have been raised
+        for group, factor in zip(
+            self.optimizer.param_groups, self.scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = group["initial_lr"] * factor(self.scheduler.last_epoch)
         self.strategy.load_state_dict(state["strategy"])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():

@@ -150,7 +150,9 @@ def test_resume_can_raise_epochs(write_config, tmp_path):
     assert search_main(["-c", str(write_config(epochs=1))]) == 0
     folder = tmp_path / "trainings" / "tiny"
     assert search_main(["--resume", str(folder), "--epochs", "2"]) == 0
-    assert [r["epoch"] for r in metrics(folder)] == [1, 2]
+    rows = metrics(folder)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["lr"] == pytest.approx(rows[0]["lr"] * 0.5)  # cosine over the new 2 epochs
     assert search_main(["--resume", str(folder)]) == 2  # already done
 
 

@@ -128,7 +128,7 @@ def _train_bn_statistics(net, space, steps=3):
     "name,kw,space",
     [
         ("meliusnet_flex", TINY_MELIUS, None),
-        ("meliusneta", {"growth_rate": 32, "init_features": 32}, None),
+        ("meliusneta", {"growth_rate": 16, "init_features": 32}, None),
         ("resnet18", TINY_RESNET, {"bits": [1, 2, 32], "skip": True}),
         ("resnet34_v2", {"layers": [2, 3], "width": 8}, {"bits": [32, 1, 8], "skip": True}),
     ],

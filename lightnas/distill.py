@@ -1,0 +1,154 @@
+"""Knowledge distillation from a full-precision teacher, as BNN training usually uses.
+
+`distill.teacher` in the config names the teacher: an exported trainable, a training folder (its
+exported child) or a model name, whose base network is built at 32 bits and loaded from
+`distill.weights`. The student's loss becomes (1 - alpha) * CE + alpha * T^2 * KL(teacher ||
+student) on logits softened by the temperature T (Hinton et al., 2015).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from lightnas.binary import QConv2d
+from lightnas.config import Config, ConfigError, DistillConfig
+from lightnas.data import DataBundle
+from lightnas.engine import Callback, Engine
+from lightnas.export import load_child
+from lightnas.models import Supernet, child, create_supernet, list_models
+from lightnas.search.strategies import Strategy
+
+FULL_PRECISION_CHOICE = "32bit"  # the ResNet choice name of a full-precision block
+
+
+def distillation_loss(
+    logits: Tensor, teacher_logits: Tensor, y: Tensor, alpha: float, temperature: float
+) -> Tensor:
+    """(1 - alpha) * CE + alpha * T^2 * KL(softmax(teacher / T) || softmax(logits / T))."""
+    ce = F.cross_entropy(logits, y)
+    if alpha == 0:
+        return ce
+    t = temperature
+    kl = F.kl_div(
+        F.log_softmax(logits / t, dim=1),
+        F.log_softmax(teacher_logits.float() / t, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    # T^2 keeps the soft term's gradients on the scale of the hard term's (Hinton et al.)
+    return (1 - alpha) * ce + alpha * t * t * kl
+
+
+class DistillEngine(Engine):
+    """The engine with the training loss blended with a frozen teacher's soft targets."""
+
+    def __init__(self, *args, teacher: nn.Module, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.teacher = teacher.to(self.device, memory_format=self.memory_format).eval()
+        self.teacher.requires_grad_(False)
+
+    def loss(self, logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
+        d = self.cfg.distill
+        if d.alpha == 0:
+            return F.cross_entropy(logits, y)
+        with torch.no_grad():
+            teacher_logits = self.teacher(x)
+        return distillation_loss(logits, teacher_logits, y, d.alpha, d.temperature)
+
+
+def full_precision_base(
+    name: str, num_classes: int, stem: str, kwargs: dict | None = None, in_channels: int = 3
+) -> nn.Module:
+    """The base network of model `name` (first choice everywhere, 32-bit blocks) at 32 bits."""
+    supernet: Supernet = create_supernet(
+        name, num_classes, stem, None, in_channels=in_channels, **(kwargs or {})
+    )
+    arch = {
+        p.name: FULL_PRECISION_CHOICE if FULL_PRECISION_CHOICE in p.choices else p.choices[0]
+        for p in supernet.space
+    }
+    net = child(supernet, arch)
+    for m in net.modules():
+        if isinstance(m, QConv2d):
+            m.set_bits(32)
+    return net
+
+
+def mismatched_keys(expected: dict[str, Tensor], state: dict[str, Tensor]) -> list[str]:
+    """Sorted keys missing on either side or of another shape."""
+    keys = expected.keys() | state.keys()
+    return sorted(
+        k
+        for k in keys
+        if k not in state or k not in expected or state[k].shape != expected[k].shape
+    )
+
+
+def _named_teacher(d: DistillConfig, num_classes: int, stem: str, in_channels: int) -> nn.Module:
+    if d.weights is None:
+        raise ConfigError(
+            f"distill.teacher={d.teacher!r} is a model name, so distill.weights (its trained "
+            "safetensors state dict) is required: an untrained teacher teaches nothing"
+        )
+    if not Path(d.weights).is_file():
+        raise ConfigError(f"distill.weights={d.weights}: no such file")
+    net = full_precision_base(d.teacher, num_classes, stem, d.kwargs, in_channels)
+    state = load_file(d.weights)
+    wrong = mismatched_keys(net.state_dict(), state)
+    if wrong:
+        raise ConfigError(
+            f"distill.weights={d.weights}: does not fit the 32-bit base {d.teacher} "
+            f"(first mismatch: {wrong[0]}, {len(wrong)} in all); check distill.kwargs"
+        )
+    net.load_state_dict(state)
+    return net
+
+
+def build_teacher(cfg: Config, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
+    """The teacher of `cfg.distill`, checked to map `input_shape` to `num_classes` logits."""
+    from lightnas.evaluate import find_trainable
+
+    d = cfg.distill
+    if d.teacher in list_models():
+        with torch.random.fork_rng(devices=[]):  # leave the run's random stream untouched
+            net = _named_teacher(d, num_classes, cfg.model.stem, input_shape[0])
+    else:
+        source = Path(d.teacher)
+        net = load_child(find_trainable(source) if source.is_dir() else source)
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(2, *input_shape))
+    except RuntimeError:
+        raise ConfigError(
+            f"distill.teacher={d.teacher!r} does not accept inputs of shape {tuple(input_shape)}"
+        ) from None
+    if out.shape[-1] != num_classes:
+        raise ConfigError(
+            f"distill.teacher={d.teacher!r} predicts {out.shape[-1]} classes, the data has "
+            f"{num_classes}"
+        )
+    return net
+
+
+def make_engine(
+    cfg: Config,
+    supernet: Supernet,
+    strategy: Strategy,
+    data: DataBundle,
+    device: torch.device,
+    callbacks: Sequence[Callback] = (),
+    teacher: nn.Module | None = None,
+) -> Engine:
+    """An Engine, or a DistillEngine when `cfg.distill.teacher` is set (built if not given)."""
+    if cfg.distill.teacher is None:
+        return Engine(cfg, supernet, strategy, data, device, callbacks)
+    if teacher is None:
+        teacher = build_teacher(cfg, data.num_classes, data.input_shape)
+    return DistillEngine(cfg, supernet, strategy, data, device, callbacks, teacher=teacher)

@@ -1,0 +1,185 @@
+"""`lightnas retrain trainings/<search>`: train a found architecture on its own, in a new folder.
+
+The retrain is the search engine with `search.strategy=fixed`: the search's config.yml, then
+retrain defaults (no sampled validation, no BN re-estimation: one architecture owns the BN
+statistics), then `-c` files and `--key value` overrides. The folder `<search>_retrain` (never
+overwritten) holds the same artefacts as a search plus `architecture.json`, the trained
+architecture and where it came from; `lightnas retrain --resume <folder>` continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from lightnas.checkpoint import load_checkpoint
+from lightnas.cli import Parts, Tee, build_parts, new_folder, run_search, save_config, search_main
+from lightnas.config import Config, ConfigError, parse_config
+from lightnas.distill import mismatched_keys
+from lightnas.engine import NonFiniteLossError
+from lightnas.evaluate import ArgParser
+from lightnas.models import create_supernet
+from lightnas.search.space import Architecture, SearchSpace
+from lightnas.tracking import write_json_atomic
+
+RETRAIN_DEFAULTS = ("--search.num_val_samples", "0", "--search.bn_recalibration_batches", "0")
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Retrain options, and the rest: config overrides such as `--epochs 50`."""
+    usage = "lightnas retrain SEARCH_FOLDER [options] [--key value ...] | --resume FOLDER"
+    p = ArgParser(prog="lightnas retrain", usage=usage, allow_abbrev=False, description=__doc__)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--epoch", type=int, help="the architecture of epoch N of the search")
+    which.add_argument("--arch", help="an architecture JSON file, or `base` (first choices)")
+    p.add_argument(
+        "--inherit", action="store_true", help="start from the search's last supernet weights"
+    )
+    p.add_argument("-c", "--config", action="append", default=[], help="retrain YAML overrides")
+    p.add_argument("--resume", help="a retrain folder to continue")
+    # the folder comes first: after unknown `--key value` overrides a value looks positional
+    search = argv[0] if argv and not argv[0].startswith("-") else None
+    args, rest = p.parse_known_args(argv[1:] if search else argv)
+    args.search = search
+    return args, rest
+
+
+def search_folder(path: str | None) -> Path:
+    if path is None:
+        raise ConfigError("lightnas retrain: give the search's training folder (or --resume)")
+    folder = Path(path)
+    if not (folder / "config.yml").is_file():
+        raise FileNotFoundError(f"{folder} is not a training folder (no config.yml in it)")
+    return folder
+
+
+def space_of(cfg: Config) -> SearchSpace:
+    """The search space of `cfg`'s supernet, built without allocating weights."""
+    try:
+        with torch.device("meta"):
+            kw = cfg.model.kwargs
+            return create_supernet(cfg.model.name, 2, cfg.model.stem, cfg.search_space, **kw).space
+    except TypeError as err:  # a kwarg of the wrong type deep inside a layer
+        raise ConfigError(f"model.kwargs={cfg.model.kwargs}: {err}") from None
+
+
+def architecture_file(search: Path, epoch: int | None, arch: str | None) -> Path:
+    """The JSON holding the architecture to retrain (default: the search's best)."""
+    if arch is not None:
+        path = Path(arch)
+    elif epoch is not None:
+        path = search / "logs" / "architectures" / f"epoch_{epoch}.json"
+        if not path.is_file():
+            logged = sorted(p.stem for p in path.parent.glob("epoch_*.json"))
+            raise FileNotFoundError(f"{path} does not exist; logged: {', '.join(logged) or 'none'}")
+    else:
+        path = search / "best_architecture.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"architecture file {path} does not exist")
+    return path
+
+
+def load_arch(space: SearchSpace, search: Path, epoch: int | None, arch: str | None) -> tuple:
+    """(architecture, where it came from) for the retrain."""
+    if arch == "base":
+        return space.default(), "base network (first choice everywhere)"
+    path = architecture_file(search, epoch, arch)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not JSON: {err}") from None
+    data = data.get("architecture", data)  # best_architecture.json and exports nest it
+    try:
+        return Architecture.from_dict(space, data), str(path)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def inherit_weights(parts: Parts, search: Path) -> None:
+    """Load the search's last supernet weights (its checkpoint) into the retrain's supernet."""
+    state = load_checkpoint(search / "enas_checkpoint")["supernet"]
+    wrong = mismatched_keys(parts.supernet.state_dict(), state)
+    if wrong:
+        raise ValueError(
+            f"--inherit: the supernet of {search} does not fit this config (first mismatch "
+            f"{wrong[0]}, {len(wrong)} in all); keep model, search_space and data as searched"
+        )
+    parts.supernet.load_state_dict(state)
+
+
+def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, Path]:
+    """Config, parts (inherited weights loaded) and the new folder; nothing written on error."""
+    search = search_folder(args.search)
+    name = f"{search.name}_{'base' if args.arch == 'base' else 'retrain'}"
+    configs = [a for c in args.config for a in ("--config", c)]
+    head = ["--config", str(search / "config.yml"), *RETRAIN_DEFAULTS, "--name", name]
+    head += ["--output_dir", str(search.parent)]
+    argv = [*head, *configs, *rest, "--search.strategy", "fixed"]
+    with tempfile.TemporaryDirectory() as tmp:
+        # validate the architecture against the configured space before building anything
+        cfg = parse_config([*argv, "--search.architecture", "-"])[0]
+        arch, source = load_arch(space_of(cfg), search, args.epoch, args.arch)
+        arch_file = Path(tmp) / "architecture.json"
+        arch_file.write_text(arch.to_json())
+        cfg, ns, parser = parse_config([*argv, "--search.architecture", str(arch_file)])
+        parts = build_parts(cfg)
+    if args.inherit:
+        inherit_weights(parts, search)
+    folder = new_folder(cfg)
+    copy = folder / "architecture.json"
+    origin = {"search": str(search), "architecture": source, "inherit": args.inherit}
+    write_json_atomic(copy, {**arch.to_dict(), "source": origin})
+    cfg.search.architecture = str(copy)
+    ns["search.architecture"] = str(copy)
+    save_config(parser, ns, folder / "config.yml")
+    return cfg, parts, folder
+
+
+def run(cfg: Config, parts: Parts, folder: Path) -> int:
+    """Train into `folder`, logging to its log.txt, as a search does."""
+    with open(folder / "log.txt", "a") as log:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
+        try:
+            print(f"training folder: {folder}", flush=True)
+            engine = run_search(cfg, parts, folder, None)
+        except KeyboardInterrupt:
+            print(
+                f"\ninterrupted; continue with: lightnas retrain --resume {folder}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 130
+        except NonFiniteLossError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+    best = engine.best
+    print(
+        f"done: best val acc {best['val_acc']:.4f} (epoch {best['epoch']}); "
+        f"evaluate with: lightnas evaluate {folder}"
+    )
+    return 0
+
+
+def retrain_main(argv: list[str] | None = None) -> int:
+    """`lightnas retrain ...`; bad input: one line on stderr, exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args, rest = parse_args(argv)
+        if args.resume:
+            if args.search or args.epoch is not None or args.arch or args.inherit:
+                raise ConfigError("--resume takes only config overrides (-c, --key value)")
+            configs = [a for c in args.config for a in ("--config", c)]
+            return search_main(["--resume", args.resume, *configs, *rest])
+        cfg, parts, folder = prepare(args, rest)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return run(cfg, parts, folder)

@@ -1,0 +1,191 @@
+"""lightnas retrain: the found child trained in its own folder; --inherit, distillation, resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from conftest import tiny_config
+from safetensors.torch import save_file
+
+from lightnas.binary import QConv2d
+from lightnas.checkpoint import load_checkpoint
+from lightnas.cli import main, search_main
+from lightnas.distill import distillation_loss, full_precision_base
+from lightnas.export import load_architecture
+from lightnas.retrain import parse_args, prepare, retrain_main
+
+TINY_RESNET = {"layers": [1, 1], "width": 8}
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory) -> Path:
+    """A finished one-epoch search on 4-class mock data."""
+    root = tmp_path_factory.mktemp("search")
+    cfg = tiny_config(root, epochs=1, name="s", search={"strategy": "random"})
+    (root / "s.yml").write_text(yaml.safe_dump(cfg))
+    assert search_main(["-c", str(root / "s.yml")]) == 0
+    return root / "trainings" / "s"
+
+
+def metrics(folder: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "time_s"} for r in rows]
+
+
+def choices(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    return data.get("architecture", data)["choices"]
+
+
+def test_retrain_trains_the_best_architecture_in_its_own_folder(search):
+    assert main(["retrain", str(search), "--export.formats", "[pt2]"]) == 0
+    folder = search.parent / "s_retrain"
+    best = choices(search / "best_architecture.json")
+    for name in ("config.yml", "log.txt", "best_architecture.json", "enas_checkpoint/last.pt"):
+        assert (folder / name).is_file(), name
+    assert list((folder / "tensorboard").iterdir())
+    assert (folder / "logs" / "architectures" / "epoch_1.json").is_file()
+    exported = folder / "exported_models"
+    assert (exported / "inference_only" / "epoch_1.pt2").is_file()
+    assert dict(load_architecture(exported / "trainables" / "epoch_1.safetensors")) == best
+    assert [r["architecture"] for r in metrics(folder)] == [best]
+    assert choices(folder / "architecture.json") == best
+    cfg = yaml.safe_load((folder / "config.yml").read_text())
+    assert cfg["search"]["strategy"] == "fixed"
+    assert cfg["search"]["architecture"] == str(folder / "architecture.json")
+    # a second retrain gets a folder of its own
+    _, _, second = prepare(*parse_args([str(search)]))
+    assert second == search.parent / "s_retrain_2"
+    assert choices(folder / "architecture.json") == best
+
+
+@pytest.mark.parametrize("how", ["epoch", "base", "file"])
+def test_epoch_base_and_file_select_the_architecture(search, tmp_path, how):
+    logged = choices(search / "logs" / "architectures" / "epoch_1.json")
+    wanted = {k: ("conv1x1" if k.endswith("dense") else "identity") for k in logged}
+    arch_file = tmp_path / "arch.json"
+    arch_file.write_text(json.dumps({"space": "meliusnet_flex", "choices": wanted}))
+    extra = {"epoch": ["--epoch", "1"], "base": ["--arch", "base"], "file": ["--arch", arch_file]}
+    args, rest = parse_args([str(search), *map(str, extra[how]), "--output_dir", str(tmp_path)])
+    _, parts, folder = prepare(args, rest)
+    arch = dict(parts.strategy.architecture)
+    expected = {
+        "epoch": logged,
+        "base": dict(parts.supernet.space.default()),
+        "file": wanted,
+    }[how]
+    assert arch == expected
+    assert choices(folder / "architecture.json") == expected
+    assert folder.name == ("s_base" if how == "base" else "s_retrain")
+
+
+def test_inherit_starts_from_the_supernet_weights(search, tmp_path):
+    searched = load_checkpoint(search / "enas_checkpoint")["supernet"]
+    args, rest = parse_args([str(search), "--inherit", "--output_dir", str(tmp_path)])
+    _, parts, _ = prepare(args, rest)
+    state = parts.supernet.state_dict()
+    assert state.keys() == searched.keys()
+    assert all(torch.equal(state[k], searched[k]) for k in state)
+    args, rest = parse_args([str(search), "--output_dir", str(tmp_path)])
+    _, scratch, _ = prepare(args, rest)
+    fresh = scratch.supernet.state_dict()
+    assert not all(torch.equal(fresh[k], searched[k]) for k in fresh)
+
+
+def test_distillation_loss_blends_cross_entropy_and_soft_targets():
+    torch.manual_seed(0)
+    logits, teacher, y = torch.randn(8, 5), torch.randn(8, 5), torch.randint(0, 5, (8,))
+    ce = F.cross_entropy(logits, y)
+    assert torch.equal(distillation_loss(logits, teacher, y, 0.0, 4.0), ce)
+    assert distillation_loss(logits, logits, y, 1.0, 4.0).abs() < 1e-6  # same as the teacher
+    kl = F.kl_div(logits.log_softmax(1), teacher.softmax(1), reduction="batchmean")
+    assert torch.allclose(distillation_loss(logits, teacher, y, 0.5, 1.0), 0.5 * ce + 0.5 * kl)
+    hot = distillation_loss(logits, teacher, y, 1.0, 2.0)
+    soft_kl = F.kl_div((logits / 2).log_softmax(1), (teacher / 2).softmax(1), reduction="batchmean")
+    assert torch.allclose(hot, 4 * soft_kl)
+
+
+def test_full_precision_base_has_no_quantized_layer():
+    net = full_precision_base("resnet18", 4, "thumbnail", TINY_RESNET)
+    convs = [m for m in net.modules() if isinstance(m, QConv2d)]
+    assert convs and all(m.w_bits == 32 and m.a_bits == 32 for m in convs)
+    assert net(torch.zeros(2, 3, 8, 8)).shape == (2, 4)
+
+
+def test_distillation_changes_the_loss_and_trains(search, tmp_path):
+    torch.manual_seed(1)
+    teacher = full_precision_base("resnet18", 4, "thumbnail", TINY_RESNET)
+    weights = tmp_path / "teacher.safetensors"
+    save_file(teacher.state_dict(), weights)
+    distill = ["--distill.teacher", "resnet18", "--distill.weights", str(weights)]
+    distill += ["--distill.kwargs", json.dumps(TINY_RESNET), "--output_dir", str(tmp_path)]
+    losses = {}
+    for alpha in ("0.0", "0.7"):
+        name = f"alpha{alpha}"
+        assert retrain_main([str(search), *distill, "--distill.alpha", alpha, "--name", name]) == 0
+        losses[alpha] = metrics(tmp_path / name)[0]["train_loss"]
+    # alpha 0 is exactly the plain retrain; with alpha > 0 the teacher changes the loss
+    assert retrain_main([str(search), "--output_dir", str(tmp_path), "--name", "plain"]) == 0
+    assert losses["0.0"] == metrics(tmp_path / "plain")[0]["train_loss"]
+    assert losses["0.7"] != losses["0.0"]
+    saved = yaml.safe_load((tmp_path / "alpha0.7" / "config.yml").read_text())["distill"]
+    assert saved["teacher"] == "resnet18" and saved["alpha"] == 0.7
+
+
+def interrupt_after_first_checkpoint(monkeypatch) -> None:
+    from lightnas import tracking
+
+    save = tracking.Checkpointer.on_epoch_end
+
+    def save_then_interrupt(self, engine, result):
+        save(self, engine, result)
+        if engine.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tracking.Checkpointer, "on_epoch_end", save_then_interrupt)
+
+
+def test_resume_of_a_distilled_retrain_continues_exactly(search, tmp_path, monkeypatch):
+    # the search folder is the teacher here: its exported child, loaded with load_child
+    common = [str(search), "--output_dir", str(tmp_path), "--distill.teacher", str(search)]
+    common += ["--distill.alpha", "0.5", "--epochs", "2"]
+    assert retrain_main([*common, "--name", "straight"]) == 0
+    with monkeypatch.context() as m:
+        interrupt_after_first_checkpoint(m)
+        assert retrain_main([*common, "--name", "resumed"]) == 130
+    resumed = tmp_path / "resumed"
+    assert len(metrics(resumed)) == 1
+    assert retrain_main(["--resume", str(resumed)]) == 0
+    assert metrics(resumed) == metrics(tmp_path / "straight")
+    a = load_checkpoint(resumed / "enas_checkpoint")["supernet"]
+    b = load_checkpoint(tmp_path / "straight" / "enas_checkpoint")["supernet"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{root}/missing"], "not a training folder"),
+        (["{search}", "--epoch", "9"], "epoch_9.json does not exist"),
+        (["{search}", "--epoch", "1", "--arch", "x.json"], "not allowed with"),
+        (["{search}", "--arch", "{bad_arch}"], "unknown choice"),
+        (["{search}", "--distill.teacher", "resnet18"], "distill.weights"),
+        (["{search}", "--distill.teacher", "{root}/none"], "distill.teacher"),
+        (["{search}", "--inherit", "--data.num_classes", "3"], "--inherit"),
+        (["--resume", "{root}/missing"], "not a training folder"),
+        ([], "give the search's training folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(search, tmp_path, capsys, args, message):
+    bad_arch = tmp_path / "bad.json"
+    arch = choices(search / "best_architecture.json")
+    bad_arch.write_text(json.dumps({"choices": {**arch, next(iter(arch)): "conv5x5"}}))
+    before = sorted(p.name for p in search.parent.iterdir())
+    values = {"root": tmp_path, "search": search, "bad_arch": bad_arch}
+    assert retrain_main([a.format(**values) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and message in err, err
+    assert sorted(p.name for p in search.parent.iterdir()) == before
