@@ -105,7 +105,7 @@ class Engine:
         started = time.perf_counter()
         search = self.cfg.search
         learn = self.strategy.learns and epoch >= search.warmup_epochs
-        self._val_batches = self._cycle(self.data.val)
+        self.restart_reward_batches()
         controller: list[dict] = []
         train = Running()
         lr = self.optimizer.param_groups[0]["lr"]
@@ -176,6 +176,10 @@ class Engine:
         return F.cross_entropy(logits, y)
 
     # ---- controller phase -----------------------------------------------------------------
+    def restart_reward_batches(self) -> None:
+        """Rewards read validation batches in order, from the first one again each epoch."""
+        self._val_batches = self._cycle(self.data.val)
+
     @staticmethod
     def _cycle(loader) -> Iterator:
         while True:

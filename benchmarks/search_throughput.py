@@ -1,0 +1,209 @@
+"""Images/s of the search's shared-weight phase vs. the base network trained alone, and the time
+of one CIFAR-sized search epoch (50k images) including the controller phase.
+
+    python benchmarks/search_throughput.py [--device cpu|cuda] [--batch N] [--steps N]
+        [--models meliusnet22 resnet18] [--channels-last] [--bf16] [--cudnn-benchmark]
+
+Per model (thumbnail stem, 32x32 inputs, 100 classes, synthetic tensors already on the device):
+- search: `Engine.train_step` on an architecture sampled by the ENAS controller each step (the
+  sampling is timed too, as in the real loop);
+- child: the base architecture (first choice everywhere, e.g. MeliusNet-22 itself) extracted
+  with `child()` and trained alone with the same optimizer, autocast and memory format;
+- controller: `Engine.controller_phase` (one reward forward on a validation batch + a REINFORCE
+  step per controller step), timed over a few steps and scaled to `--controller-steps`.
+epoch_s = 50000 // batch * search step + controller phase (validation is not included).
+Warm-up steps are excluded; CUDA is synchronised before and after each timed block.
+On CPU the defaults are small (batch 32, 3 steps) so the run takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from lightnas.cli import build_parts
+from lightnas.config import Config, DataConfig, ExportConfig, ModelConfig, SearchConfig
+from lightnas.engine import Engine, make_optimizer
+from lightnas.models import child
+
+MODELS = ("meliusnet22", "resnet18")
+EPOCH_IMAGES = 50_000  # CIFAR-100's training set
+NUM_CLASSES = 100
+# per device type: batch, timed steps, warm-up steps, timed controller steps
+DEFAULTS = {"cpu": (32, 3, 1, 2), "cuda": (128, 30, 5, 20)}
+
+
+def _sync(device: torch.device):
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def timed(fn, steps: int, warmup: int, device: torch.device) -> float:
+    """Seconds per call of `fn` over `steps` calls after `warmup` untimed ones."""
+    sync = _sync(device)
+    for _ in range(warmup):
+        fn()
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / steps
+
+
+def make_config(args, model: str, device: str, batch: int) -> Config:
+    return Config(
+        model=ModelConfig(model, "thumbnail"),
+        data=DataConfig(
+            dataset="mock",
+            image_size=32,
+            num_classes=NUM_CLASSES,
+            num_samples=2 * batch,
+            val_size=batch,  # one validation batch, cycled by the controller phase
+            batch_size=batch,
+            augment=False,
+            on_device=device.startswith("cuda"),
+        ),
+        search=SearchConfig(strategy="enas", controller_steps=args.controller_steps),
+        export=ExportConfig(formats=[], graph_formats=[]),
+        device=device,
+        channels_last=args.channels_last,
+        bf16=args.bf16,
+        progress=False,
+    )
+
+
+def measure(args, model: str, device_name: str) -> dict:
+    kind = torch.device(device_name).type
+    batch, steps, warmup, ctrl_timed = DEFAULTS[kind]
+    batch = args.batch or batch
+    steps = args.steps or steps
+    warmup = warmup if args.warmup is None else args.warmup
+    ctrl_timed = ctrl_timed if args.controller_timed is None else args.controller_timed
+    ctrl_timed = min(ctrl_timed, args.controller_steps)
+    cfg = make_config(args, model, device_name, batch)
+    started = time.perf_counter()
+    parts = build_parts(cfg)
+    engine = Engine(cfg, parts.supernet, parts.strategy, parts.data, parts.device)
+    setup_s = time.perf_counter() - started
+    device = engine.device
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, 32, 32, generator=gen).to(device)
+    y = torch.randint(NUM_CLASSES, (batch,), generator=gen).to(device)
+
+    # the search's shared-weight phase: sample an architecture, train the supernet on it
+    def search_step() -> None:
+        engine.train_step(engine.strategy.sample(cfg.search.warmup_epochs), x, y)
+
+    search_s = timed(search_step, steps, warmup, device)
+
+    # the base network trained alone
+    net = child(engine.supernet, engine.supernet.space.default())
+    net.to(device=device, memory_format=engine.memory_format).train()
+    optimizer = make_optimizer(cfg, net)
+    x_child = x.to(memory_format=engine.memory_format)
+
+    def child_step() -> None:
+        autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if cfg.bf16
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            loss = F.cross_entropy(net(x_child).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    child_s = timed(child_step, steps, warmup, device)
+
+    # the controller phase, as run_epoch sets it up (validation batches cycled)
+    engine.restart_reward_batches()
+    ctrl_s = 0.0
+    if ctrl_timed:
+        ctrl_s = timed(lambda: engine.controller_phase(1), ctrl_timed, 1, device)
+    steps_per_epoch = EPOCH_IMAGES // batch
+    search_epoch_s = steps_per_epoch * search_s
+    controller_phase_s = ctrl_s * cfg.search.controller_steps
+    return {
+        "model": model,
+        "device": device_name,
+        "batch": batch,
+        "steps": steps,
+        "warmup": warmup,
+        "channels_last": cfg.channels_last,
+        "bf16": cfg.bf16,
+        "setup_s": setup_s,
+        "search_step_s": search_s,
+        "search_img_s": batch / search_s,
+        "child_step_s": child_s,
+        "child_img_s": batch / child_s,
+        "search_vs_child": search_s / child_s,
+        "controller_step_s": ctrl_s,
+        "controller_steps": cfg.search.controller_steps,
+        "controller_steps_timed": ctrl_timed,
+        "controller_phase_s": controller_phase_s,
+        "epoch_images": steps_per_epoch * batch,
+        "search_epoch_s": search_epoch_s,
+        "epoch_incl_controller_s": search_epoch_s + controller_phase_s,
+        "child_epoch_s": steps_per_epoch * child_s,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="default: cpu, and cuda when available")
+    parser.add_argument("--batch", type=int, default=None, help="default: cpu 32, cuda 128")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps; cpu 3, cuda 30")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps; cpu 1, cuda 5")
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--controller-steps", type=int, default=SearchConfig.controller_steps)
+    parser.add_argument(
+        "--controller-timed", type=int, default=None, help="controller steps timed; cpu 2, cuda 20"
+    )
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (meant for CUDA)")
+    parser.add_argument(
+        "--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+    devices = (
+        [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
+    started = time.perf_counter()
+    rows = [measure(args, m, d) for d in devices for m in args.models]
+    print(
+        f"{'model':<12} {'device':<6} {'batch':>5} {'search img/s':>12} {'child img/s':>11} "
+        f"{'ratio':>5} {'ctrl s':>7} {'epoch s':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['model']:<12} {r['device']:<6} {r['batch']:>5} {r['search_img_s']:>12.1f} "
+            f"{r['child_img_s']:>11.1f} {r['search_vs_child']:>5.2f} "
+            f"{r['controller_phase_s']:>7.1f} {r['epoch_incl_controller_s']:>8.1f}"
+        )
+    print(
+        f"epoch s = {EPOCH_IMAGES // 1000}k images of search steps + the controller phase "
+        f"({args.controller_steps} reward evaluations); ratio = search step / child step"
+    )
+    result = {
+        "benchmark": "search_throughput",
+        "results": rows,
+        "wall_s": time.perf_counter() - started,
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

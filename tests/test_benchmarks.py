@@ -1,0 +1,82 @@
+"""Smoke tests of the benchmark scripts: each main runs with tiny arguments and ends with one JSON
+line holding the documented keys."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def last_json_line(capsys) -> dict:
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) >= 3, lines  # a header, at least one row, the JSON line
+    return json.loads(lines[-1])
+
+
+def test_search_throughput_smoke(capsys):
+    bench = load("search_throughput")
+    result = bench.main(
+        [
+            "--device", "cpu", "--models", "resnet18", "--batch", "2", "--steps", "1",
+            "--warmup", "0", "--controller-steps", "2", "--controller-timed", "1",
+        ]
+    )  # fmt: skip
+    printed = last_json_line(capsys)
+    assert printed["benchmark"] == "search_throughput"
+    assert printed["results"] == json.loads(json.dumps(result["results"]))
+    (row,) = printed["results"]
+    for key in (
+        "model", "device", "batch", "search_step_s", "search_img_s", "child_step_s",
+        "child_img_s", "search_vs_child", "controller_step_s", "controller_phase_s",
+        "search_epoch_s", "epoch_incl_controller_s", "child_epoch_s",
+    ):  # fmt: skip
+        assert key in row, key
+    assert row["model"] == "resnet18" and row["batch"] == 2
+    assert row["search_step_s"] > 0 and row["child_step_s"] > 0
+    assert row["controller_phase_s"] == pytest.approx(2 * row["controller_step_s"])
+    steps = bench.EPOCH_IMAGES // 2
+    assert row["epoch_incl_controller_s"] == pytest.approx(
+        steps * row["search_step_s"] + row["controller_phase_s"]
+    )
+
+
+def test_search_quality_smoke(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
+    bench = load("search_quality")
+    threads = torch.get_num_threads()
+    # a smaller mock and search than the benchmark's, with the controller active from epoch 1
+    tiny = ["--data.num_samples", "256", "--data.image_size", "8", "--search.warmup_epochs", "0"]
+    tiny += ["--search.controller_steps", "3", "--search.num_val_samples", "2"]
+    monkeypatch.setitem(bench.DATASETS, "mock", bench.DATASETS["mock"] + tiny)
+    bench.main(
+        [
+            "--datasets", "mock", "--seeds", "0", "--search-epochs", "1", "--retrain-epochs", "1",
+            "--jobs", "1", "--threads", "1",
+        ]
+    )  # fmt: skip
+    assert torch.get_num_threads() == threads  # restored
+    printed = last_json_line(capsys)
+    assert printed["benchmark"] == "search_quality"
+    assert {r["method"] for r in printed["results"]} == {"enas", "random", "base"}
+    for row in printed["results"]:
+        for key in ("dataset", "seed", "arch", "test_acc", "mops", "acc_per_mops", "reward"):
+            assert key in row, key
+        assert 0.0 <= row["test_acc"] <= 1.0 and row["mops"] > 0
+    base = next(r for r in printed["results"] if r["method"] == "base")
+    assert set(base["arch"]) == {"0"}
+    assert base["reward"] == pytest.approx(base["test_acc"])  # the base network is the target
+    means = {m["method"]: m for m in printed["means"]}
+    assert set(means) == {"enas", "random", "base"}
+    assert {"beats_random", "beats_base"} <= set(means["enas"])
+    assert list(tmp_path.iterdir()) == []
