@@ -102,3 +102,15 @@ def test_cost_weight_prefers_cheaper_architectures():
 
     cheap = Architecture(space, cheap)
     assert engine.reward(cheap, 0.5) > engine.reward(space.default(), 0.5) == pytest.approx(0.5)
+
+
+def test_on_device_data_and_pinned_memory_options_run_on_cpu():
+    cfg = tiny_cfg()
+    cfg.data.on_device = True
+    engine = make_engine(cfg)
+    assert engine.data.train.x.device.type == "cpu"
+    engine.run()
+    plain = make_engine(tiny_cfg())
+    plain.run()
+    # keeping the data on the device changes where it lives, not what the run computes
+    assert engine.history[0]["train_loss"] == plain.history[0]["train_loss"]
