@@ -220,6 +220,31 @@ def run_search(cfg: Config, parts: Parts, folder: Path, state: dict | None) -> E
     return engine
 
 
+def run_logged(
+    cfg: Config, parts: Parts, folder: Path, state: dict | None, resume_command: str
+) -> Engine | int:
+    """Run into `folder`, output copied to its log.txt; an int is a stopped run's exit code."""
+    with open(folder / "log.txt", "a") as log:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
+        try:
+            print(f"training folder: {folder}", flush=True)
+            return run_search(cfg, parts, folder, state)
+        except KeyboardInterrupt:
+            print(
+                "\ninterrupted: the checkpoint of the last completed epoch is in "
+                f"{folder / 'enas_checkpoint'}; continue with: {resume_command}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 130
+        except NonFiniteLossError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+
+
 def search_main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -236,26 +261,9 @@ def search_main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    with open(folder / "log.txt", "a") as log:
-        stdout, stderr = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
-        try:
-            print(f"training folder: {folder}", flush=True)
-            engine = run_search(cfg, parts, folder, state)
-        except KeyboardInterrupt:
-            print(
-                f"\ninterrupted: the checkpoint of the last completed epoch is in "
-                f"{folder / 'enas_checkpoint'}; continue with: "
-                f"python train_enas.py --resume {folder}",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 130
-        except NonFiniteLossError as err:
-            print(f"error: {err}", file=sys.stderr, flush=True)
-            return 1
-        finally:
-            sys.stdout, sys.stderr = stdout, stderr
+    engine = run_logged(cfg, parts, folder, state, f"python train_enas.py --resume {folder}")
+    if isinstance(engine, int):
+        return engine
     best = engine.best
     print(
         f"done: best architecture (epoch {best['epoch']}, val acc {best['val_acc']:.4f}) "

@@ -18,10 +18,9 @@ from pathlib import Path
 import torch
 
 from lightnas.checkpoint import load_checkpoint
-from lightnas.cli import Parts, Tee, build_parts, new_folder, run_search, save_config, search_main
+from lightnas.cli import Parts, build_parts, new_folder, run_logged, save_config, search_main
 from lightnas.config import Config, ConfigError, parse_config
 from lightnas.distill import mismatched_keys
-from lightnas.engine import NonFiniteLossError
 from lightnas.evaluate import ArgParser
 from lightnas.models import create_supernet
 from lightnas.search.space import Architecture, SearchSpace
@@ -142,24 +141,9 @@ def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, P
 
 def run(cfg: Config, parts: Parts, folder: Path) -> int:
     """Train into `folder`, logging to its log.txt, as a search does."""
-    with open(folder / "log.txt", "a") as log:
-        stdout, stderr = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
-        try:
-            print(f"training folder: {folder}", flush=True)
-            engine = run_search(cfg, parts, folder, None)
-        except KeyboardInterrupt:
-            print(
-                f"\ninterrupted; continue with: lightnas retrain --resume {folder}",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 130
-        except NonFiniteLossError as err:
-            print(f"error: {err}", file=sys.stderr, flush=True)
-            return 1
-        finally:
-            sys.stdout, sys.stderr = stdout, stderr
+    engine = run_logged(cfg, parts, folder, None, f"lightnas retrain --resume {folder}")
+    if isinstance(engine, int):
+        return engine
     best = engine.best
     print(
         f"done: best val acc {best['val_acc']:.4f} (epoch {best['epoch']}); "

@@ -81,7 +81,9 @@ def test_bad_search_space_is_refused_with_valid_values():
         ValueError, match="dense_block: unknown op 'conv5x5'; valid: conv3x3, conv1x1"
     ):
         create_supernet("meliusnet22", 10, "thumbnail", {"dense_block": ["conv5x5"]})
-    with pytest.raises(ValueError, match="search_space.bits: 3 is not valid"):
+    with pytest.raises(
+        ValueError, match="search_space.bits: unknown bit width 3; valid: 1, 2, 4, 8, 32"
+    ):
         create_supernet("resnet18", 10, "thumbnail", {"bits": [1, 3]})
     with pytest.raises(ValueError, match="search_space.depth is not valid.*bits, skip"):
         create_supernet("resnet18", 10, "thumbnail", {"depth": 3})

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from lightnas.binary import VALID_BITS, QConv2d
 from lightnas.models.layers import make_head, make_stem
-from lightnas.models.supernet import Choice, Supernet, check_space_keys
+from lightnas.models.supernet import Choice, Supernet, check_ops, check_space_keys
 from lightnas.search.space import DecisionPoint
 
 SPACE_KEYS = ("bits", "skip")
@@ -126,14 +126,7 @@ class BasicChoice(Choice):
 
 def block_choices(space: Mapping, shapes_match: bool) -> tuple[str, ...]:
     """The choices of one block from the config: bit widths, plus `skip` where shapes allow."""
-    bits = space.get("bits", [1, 32])
-    if not bits:
-        raise ValueError(f"search_space.bits is empty; valid: {list(VALID_BITS)}")
-    for b in bits:
-        if b not in VALID_BITS:
-            raise ValueError(f"search_space.bits: {b!r} is not valid; valid: {list(VALID_BITS)}")
-    if len(set(bits)) != len(bits):
-        raise ValueError(f"search_space.bits lists a width twice: {list(bits)}")
+    bits = check_ops("bits", space.get("bits", [1, 32]), VALID_BITS, what="bit width")
     skip = space.get("skip", True)
     if not isinstance(skip, bool):
         raise ValueError(f"search_space.skip must be true or false, got {skip!r}")

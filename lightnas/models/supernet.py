@@ -118,16 +118,17 @@ def _clone_param(p: nn.Parameter | None) -> nn.Parameter | None:
     return None if p is None else nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
 
 
-def check_ops(key: str, ops: Sequence[str], valid: Sequence[str]) -> tuple[str, ...]:
-    """Validate a config's op list for a decision-point kind."""
-    ops = tuple(str(o) for o in ops)
+def check_ops(key: str, ops: Sequence, valid: Sequence, what: str = "op") -> tuple:
+    """Validate a config's list of choices (ops, bit widths) for a decision-point kind."""
+    ops = tuple(ops)
+    names = ", ".join(str(v) for v in valid)
     if not ops:
-        raise ValueError(f"search_space.{key} is empty; valid ops: {', '.join(valid)}")
+        raise ValueError(f"search_space.{key} is empty; valid: {names}")
     for op in ops:
         if op not in valid:
-            raise ValueError(f"search_space.{key}: unknown op {op!r}; valid: {', '.join(valid)}")
+            raise ValueError(f"search_space.{key}: unknown {what} {op!r}; valid: {names}")
     if len(set(ops)) != len(ops):
-        raise ValueError(f"search_space.{key} lists an op twice: {list(ops)}")
+        raise ValueError(f"search_space.{key} lists a {what} twice: {list(ops)}")
     return ops
 
 
