@@ -1,5 +1,6 @@
 """Shared fixtures: tiny search configs that run in seconds on a CPU."""
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,24 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def interrupt_after_first_checkpoint(monkeypatch):
+    """A context in which a run raises KeyboardInterrupt right after its epoch-1 checkpoint."""
+    from lightnas import tracking
+
+    save = tracking.Checkpointer.on_epoch_end
+
+    def save_then_interrupt(self, engine, result):
+        save(self, engine, result)
+        if engine.epoch == 1:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def interrupting():
+        with monkeypatch.context() as m:
+            m.setattr(tracking.Checkpointer, "on_epoch_end", save_then_interrupt)
+            yield
+
+    return interrupting

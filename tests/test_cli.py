@@ -96,25 +96,11 @@ def test_seeded_cpu_runs_are_identical(write_config, tmp_path):
     assert metrics(tmp_path / "trainings" / "tiny") == metrics(tmp_path / "trainings" / "tiny_2")
 
 
-def _interrupt_after_first_checkpoint(monkeypatch):
-    from lightnas import tracking
-
-    save = tracking.Checkpointer.on_epoch_end
-
-    def save_then_interrupt(self, engine, result):
-        save(self, engine, result)
-        if engine.epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(tracking.Checkpointer, "on_epoch_end", save_then_interrupt)
-
-
-def test_resume_continues_exactly(write_config, tmp_path, monkeypatch):
+def test_resume_continues_exactly(write_config, tmp_path, interrupt_after_first_checkpoint):
     cfg = write_config(epochs=3, name="straight")
     assert search_main(["-c", str(cfg)]) == 0
     cfg = write_config(epochs=3, name="resumed")
-    with monkeypatch.context() as m:
-        _interrupt_after_first_checkpoint(m)
+    with interrupt_after_first_checkpoint():
         assert search_main(["-c", str(cfg)]) == 130
     resumed = tmp_path / "trainings" / "resumed"
     assert load_checkpoint(resumed / "enas_checkpoint")["epoch"] == 1

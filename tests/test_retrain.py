@@ -135,26 +135,14 @@ def test_distillation_changes_the_loss_and_trains(search, tmp_path):
     assert saved["teacher"] == "resnet18" and saved["alpha"] == 0.7
 
 
-def interrupt_after_first_checkpoint(monkeypatch) -> None:
-    from lightnas import tracking
-
-    save = tracking.Checkpointer.on_epoch_end
-
-    def save_then_interrupt(self, engine, result):
-        save(self, engine, result)
-        if engine.epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(tracking.Checkpointer, "on_epoch_end", save_then_interrupt)
-
-
-def test_resume_of_a_distilled_retrain_continues_exactly(search, tmp_path, monkeypatch):
+def test_resume_of_a_distilled_retrain_continues_exactly(
+    search, tmp_path, interrupt_after_first_checkpoint
+):
     # the search folder is the teacher here: its exported child, loaded with load_child
     common = [str(search), "--output_dir", str(tmp_path), "--distill.teacher", str(search)]
     common += ["--distill.alpha", "0.5", "--epochs", "2"]
     assert retrain_main([*common, "--name", "straight"]) == 0
-    with monkeypatch.context() as m:
-        interrupt_after_first_checkpoint(m)
+    with interrupt_after_first_checkpoint():
         assert retrain_main([*common, "--name", "resumed"]) == 130
     resumed = tmp_path / "resumed"
     assert len(metrics(resumed)) == 1
