@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -98,7 +100,8 @@ class Engine:
             self.history.append(result)
             if self.best is None or result["reward"] > self.best["reward"]:
                 self.best = {k: result[k] for k in ("epoch", "architecture", "val_acc", "reward")}
-            self._emit("on_epoch_end", result)
+            with deferred_sigint():  # an epoch's files (metrics, checkpoint) land together
+                self._emit("on_epoch_end", result)
         self._emit("on_end")
 
     def run_epoch(self, epoch: int) -> dict:
@@ -346,6 +349,22 @@ class Engine:
     def _emit(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
+
+
+@contextlib.contextmanager
+def deferred_sigint() -> Iterator[None]:
+    """Hold Ctrl-C until the block has run, then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def make_optimizer(cfg: Config, net: nn.Module) -> torch.optim.Optimizer:

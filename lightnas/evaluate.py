@@ -293,7 +293,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def evaluate_main(argv: list[str] | None = None) -> int:
     """`lightnas evaluate ...`; bad input: one line on stderr, exit 2."""
-    from lightnas.tracking import write_json_atomic
+    from lightnas.fileio import write_json_atomic
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

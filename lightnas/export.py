@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -19,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from lightnas.fileio import atomic_write
 from lightnas.models import child, create_supernet
 from lightnas.search.space import Architecture
 
@@ -125,10 +124,10 @@ def _save_trainable(
     weights = directory / f"{name}.safetensors"
     # bytes written by us: save_file creates its files with mode 0600
     data = save(tensors, metadata=metadata)
-    _atomic_write(weights, lambda tmp: tmp.write_bytes(data))
+    atomic_write(weights, lambda tmp: tmp.write_bytes(data))
     text = json.dumps(description, indent=2) + "\n"
     json_path = directory / f"{name}.json"
-    _atomic_write(json_path, lambda tmp: tmp.write_text(text))
+    atomic_write(json_path, lambda tmp: tmp.write_text(text))
     return {"safetensors": weights, "json": json_path}
 
 
@@ -136,7 +135,7 @@ def _save_pt2(model: nn.Module, example: Tensor, description: dict, path: Path) 
     with torch.no_grad():
         program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
     extra = {METADATA_KEY: json.dumps(description)}
-    _atomic_write(path, lambda tmp: torch.export.save(program, tmp, extra_files=extra))
+    atomic_write(path, lambda tmp: torch.export.save(program, tmp, extra_files=extra))
 
 
 def _save_onnx(model: nn.Module, example: Tensor, description: dict, path: Path) -> None:
@@ -152,23 +151,11 @@ def _save_onnx(model: nn.Module, example: Tensor, description: dict, path: Path)
         )
     program.model.metadata_props[METADATA_KEY] = json.dumps(description)
     # one self-contained file: children stay far below protobuf's 2 GB limit
-    _atomic_write(path, lambda tmp: program.save(tmp, external_data=False))
+    atomic_write(path, lambda tmp: program.save(tmp, external_data=False))
 
 
 def _dynamic_batch() -> tuple[dict[int, torch.export.Dim]]:
     return ({0: torch.export.Dim("batch")},)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """`write` to a temporary file next to `path`, then rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the writer creates the file (not mkstemp, whose 0600 mode would survive the rename)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _trainable_path(path: str | Path, suffix: str) -> Path:

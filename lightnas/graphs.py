@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 
+from lightnas.fileio import write_atomic
 from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -144,19 +143,6 @@ def _warn_missing_dot() -> None:
         logger.warning(_MISSING_DOT)
 
 
-def _atomic_write(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file in the same folder, so readers never see a partial file."""
-    payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _check_formats(formats: Sequence[str]) -> None:
     bad = [f for f in formats if f not in RENDER_FORMATS]
     if bad:
@@ -179,7 +165,7 @@ def render_dot(dot_source: str, out_stem: Path, formats: Sequence[str] = ("png",
     written = []
     for fmt in formats:
         path = out_stem.with_name(f"{out_stem.name}.{fmt}")
-        _atomic_write(path, _pipe(dot_source, fmt))
+        write_atomic(path, _pipe(dot_source, fmt))
         written.append(path)
     return written
 
@@ -240,7 +226,7 @@ def write_architecture_files(
     paths = {}
     for ext, text in contents.items():
         paths[ext] = out_dir / f"{stem}.{ext}"
-        _atomic_write(paths[ext], text)
+        write_atomic(paths[ext], text)
     for path in render_dot(dot_source, out_dir / stem, formats):
         paths[path.suffix[1:]] = path
     return paths
@@ -279,5 +265,5 @@ def rerender_architecture_file(
     arch, stats = load_architecture_file(json_path)
     dot_source = architecture_to_dot(arch, title=title, colored=colored, stats=stats)
     dot_path = json_path.with_suffix(".dot")
-    _atomic_write(dot_path, dot_source)
+    write_atomic(dot_path, dot_source)
     return [dot_path, *render_dot(dot_source, json_path.with_suffix(""), formats)]

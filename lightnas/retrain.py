@@ -22,9 +22,9 @@ from lightnas.cli import Parts, build_parts, new_folder, run_logged, save_config
 from lightnas.config import Config, ConfigError, parse_config
 from lightnas.distill import mismatched_keys
 from lightnas.evaluate import ArgParser
+from lightnas.fileio import write_json_atomic
 from lightnas.models import create_supernet
 from lightnas.search.space import Architecture, SearchSpace
-from lightnas.tracking import write_json_atomic
 
 RETRAIN_DEFAULTS = ("--search.num_val_samples", "0", "--search.bn_recalibration_batches", "0")
 

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from lightnas.checkpoint import save_checkpoint
 from lightnas.engine import Callback, Engine
 from lightnas.export import export_child, model_info
+from lightnas.fileio import write_json_atomic
 from lightnas.graphs import architecture_to_dot, render_png_bytes, write_architecture_files
 from lightnas.models import child
 from lightnas.search.space import Architecture
@@ -187,14 +188,6 @@ class Checkpointer(Callback):
 
     def on_epoch_end(self, engine: Engine, result: dict) -> None:
         save_checkpoint(self.folder, engine.state_dict())
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def standard_callbacks(engine_cfg, folder: Path, info: dict) -> list[Callback]:

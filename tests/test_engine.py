@@ -114,3 +114,23 @@ def test_on_device_data_and_pinned_memory_options_run_on_cpu():
     plain.run()
     # keeping the data on the device changes where it lives, not what the run computes
     assert engine.history[0]["train_loss"] == plain.history[0]["train_loss"]
+
+
+def test_ctrl_c_during_epoch_end_bookkeeping_is_held_until_it_is_done():
+    import os
+    import signal
+
+    class InterruptMidway(Callback):
+        def __init__(self):
+            self.finished = False
+
+        def on_epoch_end(self, engine, result):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while files would be half written
+            self.finished = True
+
+    cb = InterruptMidway()
+    cfg = tiny_cfg(epochs=3)
+    engine = make_engine(cfg, [cb])
+    with pytest.raises(KeyboardInterrupt):
+        engine.run()
+    assert cb.finished and engine.epoch == 1 and len(engine.history) == 1

@@ -158,7 +158,7 @@ def test_failed_write_keeps_the_previous_file_and_no_temp_file(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        export_module._atomic_write(target, fail_midway)
+        export_module.atomic_write(target, fail_midway)
     assert target.read_bytes() == b"old"
     assert list(tmp_path.iterdir()) == [target]
 
