@@ -32,9 +32,9 @@ from pathlib import Path
 
 import torch
 
-from lightnas.cli import build_parts
 from lightnas.config import Config, parse_config
 from lightnas.engine import Engine
+from lightnas.runs import build_engine, build_parts
 from lightnas.search.space import Architecture
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yml"
@@ -72,7 +72,7 @@ def make_config(args, dataset: str, seed: int, epochs: int, *overrides: str) -> 
 
 def run_engine(cfg: Config) -> Engine:
     parts = build_parts(cfg)
-    engine = Engine(cfg, parts.supernet, parts.strategy, parts.data, parts.device)
+    engine = build_engine(cfg, parts)
     engine.run()
     return engine
 
@@ -86,10 +86,10 @@ def search(args, dataset: str, seed: int, strategy: str) -> tuple[Architecture, 
     started = time.perf_counter()
     cfg = make_config(args, dataset, seed, args.search_epochs, "--search.strategy", strategy)
     engine = run_engine(cfg)
-    arch = Architecture(engine.supernet.space, engine.best["architecture"])
+    arch = Architecture(engine.supernet.space, engine.best.architecture)
     seconds = time.perf_counter() - started
     log(f"  {dataset} seed {seed}: {strategy} search {seconds:.0f} s")
-    return arch, engine.best["val_acc"], seconds
+    return arch, engine.best.val_acc, seconds
 
 
 def retrain(args, dataset: str, seed: int, arch: Architecture, folder: Path) -> dict:
@@ -114,19 +114,20 @@ def retrain(args, dataset: str, seed: int, arch: Architecture, folder: Path) -> 
     engine = run_engine(cfg)
     data = engine.data
     split = "test" if data.test is not None else "val"
-    _, acc = engine.evaluate(arch, data.test if data.test is not None else data.val, engine.epoch)
-    costs = engine.costs.costs(arch)
+    loader = data.test if data.test is not None else data.val
+    _, acc = engine.evaluator.evaluate(arch, loader, engine.epoch)
+    costs = engine.evaluator.costs.costs(arch)
     mops = costs["ops"] / 1e6
     seconds = time.perf_counter() - started
     log(f"  {dataset} seed {seed}: retrain {path.stem} {seconds:.0f} s")
     return {
         "arch": "".join(map(str, arch.indices())),
-        "val_acc": engine.history[-1]["val_acc"],
+        "val_acc": engine.history[-1].val_acc,
         "test_acc": acc,
         "split": split,
         "mops": mops,
         "acc_per_mops": acc / mops,
-        "reward": engine.reward(arch, acc),
+        "reward": engine.evaluator.reward(arch, acc),
         "params": costs["params"],
         "model_bits": costs["model_bits"],
         "retrain_s": seconds,

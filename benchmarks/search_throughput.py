@@ -26,10 +26,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from lightnas.cli import build_parts
 from lightnas.config import Config, DataConfig, ExportConfig, ModelConfig, SearchConfig
-from lightnas.engine import Engine, make_optimizer
+from lightnas.engine import make_optimizer
 from lightnas.models import child
+from lightnas.runs import build_engine, build_parts
 
 MODELS = ("meliusnet22", "resnet18")
 EPOCH_IMAGES = 50_000  # CIFAR-100's training set
@@ -88,9 +88,9 @@ def measure(args, model: str, device_name: str) -> dict:
     cfg = make_config(args, model, device_name, batch)
     started = time.perf_counter()
     parts = build_parts(cfg)
-    engine = Engine(cfg, parts.supernet, parts.strategy, parts.data, parts.device)
+    engine = build_engine(cfg, parts)
     setup_s = time.perf_counter() - started
-    device = engine.device
+    device = engine.placement.device
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, 32, 32, generator=gen).to(device)
     y = torch.randint(NUM_CLASSES, (batch,), generator=gen).to(device)
@@ -103,9 +103,9 @@ def measure(args, model: str, device_name: str) -> dict:
 
     # the base network trained alone
     net = child(engine.supernet, engine.supernet.space.default())
-    net.to(device=device, memory_format=engine.memory_format).train()
-    optimizer = make_optimizer(cfg, net)
-    x_child = x.to(memory_format=engine.memory_format)
+    net.to(device=device, memory_format=engine.placement.memory_format).train()
+    optimizer = make_optimizer(cfg.optim, net)
+    x_child = x.to(memory_format=engine.placement.memory_format)
 
     def child_step() -> None:
         autocast = (
@@ -122,7 +122,7 @@ def measure(args, model: str, device_name: str) -> dict:
     child_s = timed(child_step, steps, warmup, device)
 
     # the controller phase, as run_epoch sets it up (validation batches cycled)
-    engine.restart_reward_batches()
+    engine.evaluator.restart_reward_batches()
     ctrl_s = 0.0
     if ctrl_timed:
         ctrl_s = timed(lambda: engine.controller_phase(1), ctrl_timed, 1, device)

@@ -1,25 +1,35 @@
-"""The typed search configuration: YAML file + command-line overrides via jsonargparse."""
+"""The typed search configuration: YAML file + command-line overrides via jsonargparse.
+
+Valid names (models, stems, datasets, strategies, cost metrics, export formats) come from the
+registries where those are defined; nothing here copies them.
+"""
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import torch
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from lightnas.data import DATASETS
+from lightnas.cost import COSTS
+from lightnas.errors import ConfigError
+from lightnas.export import EXPORT_FORMATS
+from lightnas.graphs import RENDER_FORMATS
+from lightnas.models import MODELS, STEMS
+from lightnas.search.strategies import STRATEGIES
 
 Dataset = Literal["mock", "digits", "cifar10", "cifar100", "imagefolder"]
-assert set(DATASETS) == set(Dataset.__args__)
 
 
 @dataclass
 class ModelConfig:
     name: str = "meliusnet22"
     """Supernet name (see `python -m lightnas.models --help`)."""
-    stem: Literal["imagenet", "thumbnail"] = "thumbnail"
+    stem: str = "thumbnail"
     kwargs: dict = field(default_factory=dict)
     """Overrides of the family's spec, e.g. {growth_rate: 32, block_config: [2, 2, 2, 2]}."""
 
@@ -67,7 +77,7 @@ class ControllerConfig:
 
 @dataclass
 class SearchConfig:
-    strategy: Literal["enas", "random", "fixed"] = "enas"
+    strategy: str = "enas"
     warmup_epochs: int = 0
     """Epochs of uniformly random architectures before the controller starts."""
     update_arch_frequency: int | None = None
@@ -80,7 +90,7 @@ class SearchConfig:
     num_val_samples: int = 10
     bn_recalibration_batches: int = 10
     """Training batches that re-estimate BatchNorm statistics before a validation."""
-    cost: Literal["ops", "model_bits", "latency"] = "ops"
+    cost: str = "ops"
     cost_weight: float = 0.0
     """w <= 0 in reward = accuracy * (cost / target_cost) ** w; 0 = accuracy only."""
     target_cost: float | None = None
@@ -91,10 +101,10 @@ class SearchConfig:
 
 @dataclass
 class ExportConfig:
-    formats: list[Literal["pt2", "onnx"]] = field(default_factory=lambda: ["pt2", "onnx"])
+    formats: list[str] = field(default_factory=lambda: ["pt2", "onnx"])
     every: int = 1
     """Export every N epochs (and always the last); 0 = only the last."""
-    graph_formats: list[Literal["png", "svg", "pdf"]] = field(default_factory=lambda: ["png"])
+    graph_formats: list[str] = field(default_factory=lambda: ["png"])
 
 
 @dataclass
@@ -140,8 +150,21 @@ class Config:
 SECTIONS = ("model", "data", "optim", "controller", "search", "export", "distill")
 
 
-class ConfigError(ValueError):
-    """A bad config value; the message is one line naming the key and the valid values."""
+class ArgParser(argparse.ArgumentParser):
+    """argparse whose errors are one-line ConfigErrors (exit 2 in the caller)."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` = CUDA when available; a CUDA device where there is none is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but CUDA is not available; valid here: auto, cpu")
+    return device
 
 
 def build_parser(prog: str = "train_enas.py") -> ArgumentParser:
@@ -199,14 +222,28 @@ def config_from_dict(data: dict) -> Config:
     return Config(**kwargs)
 
 
+def _known(registry, value: str) -> tuple[bool, str]:
+    return value in registry, f"{registry.key}={value!r} is not known; valid: {registry.valid()}"
+
+
+def _all_known(registry, values: list[str]) -> tuple[bool, str]:
+    bad = [v for v in values if v not in registry] or [""]
+    return bad == [""], f"{registry.key}: {bad[0]!r} is not known; valid: {registry.valid()}"
+
+
 def validate(cfg: Config) -> None:
     """Checks that need more than types; every message names the key and the valid values."""
-    from lightnas.models import list_models
-
+    graph_bad = [f for f in cfg.export.graph_formats if f not in RENDER_FORMATS] or [""]
     checks = [
+        _known(MODELS, cfg.model.name),
+        _known(STEMS, cfg.model.stem),
+        _known(STRATEGIES, cfg.search.strategy),
+        _known(COSTS, cfg.search.cost),
+        _all_known(EXPORT_FORMATS, cfg.export.formats),
         (
-            cfg.model.name in list_models(),
-            f"model.name={cfg.model.name!r} is not known; valid: {', '.join(list_models())}",
+            graph_bad == [""],
+            f"export.graph_formats: {graph_bad[0]!r} is not known; valid: "
+            f"{', '.join(RENDER_FORMATS)}",
         ),
         (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
         (cfg.search.cost_weight <= 0, f"search.cost_weight={cfg.search.cost_weight} must be <= 0"),
@@ -228,10 +265,10 @@ def validate(cfg: Config) -> None:
         (cfg.distill.temperature > 0, "distill.temperature must be > 0"),
         (
             cfg.distill.teacher is None
-            or cfg.distill.teacher in list_models()
+            or cfg.distill.teacher in MODELS
             or any(Path(cfg.distill.teacher + s).exists() for s in ("", ".safetensors")),
             f"distill.teacher={cfg.distill.teacher!r} is neither a file or folder nor a model "
-            f"name; valid models: {', '.join(list_models())}",
+            f"name; valid models: {MODELS.valid()}",
         ),
         (cfg.optim.lr > 0, f"optim.lr={cfg.optim.lr} must be > 0"),
         (

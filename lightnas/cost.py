@@ -10,19 +10,30 @@ Conventions (those of the BNN literature, e.g. Bi-Real Net and MeliusNet):
 - OPs = FLOPs + BOPs / 64, as a 64-bit CPU does 64 binary MACs per instruction.
 - Only the MACs of convolutions and linear layers are counted; biases, BatchNorm, activations,
   pooling and residual additions are not.
+
+Every cost metric is registered in `COSTS` under one key, the spelling used everywhere
+(metrics.jsonl, evaluation.json, TensorBoard's `cost/<key>`, `search.cost`): `params`,
+`model_bits`, `flops`, `bops`, `ops` and `latency` (seconds). A new metric is one decorated
+function, e.g. in your own module:
+
+    @register_cost("conv_layers", label="convs")
+    def conv_layers(m: Measured) -> float:
+        return sum(isinstance(x, nn.Conv2d) for x in m.net.modules())
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from time import perf_counter
 
 import torch
 from torch import Tensor, nn
 
 from lightnas.binary.layers import QConv2d
+from lightnas.registry import Registry
 
 FULL_BITS = 32
 BINARY_OPS_PER_OP = 64
@@ -49,10 +60,9 @@ class Costs:
         return {
             "params": self.params,
             "model_bits": self.model_bits,
-            "model_MB": self.model_mbytes,
-            "FLOPs": self.flops,
-            "BOPs": self.bops,
-            "OPs": self.ops,
+            "flops": self.flops,
+            "bops": self.bops,
+            "ops": self.ops,
         }
 
 
@@ -205,3 +215,79 @@ def format_costs(costs: Costs) -> str:
             f"OPs {_short(costs.ops)}",
         ]
     )
+
+
+# ---- the registry of cost metrics ------------------------------------------------------------
+@dataclass
+class Measured:
+    """A network being measured; metrics read what they need, counted MACs are computed once."""
+
+    net: nn.Module
+    input_shape: tuple[int, ...]
+    latency_batch: int = 1
+    latency_repeats: int = 10
+
+    @cached_property
+    def counts(self) -> Costs:
+        return count_costs(self.net, self.input_shape)
+
+
+def format_count(x: float) -> str:
+    """1.23M, 456K, 7.8G."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def format_bits(bits: float) -> str:
+    nbytes = bits / 8
+    return f"{nbytes / 2**20:.2f} MB" if nbytes >= 2**20 else f"{nbytes / 2**10:.1f} KB"
+
+
+@dataclass(frozen=True)
+class CostMetric:
+    """One cost: its key, how to show it, and how to measure it on a network."""
+
+    key: str
+    label: str
+    compute: Callable[[Measured], float] = field(repr=False)
+    additive: bool = True
+    """The network's cost is the sum of its parts' costs: the search adds it per choice."""
+    fmt: Callable[[float], str] = field(default=format_count, repr=False)
+
+
+COSTS: Registry[CostMetric] = Registry("cost metric", "search.cost")
+
+
+def register_cost(
+    key: str, label: str | None = None, additive: bool = True, fmt: Callable = format_count
+) -> Callable[[Callable[[Measured], float]], Callable[[Measured], float]]:
+    """Decorator registering `compute(measured) -> float` as the cost metric `key`."""
+
+    def add(compute: Callable[[Measured], float]) -> Callable[[Measured], float]:
+        COSTS.add(key, CostMetric(key, label or key, compute, additive, fmt))
+        return compute
+
+    return add
+
+
+register_cost("params")(lambda m: m.counts.params)
+register_cost("model_bits", "size", fmt=format_bits)(lambda m: m.counts.model_bits)
+register_cost("flops", "FLOPs")(lambda m: m.counts.flops)
+register_cost("bops", "BOPs")(lambda m: m.counts.bops)
+register_cost("ops", "OPs")(lambda m: m.counts.ops)
+
+
+@register_cost("latency", additive=False, fmt=lambda s: f"{s * 1e3:.3g} ms")
+def latency(m: Measured) -> float:
+    """Median seconds per forward pass on the network's device (not bit-reproducible)."""
+    return measure_latency(m.net, m.input_shape, m.latency_batch, m.latency_repeats)
+
+
+def measure_costs(
+    net: nn.Module, input_shape: Sequence[int], keys: Sequence[str] | None = None, **options
+) -> dict[str, float]:
+    """{key: value} of the registered cost metrics `keys` (default: all) of `net`."""
+    measured = Measured(net, tuple(input_shape), **options)
+    return {k: COSTS[k].compute(measured) for k in (COSTS.names() if keys is None else keys)}

@@ -17,12 +17,10 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
-from lightnas.config import Config, ConfigError, DistillConfig
-from lightnas.data import DataBundle
-from lightnas.engine import Callback, Engine
-from lightnas.export import load_child
-from lightnas.models import Supernet, child, create_supernet, list_models
-from lightnas.search.strategies import Strategy
+from lightnas.config import Config, DistillConfig
+from lightnas.errors import ConfigError
+from lightnas.export import find_trainable, load_child
+from lightnas.models import MODELS, Supernet, child, create_supernet
 
 FULL_PRECISION_CHOICE = "32bit"  # the ResNet choice name of a full-precision block
 
@@ -45,21 +43,20 @@ def distillation_loss(
     return (1 - alpha) * ce + alpha * t * t * kl
 
 
-class DistillEngine(Engine):
-    """The engine with the training loss blended with a frozen teacher's soft targets."""
+class DistillationLoss:
+    """The training loss blended with a frozen teacher's soft targets (an engine `LossFn`)."""
 
-    def __init__(self, *args, teacher: nn.Module, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.teacher = teacher.to(self.device, memory_format=self.memory_format).eval()
-        self.teacher.requires_grad_(False)
+    def __init__(self, teacher: nn.Module, alpha: float, temperature: float) -> None:
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.alpha = alpha
+        self.temperature = temperature
 
-    def loss(self, logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
-        d = self.cfg.distill
-        if d.alpha == 0:
+    def __call__(self, logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
+        if self.alpha == 0:
             return F.cross_entropy(logits, y)
         with torch.no_grad():
             teacher_logits = self.teacher(x)
-        return distillation_loss(logits, teacher_logits, y, d.alpha, d.temperature)
+        return distillation_loss(logits, teacher_logits, y, self.alpha, self.temperature)
 
 
 def full_precision_base(
@@ -112,10 +109,8 @@ def _named_teacher(d: DistillConfig, num_classes: int, stem: str, in_channels: i
 
 def build_teacher(cfg: Config, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
     """The teacher of `cfg.distill`, checked to map `input_shape` to `num_classes` logits."""
-    from lightnas.evaluate import find_trainable
-
     d = cfg.distill
-    if d.teacher in list_models():
+    if d.teacher in MODELS:
         with torch.random.fork_rng(devices=[]):  # leave the run's random stream untouched
             net = _named_teacher(d, num_classes, cfg.model.stem, input_shape[0])
     else:
@@ -135,20 +130,3 @@ def build_teacher(cfg: Config, num_classes: int, input_shape: Sequence[int]) -> 
             f"{num_classes}"
         )
     return net
-
-
-def make_engine(
-    cfg: Config,
-    supernet: Supernet,
-    strategy: Strategy,
-    data: DataBundle,
-    device: torch.device,
-    callbacks: Sequence[Callback] = (),
-    teacher: nn.Module | None = None,
-) -> Engine:
-    """An Engine, or a DistillEngine when `cfg.distill.teacher` is set (built if not given)."""
-    if cfg.distill.teacher is None:
-        return Engine(cfg, supernet, strategy, data, device, callbacks)
-    if teacher is None:
-        teacher = build_teacher(cfg, data.num_classes, data.input_shape)
-    return DistillEngine(cfg, supernet, strategy, data, device, callbacks, teacher=teacher)

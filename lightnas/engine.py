@@ -8,23 +8,27 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightnas.config import Config
-from lightnas.data import DataBundle
+from lightnas.binary import QConv2d
+from lightnas.errors import LightNASError
+from lightnas.evaluation import Evaluator, Placement, Running
 from lightnas.models import Supernet
-from lightnas.search.reward import CostTable, soft_constrained_reward
 from lightnas.search.space import Architecture
 from lightnas.search.strategies import Strategy
 
+LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, targets, inputs) -> loss
+CONTROLLER_KEYS = ("reward", "baseline", "entropy", "loss")
 
-class NonFiniteLossError(RuntimeError):
-    pass
+
+class NonFiniteLossError(LightNASError):
+    """The training loss became NaN or infinite: the run stops, its last checkpoint is kept."""
 
 
 class Callback:
@@ -34,62 +38,129 @@ class Callback:
     def on_phase(self, engine: Engine, phase: str, total: int) -> None: ...
     def on_step(self, engine: Engine, phase: str, stats: dict) -> None: ...
     def on_phase_end(self, engine: Engine, phase: str) -> None: ...
-    def on_epoch_end(self, engine: Engine, result: dict) -> None: ...
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None: ...
     def on_end(self, engine: Engine) -> None: ...
 
 
 @dataclass
-class Running:
-    """Sums kept on the device, read (one synchronisation) only when asked."""
+class EpochResult:
+    """What one epoch produced; `to_row()` is its line in metrics.jsonl."""
 
-    loss: Tensor | float = 0.0
-    correct: Tensor | float = 0.0
-    count: int = 0
-    values: dict = field(default_factory=dict)
+    epoch: int  # 1-based, as in the file names epoch_N
+    train_loss: float
+    train_acc: float
+    lr: float
+    controller: dict[str, float | None]  # mean reward, baseline, entropy, loss of its steps
+    validated: dict[str, dict[str, float]]  # label -> {"acc", "loss"} of each validated arch
+    chosen: str  # the label of the epoch's architecture
+    reward: float
+    cost: float  # the configured cost (search.cost)
+    costs: dict[str, float]  # every additive cost metric, by key
+    architecture: dict[str, str]
+    time_s: float = 0.0
 
-    def add(self, loss: Tensor, correct: Tensor, n: int) -> None:
-        self.loss = self.loss + loss.detach() * n
-        self.correct = self.correct + correct
-        self.count += n
+    @property
+    def val_acc(self) -> float:
+        return self.validated[self.chosen]["acc"]
 
-    def means(self) -> tuple[float, float]:
-        n = max(self.count, 1)
-        return float(self.loss) / n, float(self.correct) / n
+    @property
+    def val_loss(self) -> float:
+        return self.validated[self.chosen]["loss"]
+
+    def to_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "train_acc": self.train_acc,
+            "lr": self.lr,
+        }
+        row.update({f"controller_{k}": self.controller.get(k) for k in CONTROLLER_KEYS})
+        for label, scores in self.validated.items():
+            row[f"val_acc_{label}"] = scores["acc"]
+            row[f"val_loss_{label}"] = scores["loss"]
+        row.update(val_acc=self.val_acc, val_loss=self.val_loss, reward=self.reward)
+        row.update(chosen=self.chosen, cost=self.cost, **self.costs)
+        row.update(architecture=self.architecture, time_s=self.time_s)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> EpochResult:
+        labels = [k.removeprefix("val_acc_") for k in row if k.startswith("val_acc_")]
+        fields = {f for f in cls.__dataclass_fields__} | {"val_acc", "val_loss"}
+        plain = {k for k in row if not k.startswith(("controller_", "val_acc_", "val_loss_"))}
+        return cls(
+            epoch=row["epoch"],
+            train_loss=row["train_loss"],
+            train_acc=row["train_acc"],
+            lr=row["lr"],
+            controller={k: row.get(f"controller_{k}") for k in CONTROLLER_KEYS},
+            validated={
+                label: {"acc": row[f"val_acc_{label}"], "loss": row[f"val_loss_{label}"]}
+                for label in labels
+            },
+            chosen=row["chosen"],
+            reward=row["reward"],
+            cost=row["cost"],
+            costs={k: row[k] for k in plain - fields},
+            architecture=row["architecture"],
+            time_s=row.get("time_s", 0.0),
+        )
+
+
+@dataclass
+class Best:
+    """The best epoch so far: its architecture and scores."""
+
+    epoch: int
+    architecture: dict[str, str]
+    val_acc: float
+    reward: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lr_at(epoch: int, epochs: int, lr: float, min_lr: float = 0.0) -> float:
+    """The learning rate of epoch `epoch` (0-based): cosine from `lr` down to `min_lr`.
+
+    A pure function of the epoch, so a resumed run, or one whose `epochs` was raised, needs no
+    scheduler state."""
+    floor = min_lr / lr
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+
+
+def cross_entropy(logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
+    return F.cross_entropy(logits, y)
 
 
 class Engine:
+    """Runs epochs of a search (or of a fixed architecture's training) on one supernet."""
+
     def __init__(
         self,
-        cfg: Config,
+        cfg,
         supernet: Supernet,
         strategy: Strategy,
-        data: DataBundle,
-        device: torch.device,
+        data,
+        evaluator: Evaluator,
+        placement: Placement,
+        loss: LossFn = cross_entropy,
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.cfg = cfg
         self.supernet = supernet
         self.strategy = strategy
         self.data = data
-        self.device = device
+        self.evaluator = evaluator
+        self.placement = placement
+        self.loss = loss
         self.callbacks = list(callbacks)
-        self.costs = CostTable(supernet, data.input_shape)
-        self.target_cost = cfg.search.target_cost or self.costs.cost(
-            supernet.space.default(), cfg.search.cost
-        )
-        self.memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
-        supernet.to(device=device, memory_format=self.memory_format)
-        self.optimizer = make_optimizer(cfg, supernet)
-        # closed form in (epoch, cfg.epochs): a resume that raises `epochs` stays well defined
-        floor = cfg.optim.min_lr / cfg.optim.lr
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda e: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * e / self.cfg.epochs)),
-        )
+        supernet.to(device=placement.device, memory_format=placement.memory_format)
+        self.optimizer = make_optimizer(cfg.optim, supernet)
         self.epoch = 0  # completed epochs
         self.global_step = 0
-        self.history: list[dict] = []
-        self.best: dict | None = None
+        self.history: list[EpochResult] = []
+        self.best: Best | None = None
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -98,72 +169,70 @@ class Engine:
             result = self.run_epoch(epoch)
             self.epoch = epoch + 1
             self.history.append(result)
-            if self.best is None or result["reward"] > self.best["reward"]:
-                self.best = {k: result[k] for k in ("epoch", "architecture", "val_acc", "reward")}
+            if self.best is None or result.reward > self.best.reward:
+                self.best = Best(result.epoch, result.architecture, result.val_acc, result.reward)
             with deferred_sigint():  # an epoch's files (metrics, checkpoint) land together
                 self._emit("on_epoch_end", result)
         self._emit("on_end")
 
-    def run_epoch(self, epoch: int) -> dict:
+    def run_epoch(self, epoch: int) -> EpochResult:
         started = time.perf_counter()
         search = self.cfg.search
-        learn = self.strategy.learns and epoch >= search.warmup_epochs
-        self.restart_reward_batches()
+        learn = self.strategy.wants_rewards(epoch)
+        every = search.update_arch_frequency
+        self.evaluator.restart_reward_batches()
+        lr = self.set_lr(epoch)
         controller: list[dict] = []
         train = Running()
-        lr = self.optimizer.param_groups[0]["lr"]
         self.data.train.set_epoch(epoch)
-        self._emit("on_phase", "train", len(self.data.train))
+        steps = len(self.data.train)
+        self._emit("on_phase", "train", steps)
         for i, (x, y) in enumerate(self.data.train):
-            arch = self.strategy.sample(epoch)
-            loss, correct = self.train_step(arch, x, y)
+            loss, correct = self.train_step(self.strategy.sample(epoch), x, y)
             train.add(loss, correct, len(y))
-            if i % 20 == 0 or i == len(self.data.train) - 1:
+            if i % 20 == 0 or i == steps - 1:
+                self._check_finite(train, epoch, i)
                 mean_loss, mean_acc = train.means()
-                if not math.isfinite(mean_loss):
-                    raise NonFiniteLossError(
-                        f"non-finite training loss at epoch {epoch} step {i}; stopping (the last "
-                        "checkpoint is kept). Lower optim.lr or set optim.grad_clip."
-                    )
                 self._emit("on_step", "train", {"n": i + 1, "loss": mean_loss, "acc": mean_acc})
-            if (
-                learn
-                and search.update_arch_frequency
-                and (i + 1) % search.update_arch_frequency == 0
-            ):
+            if learn and every and (i + 1) % every == 0:
                 controller.append(self.controller_phase(search.controller_steps))
         self._emit("on_phase_end", "train")
-        if learn and not search.update_arch_frequency:
+        if learn and not every:
             controller.append(self.controller_phase(search.controller_steps))
-        self.scheduler.step()
         train_loss, train_acc = train.means()
-        if not math.isfinite(train_loss):
-            raise NonFiniteLossError(f"non-finite training loss in epoch {epoch}; stopping")
-        result = {
-            "epoch": epoch + 1,  # 1-based, as in the file names epoch_N
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "lr": lr,
-            **self.controller_summary(controller),
-            **self.validate(epoch),
-        }
-        result["time_s"] = time.perf_counter() - started
-        return result
+        self._check_finite(train, epoch)
+        validation = self.validate(epoch)
+        return EpochResult(
+            epoch=epoch + 1,
+            train_loss=train_loss,
+            train_acc=train_acc,
+            lr=lr,
+            controller=mean_stats([c for c in controller if c]),
+            **validation,
+            time_s=time.perf_counter() - started,
+        )
+
+    def set_lr(self, epoch: int) -> float:
+        o = self.cfg.optim
+        lr = lr_at(epoch, self.cfg.epochs, o.lr, o.min_lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _check_finite(self, train: Running, epoch: int, step: int | None = None) -> None:
+        if not math.isfinite(train.means()[0]):
+            where = f"epoch {epoch + 1}" + ("" if step is None else f" step {step + 1}")
+            raise NonFiniteLossError(
+                f"non-finite training loss at {where}; stopping (the last checkpoint is kept). "
+                "Lower optim.lr or set optim.grad_clip."
+            )
 
     # ---- shared-weight phase --------------------------------------------------------------
-    def _autocast(self):
-        if not self.cfg.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
-    def _input(self, x: Tensor) -> Tensor:
-        return x.to(self.device, non_blocking=True, memory_format=self.memory_format)
-
     def train_step(self, arch: Architecture, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         self.supernet.train()
         self.supernet.set_architecture(arch)
-        x, y = self._input(x), y.to(self.device, non_blocking=True)
-        with self._autocast():
+        x, y = self.placement.input(x), self.placement.target(y)
+        with self.placement.autocast():
             logits = self.supernet(x)
             loss = self.loss(logits.float(), y, x)
         self.optimizer.zero_grad(set_to_none=True)
@@ -174,139 +243,56 @@ class Engine:
         self.global_step += 1
         return loss, (logits.argmax(1) == y).sum()
 
-    def loss(self, logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
-        """Training loss of one batch; subclasses add terms (lightnas.distill.DistillEngine)."""
-        return F.cross_entropy(logits, y)
-
     # ---- controller phase -----------------------------------------------------------------
-    def restart_reward_batches(self) -> None:
-        """Rewards read validation batches in order, from the first one again each epoch."""
-        self._val_batches = self._cycle(self.data.val)
-
-    @staticmethod
-    def _cycle(loader) -> Iterator:
-        while True:
-            yield from loader
-
-    @torch.no_grad()
-    def batch_accuracy(self, arch: Architecture) -> float:
-        """Accuracy of `arch` on the next validation batches, BN on batch statistics.
-
-        Batch statistics avoid the running averages that mix all architectures; the running
-        averages are re-estimated for one architecture before every full validation.
-        """
-        self.supernet.train()
-        self.supernet.set_architecture(arch)
-        correct, count = 0.0, 0
-        for _ in range(self.cfg.search.reward_batches):
-            x, y = next(self._val_batches)
-            with self._autocast():
-                logits = self.supernet(self._input(x))
-            correct += float((logits.argmax(1) == y.to(self.device)).sum())
-            count += len(y)
-        return correct / max(count, 1)
-
-    def reward(self, arch: Architecture, accuracy: float) -> float:
-        cost = self.costs.cost(arch, self.cfg.search.cost)
-        return soft_constrained_reward(
-            accuracy, cost, self.target_cost, self.cfg.search.cost_weight
-        )
+    def controller_step(self) -> dict:
+        candidates = self.strategy.ask(self.cfg.search.controller_batch)
+        rewards = [self.evaluator.score(a) for a in candidates]
+        return self.strategy.tell(candidates, rewards)
 
     def controller_phase(self, steps: int) -> dict:
+        """`steps` ask / tell rounds; the mean of their statistics ({} when none ran)."""
         self._emit("on_phase", "controller", steps)
         stats: list[dict] = []
         for i in range(steps):
-            stats.append(
-                self.strategy.update(
-                    lambda a: self.reward(a, self.batch_accuracy(a)),
-                    self.cfg.search.controller_batch,
-                )
-            )
-            self._emit("on_step", "controller", {"n": i + 1, "reward": stats[-1]["reward"]})
+            stats.append(self.controller_step())
+            self._emit("on_step", "controller", {"n": i + 1, "reward": stats[-1].get("reward")})
         self._emit("on_phase_end", "controller")
-        return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]} if stats else {}
-
-    @staticmethod
-    def controller_summary(phases: list[dict]) -> dict:
-        keys = ("reward", "baseline", "entropy", "loss")
-        if not phases:
-            return {f"controller_{k}": None for k in keys}
-        return {f"controller_{k}": sum(p[k] for p in phases) / len(phases) for k in keys}
+        return mean_stats(stats)
 
     # ---- validation -----------------------------------------------------------------------
-    @torch.no_grad()
-    def recalibrate_bn(self, arch: Architecture, epoch: int) -> None:
-        """Re-estimate BatchNorm running statistics for `arch` on a few training batches."""
-        batches = self.cfg.search.bn_recalibration_batches
-        if batches <= 0:
-            return
-        bns = [m for m in self.supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        momenta = [bn.momentum for bn in bns]
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the recalibration batches
-        self.supernet.train()
-        self.supernet.set_architecture(arch)
-        self.data.train.set_epoch(epoch)
-        for i, (x, _) in enumerate(self.data.train):
-            if i >= batches:
-                break
-            with self._autocast():
-                self.supernet(self._input(x))
-        for bn, momentum in zip(bns, momenta, strict=True):
-            bn.momentum = momentum
-
-    @torch.no_grad()
-    def evaluate(self, arch: Architecture, loader, epoch: int) -> tuple[float, float]:
-        """(loss, accuracy) of `arch` on all of `loader`, eval mode after BN recalibration."""
-        self.recalibrate_bn(arch, epoch)
-        self.supernet.eval()
-        self.supernet.set_architecture(arch)
-        total = Running()
-        for x, y in loader:
-            y = y.to(self.device, non_blocking=True)
-            with self._autocast():
-                logits = self.supernet(self._input(x)).float()
-            total.add(F.cross_entropy(logits, y), (logits.argmax(1) == y).sum(), len(y))
-        return total.means()
-
     def validate(self, epoch: int) -> dict:
-        """Validate the strategy's favourite and the best of `num_val_samples` samples."""
-        # a fixed strategy has nothing to sample: its one architecture is its favourite
-        n = 0 if self.strategy.name == "fixed" else self.cfg.search.num_val_samples
+        """Validate the strategy's favourite and the best of `num_val_samples` candidates."""
+        s = self.strategy
+        n = self.cfg.search.num_val_samples if s.proposes_candidates else 0
+        picks: dict[str, Architecture] = {}
         self._emit("on_phase", "valid", n + 2)
-        results = {}
-        favourite = self.strategy.favourite()
+        favourite = s.favourite()
         if n > 0:
             with torch.no_grad():
-                samples = [self.strategy.sample(epoch) for _ in range(n)]
-            scored = [(self.reward(a, self.batch_accuracy(a)), i) for i, a in enumerate(samples)]
-            results["sampled"] = samples[max(scored)[1]]
+                candidates = s.candidates(epoch, n)
+            scored = [(self.evaluator.score(a), i) for i, a in enumerate(candidates)]
+            picks["sampled"] = candidates[max(scored)[1]]
         if favourite is not None:
-            results["greedy"] = favourite
-        out: dict = {}
-        best_key, best_reward = None, -math.inf
-        for key, arch in results.items():
-            loss, acc = self.evaluate(arch, self.data.val, epoch)
-            reward = self.reward(arch, acc)
-            out[f"val_acc_{key}"] = acc
-            out[f"val_loss_{key}"] = loss
-            self._emit("on_step", "valid", {"n": len(out) // 2, f"acc_{key}": acc})
+            picks[s.favourite_label] = favourite
+        if not picks:
+            raise ValueError("validation has no architecture: the strategy proposed none")
+        validated: dict[str, dict[str, float]] = {}
+        chosen, best_reward = "", -math.inf
+        for label, arch in picks.items():
+            loss, acc = self.evaluator.evaluate(arch, self.data.val, epoch)
+            reward = self.evaluator.reward(arch, acc)
+            validated[label] = {"acc": acc, "loss": loss}
+            self._emit("on_step", "valid", {"n": len(validated), f"acc_{label}": acc})
             if reward > best_reward:
-                best_key, best_reward = key, reward
+                chosen, best_reward = label, reward
         self._emit("on_phase_end", "valid")
-        arch = results[best_key]
-        costs = self.costs.costs(arch)
+        arch = picks[chosen]
         return {
-            **out,
-            "val_acc": out[f"val_acc_{best_key}"],
-            "val_loss": out[f"val_loss_{best_key}"],
+            "validated": validated,
+            "chosen": chosen,
             "reward": best_reward,
-            "chosen": best_key,
-            "cost": self.costs.cost(arch, self.cfg.search.cost),
-            "ops": costs["ops"],
-            "model_bits": costs["model_bits"],
-            "params": costs["params"],
+            "cost": self.evaluator.cost(arch),
+            "costs": self.evaluator.costs.costs(arch),
             "architecture": dict(arch),
         }
 
@@ -318,11 +304,10 @@ class Engine:
         return {
             "epoch": self.epoch,
             "global_step": self.global_step,
-            "history": self.history,
-            "best": self.best,
+            "history": [r.to_row() for r in self.history],
+            "best": None if self.best is None else self.best.as_dict(),
             "supernet": self.supernet.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "strategy": self.strategy.state_dict(),
             "rng": rng,
             "config": self.cfg.to_dict(),
@@ -331,24 +316,26 @@ class Engine:
     def load_state_dict(self, state: dict) -> None:
         self.supernet.load_state_dict(state["supernet"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        # the LR is a function of (epoch, epochs): recompute it, `epochs` may have been raised
-        for group, factor in zip(
-            self.optimizer.param_groups, self.scheduler.lr_lambdas, strict=True
-        ):
-            group["lr"] = group["initial_lr"] * factor(self.scheduler.last_epoch)
         self.strategy.load_state_dict(state["strategy"])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.epoch = state["epoch"]
         self.global_step = state["global_step"]
-        self.history = list(state["history"])
-        self.best = state["best"]
+        self.history = [EpochResult.from_row(r) for r in state["history"]]
+        self.best = None if state["best"] is None else Best(**state["best"])
 
     def _emit(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
+
+
+def mean_stats(stats: Sequence[dict]) -> dict:
+    """Key-wise mean of statistics dicts ({} for none)."""
+    stats = [s for s in stats if s]
+    if not stats:
+        return {}
+    return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
 
 
 @contextlib.contextmanager
@@ -367,10 +354,28 @@ def deferred_sigint() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def make_optimizer(cfg: Config, net: nn.Module) -> torch.optim.Optimizer:
-    o = cfg.optim
-    if o.optimizer == "sgd":
-        return torch.optim.SGD(
-            net.parameters(), o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True
-        )
-    return torch.optim.Adam(net.parameters(), o.lr, weight_decay=o.weight_decay)
+def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv / linear weights only: not on BatchNorm, biases or latent binary
+    weights (whose sign is all that is used; BMXNet set wd_mult=0 on them)."""
+    decay, no_decay, seen = [], [], set()
+    for module in net.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            latent = isinstance(module, QConv2d) and module.w_bits < 32
+            exempt = isinstance(module, nn.modules.batchnorm._BatchNorm) or name == "bias"
+            (no_decay if latent or exempt else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def make_optimizer(optim, net: nn.Module) -> torch.optim.Optimizer:
+    """The supernet's optimizer from the `optim` config section."""
+    groups = parameter_groups(net, optim.weight_decay)
+    if optim.optimizer == "sgd":
+        return torch.optim.SGD(groups, optim.lr, momentum=optim.momentum, nesterov=True)
+    return torch.optim.Adam(groups, optim.lr)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -17,13 +19,19 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from lightnas.errors import ArchitectureError, CheckpointError, ConfigError
 from lightnas.fileio import atomic_write
+from lightnas.layout import TrainingFolder, epoch_of, inference_dir, trainables_dir
 from lightnas.models import child, create_supernet
-from lightnas.search.space import Architecture
+from lightnas.registry import Registry
+from lightnas.search.space import Architecture, architecture_of
 
-EXPORT_FORMATS = ("pt2", "onnx")
 METADATA_KEY = "lightnas"  # key of the description in the .pt2 extra files and ONNX metadata
 _EXAMPLE_BATCH = 2  # torch.export specializes batch sizes 0 and 1, so trace with another
+
+# inference formats: name -> save(model, example, description, path); the file is <name>.<format>
+Saver = Callable[[nn.Module, Tensor, dict, Path], None]
+EXPORT_FORMATS: Registry[Saver] = Registry("export format", "export.formats")
 
 
 def model_info(
@@ -64,17 +72,18 @@ def export_child(
     stats: Mapping | None = None,
 ) -> dict[str, Path]:
     """Write the child `net` (of architecture `arch`) under `out_dir`; returns the paths by kind."""
-    formats = _check_formats(formats)
+    savers = {
+        fmt: EXPORT_FORMATS[fmt] for fmt in ([formats] if isinstance(formats, str) else formats)
+    }
     out_dir = Path(out_dir)
     description = {"architecture": arch.to_dict(), "model": dict(info), "stats": stats}
     # a CPU copy in eval mode: the caller's module keeps its device and training mode
     model = copy.deepcopy(net).cpu().eval()
-    paths = _save_trainable(model, description, out_dir / "trainables", name)
+    paths = _save_trainable(model, description, trainables_dir(out_dir), name)
     example = torch.zeros(_EXAMPLE_BATCH, *info["input_shape"])
-    savers = {"pt2": _save_pt2, "onnx": _save_onnx}
-    for fmt in formats:
-        path = out_dir / "inference_only" / f"{name}.{fmt}"
-        savers[fmt](model, example, description, path)
+    for fmt, save_as in savers.items():
+        path = inference_dir(out_dir) / f"{name}.{fmt}"
+        save_as(model, example, description, path)
         paths[fmt] = path
     return paths
 
@@ -82,7 +91,7 @@ def export_child(
 def load_child(path: str | Path) -> nn.Module:
     """The exported child at `path` (its .safetensors, .json or stem), in eval mode."""
     weights_path = _trainable_path(path, ".safetensors")
-    description = _read_metadata(weights_path)
+    description = read_metadata(weights_path)
     arch = _architecture(description)
     net = child(_build_supernet(description["model"]), arch)
     state = load_file(weights_path)
@@ -95,25 +104,17 @@ def load_architecture(path: str | Path) -> Architecture:
     """The architecture in an exported .json/.safetensors (or a JSON holding the model too)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        return _architecture(_read_metadata(path))
+        return _architecture(read_metadata(path))
     if not path.is_file():
         path = _trainable_path(path, ".json")
     data = json.loads(path.read_text())
     if "model" not in data:
-        raise ValueError(
+        raise ArchitectureError(
             f"{path} holds no model description ('model'), which is needed to rebuild the search "
             "space; load an exported trainables/<name>.json, or build the supernet yourself and "
             "use Architecture.from_dict(supernet.space, data)"
         )
     return _architecture(data)
-
-
-def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
-    formats = (formats,) if isinstance(formats, str) else tuple(formats)
-    for fmt in formats:
-        if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"unknown export format {fmt!r}; valid: {', '.join(EXPORT_FORMATS)}")
-    return formats
 
 
 def _save_trainable(
@@ -131,15 +132,17 @@ def _save_trainable(
     return {"safetensors": weights, "json": json_path}
 
 
+@EXPORT_FORMATS.register("pt2")
 def _save_pt2(model: nn.Module, example: Tensor, description: dict, path: Path) -> None:
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
     extra = {METADATA_KEY: json.dumps(description)}
     atomic_write(path, lambda tmp: torch.export.save(program, tmp, extra_files=extra))
 
 
+@EXPORT_FORMATS.register("onnx")
 def _save_onnx(model: nn.Module, example: Tensor, description: dict, path: Path) -> None:
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
             model,
             (example,),
@@ -154,6 +157,24 @@ def _save_onnx(model: nn.Module, example: Tensor, description: dict, path: Path)
     atomic_write(path, lambda tmp: program.save(tmp, external_data=False))
 
 
+class _quiet_exporter:  # noqa: N801  (a context manager used like a function)
+    """Silence what torch's exporters print about the environment rather than the model: that
+    torchvision (whose ops LightNAS never uses) is missing, and torch's own deprecations."""
+
+    def __enter__(self) -> None:
+        self._logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+
+    def __exit__(self, *exc) -> None:
+        self._warnings.__exit__(*exc)
+        self._logger.setLevel(self._level)
+
+
 def _dynamic_batch() -> tuple[dict[int, torch.export.Dim]]:
     return ({0: torch.export.Dim("batch")},)
 
@@ -164,17 +185,21 @@ def _trainable_path(path: str | Path, suffix: str) -> Path:
     stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
     found = stem.with_name(stem.name + suffix)
     if not found.is_file():
-        raise FileNotFoundError(f"no exported child at {path}: {found} does not exist")
+        raise CheckpointError(f"no exported child at {path}: {found} does not exist")
     return found
 
 
-def _read_metadata(path: Path) -> dict:
+def read_metadata(path: Path) -> dict:
+    """The description ({"architecture", "model"}) stored in an exported .safetensors."""
     if not path.is_file():
-        raise FileNotFoundError(f"no exported child at {path}")
-    with safe_open(path, framework="pt") as f:
-        metadata = f.metadata() or {}
+        raise CheckpointError(f"no exported child at {path}")
+    try:
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as err:  # safetensors raises its own error types for a damaged file
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
     if "architecture" not in metadata or "model" not in metadata:
-        raise ValueError(f"{path} has no LightNAS metadata (architecture and model)")
+        raise CheckpointError(f"{path} has no LightNAS metadata (architecture and model)")
     return {key: json.loads(metadata[key]) for key in ("architecture", "model")}
 
 
@@ -189,7 +214,7 @@ def _architecture(description: Mapping) -> Architecture:
     # the space needs only the supernet's structure, so skip allocating its weights
     with torch.device("meta"):
         space = _build_supernet(description["model"]).space
-    return Architecture.from_dict(space, description.get("architecture", description))
+    return Architecture.from_dict(space, architecture_of(description))
 
 
 def _check_state(net: nn.Module, state: Mapping[str, Tensor], path: Path) -> None:
@@ -204,4 +229,63 @@ def _check_state(net: nn.Module, state: Mapping[str, Tensor], path: Path) -> Non
         if keys
     ]
     if problems:
-        raise ValueError(f"{path}: weights do not match its architecture ({'; '.join(problems)})")
+        raise CheckpointError(
+            f"{path}: weights do not match its architecture ({'; '.join(problems)})"
+        )
+
+
+# ---- finding a training folder's exports ------------------------------------------------------
+def exported_trainables(folder: Path) -> dict[int, Path]:
+    """{epoch: .safetensors} of a training folder's exported children."""
+    found = {}
+    for path in trainables_dir(TrainingFolder(folder).exports).glob("epoch_*.safetensors"):
+        epoch = epoch_of(path.stem)
+        if epoch is not None:
+            found[epoch] = path
+    return found
+
+
+def best_epoch(folder: Path) -> int | None:
+    """The epoch (1-based, as in metrics.jsonl) of the folder's best architecture, if known."""
+    path = TrainingFolder(folder).best_architecture
+    if not path.is_file():
+        return None
+    return (json.loads(path.read_text()).get("stats") or {}).get("epoch")
+
+
+def find_trainable(folder: Path, epoch: int | None = None) -> Path:
+    """The folder's export of `epoch`; by default the best epoch's, else the latest."""
+    found = exported_trainables(folder)
+    if not found:
+        raise CheckpointError(f"{folder}: no exported child in exported_models/trainables/")
+    if epoch is None:
+        return found.get(best_epoch(folder), found[max(found)])
+    if epoch not in found:
+        raise CheckpointError(
+            f"{folder}: epoch {epoch} was not exported; exported epochs: {sorted(found)}"
+        )
+    return found[epoch]
+
+
+def resolve_target(target: str, epoch: int | None) -> tuple[Path, Path | None, Path]:
+    """(weights, config.yml of its training folder or None, evaluation JSON) of a training
+    folder or an exported model."""
+    path = Path(target)
+    if path.is_dir():
+        folder = TrainingFolder(path)
+        if not folder.is_training():
+            raise CheckpointError(f"{path} is not a training folder (no config.yml in it)")
+        return find_trainable(path, epoch), folder.config, folder.evaluation
+    if epoch is not None:
+        raise ConfigError("--epoch selects an export of a training folder, not of a model file")
+    if path.suffix in tuple(f".{f}" for f in EXPORT_FORMATS):
+        # inference graphs hold no QConv2d to count: use their trainable twin
+        path = trainables_dir(path.parent.parent) / path.stem
+    weights = path.with_suffix(".safetensors") if path.suffix == ".json" else path
+    if weights.suffix != ".safetensors":
+        weights = weights.with_name(weights.name + ".safetensors")
+    if not weights.is_file():
+        raise CheckpointError(f"no training folder or exported model at {target}")
+    config = TrainingFolder(weights.parent.parent.parent).config
+    out = weights.with_name(f"{weights.stem}.evaluation.json")
+    return weights, config if config.is_file() else None, out

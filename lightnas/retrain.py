@@ -10,21 +10,20 @@ architecture and where it came from; `lightnas retrain --resume <folder>` contin
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
 from lightnas.checkpoint import load_checkpoint
-from lightnas.cli import Parts, build_parts, new_folder, run_logged, save_config, search_main
-from lightnas.config import Config, ConfigError, parse_config
+from lightnas.config import ArgParser, Config, parse_config
 from lightnas.distill import mismatched_keys
-from lightnas.evaluate import ArgParser
+from lightnas.errors import CheckpointError, ConfigError
 from lightnas.fileio import write_json_atomic
-from lightnas.models import create_supernet
-from lightnas.search.space import Architecture, SearchSpace
+from lightnas.layout import TrainingFolder, epoch_name
+from lightnas.runs import Parts, build_parts, build_supernet, new_folder, run_logged, save_config
+from lightnas.runs import search as run_search
+from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
 
 RETRAIN_DEFAULTS = ("--search.num_val_samples", "0", "--search.bn_recalibration_batches", "0")
 
@@ -48,76 +47,63 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, rest
 
 
-def search_folder(path: str | None) -> Path:
+def search_folder(path: str | None) -> TrainingFolder:
     if path is None:
         raise ConfigError("lightnas retrain: give the search's training folder (or --resume)")
-    folder = Path(path)
-    if not (folder / "config.yml").is_file():
-        raise FileNotFoundError(f"{folder} is not a training folder (no config.yml in it)")
+    folder = TrainingFolder(Path(path))
+    if not folder.is_training():
+        raise CheckpointError(f"{folder.root} is not a training folder (no config.yml in it)")
     return folder
 
 
 def space_of(cfg: Config) -> SearchSpace:
     """The search space of `cfg`'s supernet, built without allocating weights."""
-    try:
-        with torch.device("meta"):
-            kw = cfg.model.kwargs
-            return create_supernet(cfg.model.name, 2, cfg.model.stem, cfg.search_space, **kw).space
-    except TypeError as err:  # a kwarg of the wrong type deep inside a layer
-        raise ConfigError(f"model.kwargs={cfg.model.kwargs}: {err}") from None
+    with torch.device("meta"):
+        return build_supernet(cfg, 2).space
 
 
-def architecture_file(search: Path, epoch: int | None, arch: str | None) -> Path:
+def architecture_file(search: TrainingFolder, epoch: int | None, arch: str | None) -> Path:
     """The JSON holding the architecture to retrain (default: the search's best)."""
     if arch is not None:
-        path = Path(arch)
-    elif epoch is not None:
-        path = search / "logs" / "architectures" / f"epoch_{epoch}.json"
-        if not path.is_file():
-            logged = sorted(p.stem for p in path.parent.glob("epoch_*.json"))
-            raise FileNotFoundError(f"{path} does not exist; logged: {', '.join(logged) or 'none'}")
-    else:
-        path = search / "best_architecture.json"
+        return Path(arch)
+    if epoch is None:
+        return search.best_architecture
+    path = search.architectures / f"{epoch_name(epoch)}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"architecture file {path} does not exist")
+        logged = sorted(p.stem for p in path.parent.glob("epoch_*.json"))
+        raise CheckpointError(f"{path} does not exist; logged: {', '.join(logged) or 'none'}")
     return path
 
 
-def load_arch(space: SearchSpace, search: Path, epoch: int | None, arch: str | None) -> tuple:
+def load_arch(
+    space: SearchSpace, search: TrainingFolder, epoch: int | None, arch: str | None
+) -> tuple[Architecture, str]:
     """(architecture, where it came from) for the retrain."""
     if arch == "base":
         return space.default(), "base network (first choice everywhere)"
     path = architecture_file(search, epoch, arch)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not JSON: {err}") from None
-    data = data.get("architecture", data)  # best_architecture.json and exports nest it
-    try:
-        return Architecture.from_dict(space, data), str(path)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    return load_architecture_file(path, space), str(path)
 
 
-def inherit_weights(parts: Parts, search: Path) -> None:
+def inherit_weights(parts: Parts, search: TrainingFolder) -> None:
     """Load the search's last supernet weights (its checkpoint) into the retrain's supernet."""
-    state = load_checkpoint(search / "enas_checkpoint")["supernet"]
+    state = load_checkpoint(search.checkpoints)["supernet"]
     wrong = mismatched_keys(parts.supernet.state_dict(), state)
     if wrong:
-        raise ValueError(
+        raise CheckpointError(
             f"--inherit: the supernet of {search} does not fit this config (first mismatch "
             f"{wrong[0]}, {len(wrong)} in all); keep model, search_space and data as searched"
         )
     parts.supernet.load_state_dict(state)
 
 
-def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, Path]:
+def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, TrainingFolder]:
     """Config, parts (inherited weights loaded) and the new folder; nothing written on error."""
     search = search_folder(args.search)
     name = f"{search.name}_{'base' if args.arch == 'base' else 'retrain'}"
     configs = [a for c in args.config for a in ("--config", c)]
-    head = ["--config", str(search / "config.yml"), *RETRAIN_DEFAULTS, "--name", name]
-    head += ["--output_dir", str(search.parent)]
+    head = ["--config", str(search.config), *RETRAIN_DEFAULTS, "--name", name]
+    head += ["--output_dir", str(search.root.parent)]
     argv = [*head, *configs, *rest, "--search.strategy", "fixed"]
     with tempfile.TemporaryDirectory() as tmp:
         # validate the architecture against the configured space before building anything
@@ -130,40 +116,35 @@ def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, P
     if args.inherit:
         inherit_weights(parts, search)
     folder = new_folder(cfg)
-    copy = folder / "architecture.json"
-    origin = {"search": str(search), "architecture": source, "inherit": args.inherit}
+    copy = folder.architecture
+    origin = {"search": str(search.root), "architecture": source, "inherit": args.inherit}
     write_json_atomic(copy, {**arch.to_dict(), "source": origin})
     cfg.search.architecture = str(copy)
     ns["search.architecture"] = str(copy)
-    save_config(parser, ns, folder / "config.yml")
+    save_config(parser, ns, folder.config)
     return cfg, parts, folder
 
 
-def run(cfg: Config, parts: Parts, folder: Path) -> int:
+def run(cfg: Config, parts: Parts, folder: TrainingFolder) -> int:
     """Train into `folder`, logging to its log.txt, as a search does."""
-    engine = run_logged(cfg, parts, folder, None, f"lightnas retrain --resume {folder}")
+    engine = run_logged(cfg, parts, folder, None, f"lightnas retrain --resume {folder.root}")
     if isinstance(engine, int):
         return engine
     best = engine.best
     print(
-        f"done: best val acc {best['val_acc']:.4f} (epoch {best['epoch']}); "
-        f"evaluate with: lightnas evaluate {folder}"
+        f"done: best val acc {best.val_acc:.4f} (epoch {best.epoch}); "
+        f"evaluate with: lightnas evaluate {folder.root}"
     )
     return 0
 
 
-def retrain_main(argv: list[str] | None = None) -> int:
-    """`lightnas retrain ...`; bad input: one line on stderr, exit 2."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args, rest = parse_args(argv)
-        if args.resume:
-            if args.search or args.epoch is not None or args.arch or args.inherit:
-                raise ConfigError("--resume takes only config overrides (-c, --key value)")
-            configs = [a for c in args.config for a in ("--config", c)]
-            return search_main(["--resume", args.resume, *configs, *rest])
-        cfg, parts, folder = prepare(args, rest)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def main(argv: list[str]) -> int:
+    """`lightnas retrain ...`; bad input raises a LightNASError (one line, exit 2 in the CLI)."""
+    args, rest = parse_args(argv)
+    if args.resume:
+        if args.search or args.epoch is not None or args.arch or args.inherit:
+            raise ConfigError("--resume takes only config overrides (-c, --key value)")
+        configs = [a for c in args.config for a in ("--config", c)]
+        return run_search(["--resume", args.resume, *configs, *rest])
+    cfg, parts, folder = prepare(args, rest)
     return run(cfg, parts, folder)

@@ -12,38 +12,38 @@ import numpy as np
 from tqdm import tqdm
 
 from lightnas.checkpoint import save_checkpoint
-from lightnas.engine import Callback, Engine
-from lightnas.export import export_child, model_info
+from lightnas.engine import CONTROLLER_KEYS, Callback, Engine, EpochResult
+from lightnas.export import export_child
 from lightnas.fileio import write_json_atomic
 from lightnas.graphs import architecture_to_dot, render_png_bytes, write_architecture_files
-from lightnas.models import child
+from lightnas.layout import TrainingFolder, epoch_name
 from lightnas.search.space import Architecture
 
-SCALARS = {
-    "train/loss": "train_loss",
-    "train/acc": "train_acc",
-    "train/lr": "lr",
-    "val/acc": "val_acc",
-    "val/acc_greedy": "val_acc_greedy",
-    "val/acc_sampled": "val_acc_sampled",
-    "val/reward": "reward",
-    "controller/reward": "controller_reward",
-    "controller/baseline": "controller_baseline",
-    "controller/entropy": "controller_entropy",
-    "controller/loss": "controller_loss",
-    "cost/ops": "ops",
-    "cost/model_bits": "model_bits",
-    "cost/params": "params",
-}
+
+def scalars(result: EpochResult) -> dict[str, float]:
+    """TensorBoard's scalars of an epoch, by tag."""
+    out = {
+        "train/loss": result.train_loss,
+        "train/acc": result.train_acc,
+        "train/lr": result.lr,
+        "val/acc": result.val_acc,
+        "val/reward": result.reward,
+    }
+    out.update({f"val/acc_{label}": v["acc"] for label, v in result.validated.items()})
+    out.update({f"controller/{k}": result.controller.get(k) for k in CONTROLLER_KEYS})
+    out.update({f"cost/{k}": v for k, v in result.costs.items()})
+    return {tag: v for tag, v in out.items() if v is not None}
 
 
-def epoch_architecture(engine: Engine, result: dict) -> Architecture:
-    return Architecture(engine.supernet.space, result["architecture"])
+def epoch_architecture(engine: Engine, result: EpochResult) -> Architecture:
+    return Architecture(engine.supernet.space, result.architecture)
 
 
-def epoch_stats(result: dict) -> dict:
-    keys = ("epoch", "val_acc", "reward", "ops", "model_bits", "params")
-    return {k: result[k] for k in keys if result.get(k) is not None}
+def epoch_stats(result: EpochResult) -> dict:
+    """What an epoch's graph and export are annotated with."""
+    stats = {"epoch": result.epoch, "val_acc": result.val_acc, "reward": result.reward}
+    costs = {k: result.costs[k] for k in ("ops", "model_bits", "params") if k in result.costs}
+    return stats | costs
 
 
 class Progress(Callback):
@@ -69,13 +69,13 @@ class Progress(Callback):
             self.bar.close()
             self.bar = None
 
-    def on_epoch_end(self, engine: Engine, result: dict) -> None:
-        reward = result["controller_reward"]
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
+        reward = result.controller.get("reward")
         print(
-            f"epoch {result['epoch']}/{engine.cfg.epochs}  loss {result['train_loss']:.3f}  "
-            f"train {result['train_acc']:.3f}  val {result['val_acc']:.3f} ({result['chosen']})  "
-            f"reward {'-' if reward is None else f'{reward:.3f}'}  OPs {result['ops']:.3g}  "
-            f"{result['time_s']:.1f}s",
+            f"epoch {result.epoch}/{engine.cfg.epochs}  loss {result.train_loss:.3f}  "
+            f"train {result.train_acc:.3f}  val {result.val_acc:.3f} ({result.chosen})  "
+            f"reward {'-' if reward is None else f'{reward:.3f}'}  "
+            f"OPs {result.costs.get('ops', float('nan')):.3g}  {result.time_s:.1f}s",
             flush=True,
         )
 
@@ -87,11 +87,11 @@ class MetricsFile(Callback):
         self.path = path
 
     def on_start(self, engine: Engine) -> None:
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in engine.history))
+        self.path.write_text("".join(json.dumps(r.to_row()) + "\n" for r in engine.history))
 
-    def on_epoch_end(self, engine: Engine, result: dict) -> None:
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         with open(self.path, "a") as f:
-            f.write(json.dumps(result) + "\n")
+            f.write(json.dumps(result.to_row()) + "\n")
 
 
 class TensorBoard(Callback):
@@ -107,11 +107,10 @@ class TensorBoard(Callback):
         # purge_step drops events a crashed run wrote after its last checkpoint
         self.writer = SummaryWriter(str(self.log_dir), purge_step=engine.epoch + 1)
 
-    def on_epoch_end(self, engine: Engine, result: dict) -> None:
-        step = result["epoch"]
-        for tag, key in SCALARS.items():
-            if result.get(key) is not None:
-                self.writer.add_scalar(tag, result[key], step)
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
+        step = result.epoch
+        for tag, value in scalars(result).items():
+            self.writer.add_scalar(tag, value, step)
         for point, probs in engine.strategy.stats().get("probabilities", {}).items():
             choices = engine.supernet.space[point].choices
             for choice, p in zip(choices, probs, strict=True):
@@ -137,46 +136,50 @@ class TensorBoard(Callback):
 class ArchitectureFiles(Callback):
     """logs/architectures/epoch_N.{json,txt,dot,png} and best_architecture.json."""
 
-    def __init__(self, folder: Path, formats, info: dict) -> None:
+    def __init__(self, folder: TrainingFolder, formats, info: dict) -> None:
         self.folder = folder
         self.formats = formats
         self.info = info
 
-    def on_epoch_end(self, engine: Engine, result: dict) -> None:
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         arch = epoch_architecture(engine, result)
-        out = self.folder / "logs" / "architectures"
+        out = self.folder.architectures
         write_architecture_files(
-            arch, out, f"epoch_{result['epoch']}", epoch_stats(result), self.formats
+            arch, out, epoch_name(result.epoch), epoch_stats(result), self.formats
         )
         best = engine.best
         data = {
-            "architecture": {"space": arch.space.name, "choices": best["architecture"]},
+            "architecture": {"space": arch.space.name, "choices": best.architecture},
             "model": self.info,
-            "stats": best,
+            "stats": best.as_dict(),
         }
-        write_json_atomic(self.folder / "best_architecture.json", data)
+        write_json_atomic(self.folder.best_architecture, data)
 
 
 class Exporter(Callback):
     """exported_models/: the epoch's child (pt2 / ONNX for inference, safetensors to train)."""
 
-    def __init__(self, folder: Path, formats, every: int, info: dict) -> None:
+    def __init__(self, folder: TrainingFolder, formats, every: int, info: dict) -> None:
         self.folder = folder
         self.formats = formats
         self.every = every
         self.info = info
 
-    def on_epoch_end(self, engine: Engine, result: dict) -> None:
-        epoch = result["epoch"]
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
+        epoch = result.epoch
         last = epoch == engine.cfg.epochs
         if not last and (self.every == 0 or epoch % self.every):
             return
         arch = epoch_architecture(engine, result)
-        # the supernet's BN statistics were re-estimated for this architecture in validation
-        engine.recalibrate_bn(arch, result["epoch"] - 1)
-        net = child(engine.supernet, arch).cpu().eval()
+        net = engine.evaluator.trained_child(arch, epoch - 1)
         export_child(
-            net, arch, self.info, self.folder, f"epoch_{epoch}", self.formats, epoch_stats(result)
+            net,
+            arch,
+            self.info,
+            self.folder.exports,
+            epoch_name(epoch),
+            self.formats,
+            epoch_stats(result),
         )
 
 
@@ -186,22 +189,17 @@ class Checkpointer(Callback):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def on_epoch_end(self, engine: Engine, result: dict) -> None:
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         save_checkpoint(self.folder, engine.state_dict())
 
 
-def standard_callbacks(engine_cfg, folder: Path, info: dict) -> list[Callback]:
+def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback]:
     """The training folder's callbacks, in the order they must run (checkpoint last)."""
     return [
-        Progress(engine_cfg.progress),
-        ArchitectureFiles(folder, engine_cfg.export.graph_formats, info),
-        Exporter(
-            folder / "exported_models", engine_cfg.export.formats, engine_cfg.export.every, info
-        ),
-        MetricsFile(folder / "metrics.jsonl"),
-        TensorBoard(folder / "tensorboard"),
-        Checkpointer(folder / "enas_checkpoint"),
+        Progress(cfg.progress),
+        ArchitectureFiles(folder, cfg.export.graph_formats, info),
+        Exporter(folder, cfg.export.formats, cfg.export.every, info),
+        MetricsFile(folder.metrics),
+        TensorBoard(folder.tensorboard),
+        Checkpointer(folder.checkpoints),
     ]
-
-
-__all__ = ["model_info", "standard_callbacks"]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lightnas.cli import build_parts
+from lightnas.runs import build_engine, build_parts
 from lightnas.config import Config, ControllerConfig, DataConfig, ModelConfig, SearchConfig
 from lightnas.engine import Callback, Engine, NonFiniteLossError
 

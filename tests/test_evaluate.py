@@ -12,7 +12,9 @@ from torch import nn
 
 from lightnas.cli import main, search_main
 from lightnas.cost import count_costs
-from lightnas.evaluate import accuracy, evaluate_main, format_report
+from lightnas.cli import evaluate_main
+from lightnas.evaluate import format_report
+from lightnas.evaluation import accuracy
 from lightnas.export import export_child, load_architecture, load_child
 from lightnas.models import child, create_supernet
 

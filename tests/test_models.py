@@ -78,7 +78,7 @@ def test_resnet_choices_share_one_weight_tensor_and_skip_only_where_shapes_match
 
 def test_bad_search_space_is_refused_with_valid_values():
     with pytest.raises(
-        ValueError, match="dense_block: unknown op 'conv5x5'; valid: conv3x3, conv1x1"
+        ValueError, match="dense_block: unknown op 'conv5x5'; valid: conv1x1, conv3x3"
     ):
         create_supernet("meliusnet22", 10, "thumbnail", {"dense_block": ["conv5x5"]})
     with pytest.raises(

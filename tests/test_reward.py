@@ -3,7 +3,7 @@ import torch
 
 from lightnas.cost import count_costs
 from lightnas.models import child, create_supernet
-from lightnas.search.reward import CostTable, soft_constrained_reward
+from lightnas.evaluation import CostTable, soft_constrained_reward
 
 
 @pytest.mark.parametrize(

@@ -1,28 +1,40 @@
-"""Building blocks shared by the model families: stems and the classifier head."""
+"""Building blocks shared by the model families: stems (registered by name) and the head."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
-STEMS = ("imagenet", "thumbnail")
+from lightnas.registry import Registry
+
+# name -> factory(in_channels, out_channels) of a full-precision stem
+STEMS: Registry[Callable[[int, int], nn.Module]] = Registry("stem", "model.stem")
 
 
-def make_stem(stem: str, in_channels: int, out_channels: int) -> nn.Sequential:
-    """Full-precision stem: `imagenet` = 7x7/2 conv + 3x3/2 max-pool, `thumbnail` = 3x3/1 conv."""
-    if stem == "imagenet":
-        return nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, stride=2, padding=1),
-        )
-    if stem == "thumbnail":
-        return nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride=1, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-        )
-    raise ValueError(f"model.stem={stem!r} is not valid; valid: {', '.join(STEMS)}")
+@STEMS.register("imagenet")
+def imagenet_stem(in_channels: int, out_channels: int) -> nn.Sequential:
+    """7x7/2 conv + 3x3/2 max-pool, for 224x224 inputs."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, stride=2, padding=1),
+    )
+
+
+@STEMS.register("thumbnail")
+def thumbnail_stem(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3/1 conv, for 32x32 inputs."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=1, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def make_stem(stem: str, in_channels: int, out_channels: int) -> nn.Module:
+    return STEMS[stem](in_channels, out_channels)
 
 
 def make_head(in_features: int, num_classes: int, pre_bn: bool = True) -> nn.Sequential:

@@ -8,20 +8,57 @@ full-precision 1x1 conv; channel shuffle + grouped 1x1 for 23/a/b/c).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
+from lightnas.errors import ConfigError
 from lightnas.models.layers import make_head, make_stem
-from lightnas.models.supernet import Choice, Supernet, check_ops, check_space_keys
+from lightnas.models.supernet import (
+    MODELS,
+    Choice,
+    Supernet,
+    check_ops,
+    check_space_keys,
+    register_model,
+)
+from lightnas.registry import Registry
 from lightnas.search.space import DecisionPoint
 
-DENSE_OPS = ("conv3x3", "conv1x1")
-IMPROVEMENT_OPS = ("conv3x3", "identity")
+# Search ops of the two MeliusNet decision-point kinds: name -> factory(in_channels, growth,
+# **conv_kw) returning a module that maps in_channels to `growth` new channels, or None for an op
+# that removes the block (an improvement block's `identity`). Register more with
+# `@DENSE_OPS.register("name")` in any module imported before the supernet is built.
+DENSE_OPS: Registry[Callable[..., nn.Module]] = Registry(
+    "dense-block op", "search_space.dense_block"
+)
+IMPROVEMENT_OPS: Registry[Callable[..., nn.Module | None]] = Registry(
+    "improvement-block op", "search_space.improvement_block"
+)
+DEFAULT_DENSE = ("conv3x3", "conv1x1")
+DEFAULT_IMPROVEMENT = ("conv3x3", "identity")
 SHUFFLE_GROUPS = 16
 SPACE_KEYS = ("dense_block", "improvement_block")
+
+
+@DENSE_OPS.register("conv3x3")
+@IMPROVEMENT_OPS.register("conv3x3")
+def binary_conv3x3(in_channels: int, growth: int, **conv_kw) -> nn.Module:
+    return QConv2d(in_channels, growth, 3, padding=1, **conv_kw)
+
+
+@DENSE_OPS.register("conv1x1")
+def binary_conv1x1(in_channels: int, growth: int, **conv_kw) -> nn.Module:
+    """LightNAS's cheap replacement of a dense block's 3x3 conv."""
+    return QConv2d(in_channels, growth, 1, **conv_kw)
+
+
+@IMPROVEMENT_OPS.register("identity")
+def skip_block(in_channels: int, growth: int, **conv_kw) -> None:
+    return None
+
 
 # name: (blocks per stage, reduction factor of each transition, transition groups (1 = plain))
 MELIUSNET_SPECS: dict[str, tuple[list[int], list[float], int]] = {
@@ -57,7 +94,10 @@ class ImprovementBlock(nn.Module):
         self.conv = conv
 
     def forward(self, x: Tensor) -> Tensor:
-        residual = self.conv(self.bn(x))
+        return self.improve(x, self.conv(self.bn(x)))
+
+    @staticmethod
+    def improve(x: Tensor, residual: Tensor) -> Tensor:
         keep = x.shape[1] - residual.shape[1]
         if keep == 0:
             return x + residual
@@ -65,17 +105,13 @@ class ImprovementBlock(nn.Module):
 
 
 class DenseChoice(Choice):
-    """Dense block: a binary 3x3 conv or its cheap replacement, a binary 1x1 conv."""
+    """Dense block: one of DENSE_OPS (a binary 3x3 conv or its cheap replacement, a 1x1 conv)."""
 
     def __init__(self, point: DecisionPoint, in_channels: int, growth: int, **conv_kw) -> None:
         super().__init__(point)
         self.bn = nn.BatchNorm2d(in_channels)
-        kernels = {"conv3x3": 3, "conv1x1": 1}
         self.ops = nn.ModuleDict(
-            {
-                op: QConv2d(in_channels, growth, kernels[op], padding=kernels[op] // 2, **conv_kw)
-                for op in point.choices
-            }
+            {op: DENSE_OPS[op](in_channels, growth, **conv_kw) for op in point.choices}
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -86,20 +122,24 @@ class DenseChoice(Choice):
 
 
 class ImprovementChoice(Choice):
-    """Improvement block: a binary 3x3 conv improving the newest channels, or skipped."""
+    """Improvement block: one of IMPROVEMENT_OPS improving the newest channels, or skipped."""
 
     def __init__(self, point: DecisionPoint, in_channels: int, growth: int, **conv_kw) -> None:
         super().__init__(point)
-        self.block = None
-        if "conv3x3" in point.choices:
-            conv = QConv2d(in_channels, growth, 3, padding=1, **conv_kw)
-            self.block = ImprovementBlock(nn.BatchNorm2d(in_channels), conv)
+        ops = {op: IMPROVEMENT_OPS[op](in_channels, growth, **conv_kw) for op in point.choices}
+        self.ops = nn.ModuleDict({op: m for op, m in ops.items() if m is not None})
+        # one BN for every op: it normalises the block's input, whatever the op
+        self.bn = nn.BatchNorm2d(in_channels) if self.ops else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return x if self.active == "identity" else self.block(x)
+        if self.active not in self.ops:
+            return x
+        return ImprovementBlock.improve(x, self.ops[self.active](self.bn(x)))
 
     def extract(self) -> nn.Module | None:
-        return None if self.active == "identity" else copy.deepcopy(self.block)
+        if self.active not in self.ops:
+            return None
+        return ImprovementBlock(copy.deepcopy(self.bn), copy.deepcopy(self.ops[self.active]))
 
 
 def round_channels(channels: float) -> int:
@@ -136,16 +176,16 @@ class MeliusNet(Supernet):
         scaling: str = "none",
     ) -> None:
         if len(reduction) != len(block_config) - 1:
-            raise ValueError(
-                f"model.reduction needs {len(block_config) - 1} factors "
+            raise ConfigError(
+                f"model.kwargs.reduction needs {len(block_config) - 1} factors "
                 f"(one per transition), got {len(reduction)}"
             )
         space = dict(search_space or {})
         check_space_keys(name, space, SPACE_KEYS)
-        dense_ops = check_ops("dense_block", space.get("dense_block", DENSE_OPS), DENSE_OPS)
-        impr_ops = check_ops(
-            "improvement_block", space.get("improvement_block", IMPROVEMENT_OPS), IMPROVEMENT_OPS
-        )
+        dense = space.get("dense_block", DEFAULT_DENSE)
+        dense_ops = check_ops("dense_block", dense, DENSE_OPS.names())
+        improvement = space.get("improvement_block", DEFAULT_IMPROVEMENT)
+        impr_ops = check_ops("improvement_block", improvement, IMPROVEMENT_OPS.names())
         conv_kw = {"scaling": scaling}
         features = init_features
         body: list[nn.Module] = []
@@ -167,3 +207,30 @@ class MeliusNet(Supernet):
             nn.Sequential(*body),
             make_head(features, num_classes),
         )
+
+
+def _meliusnet(key: str) -> Callable[..., Supernet]:
+    blocks, reduction, groups = MELIUSNET_SPECS[key]
+
+    def factory(
+        block_config: Sequence[int] = blocks,
+        reduction: Sequence[float] = reduction,
+        transition_groups: int = groups,
+        **kwargs,
+    ) -> Supernet:
+        return MeliusNet(f"meliusnet{key}", block_config, reduction, transition_groups, **kwargs)
+
+    return factory
+
+
+for _key in MELIUSNET_SPECS:
+    MODELS.add(f"meliusnet{_key}", _meliusnet(_key))
+
+
+@register_model("meliusnet_flex")
+def meliusnet_flex(
+    block_config: Sequence[int] = (4, 5, 4, 4), reduction: Sequence[float] | None = None, **kwargs
+) -> Supernet:
+    """MeliusNet with a free block config; reductions default to 1/2 (the spec's flex default)."""
+    reduction = [0.5] * (len(block_config) - 1) if reduction is None else reduction
+    return MeliusNet("meliusnet_flex", block_config, reduction, **kwargs)

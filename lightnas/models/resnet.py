@@ -10,14 +10,15 @@ identity, so a ReLU takes its place as the block's nonlinearity, as in the full-
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightnas.binary import VALID_BITS, QConv2d
+from lightnas.errors import ConfigError
 from lightnas.models.layers import make_head, make_stem
-from lightnas.models.supernet import Choice, Supernet, check_ops, check_space_keys
+from lightnas.models.supernet import MODELS, Choice, Supernet, check_ops, check_space_keys
 from lightnas.search.space import DecisionPoint
 
 SPACE_KEYS = ("bits", "skip")
@@ -81,6 +82,10 @@ class BasicChoice(Choice):
         self.version = version
         self.conv1 = QConv2d(in_ch, out_ch, 3, stride=stride, padding=1, scaling=scaling)
         self.conv2 = QConv2d(out_ch, out_ch, 3, padding=1, scaling=scaling)
+        # at rest the convs hold the lowest width any choice uses: their weights are latent
+        # (quantized) weights as soon as one choice quantizes them
+        widths = [choice_bits(c) for c in point.choices if c != "skip"]
+        self._set_conv_bits(min(widths))
         bn1_ch = out_ch if version == 1 else in_ch
         self.bn1 = nn.ModuleDict()
         self.bn2 = nn.ModuleDict()
@@ -129,7 +134,7 @@ def block_choices(space: Mapping, shapes_match: bool) -> tuple[str, ...]:
     bits = check_ops("bits", space.get("bits", [1, 32]), VALID_BITS, what="bit width")
     skip = space.get("skip", True)
     if not isinstance(skip, bool):
-        raise ValueError(f"search_space.skip must be true or false, got {skip!r}")
+        raise ConfigError(f"search_space.skip must be true or false, got {skip!r}")
     choices = [bits_choice(int(b)) for b in bits]
     return tuple(choices + (["skip"] if skip and shapes_match else []))
 
@@ -150,7 +155,7 @@ class BinaryResNet(Supernet):
         scaling: str = "none",
     ) -> None:
         if version not in (1, 2):
-            raise ValueError(f"model.version={version!r} is not valid; valid: 1, 2")
+            raise ConfigError(f"model.kwargs.version={version!r} is not valid; valid: 1, 2")
         space = dict(search_space or {})
         check_space_keys(name, space, SPACE_KEYS)
         body: list[nn.Module] = []
@@ -169,3 +174,17 @@ class BinaryResNet(Supernet):
             nn.Sequential(*body),
             make_head(in_ch, num_classes, pre_bn=version == 2),
         )
+
+
+def _resnet(depth: str, version: int) -> Callable[..., Supernet]:
+    suffix = "" if version == 1 else "_v2"
+
+    def factory(layers: Sequence[int] = RESNET_LAYERS[depth], **kwargs) -> Supernet:
+        return BinaryResNet(f"resnet{depth}{suffix}", layers, version=version, **kwargs)
+
+    return factory
+
+
+for _depth in RESNET_LAYERS:
+    MODELS.add(f"resnet{_depth}", _resnet(_depth, 1))
+    MODELS.add(f"resnet{_depth}_v2", _resnet(_depth, 2))

@@ -1,13 +1,50 @@
-"""Supernet machinery: decision-point modules, the supernet base class and child extraction."""
+"""Supernet machinery: decision-point modules, the supernet base class, child extraction and the
+model registry (`@register_model`, filled where each family is defined)."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 
 from torch import Tensor, nn
 
+from lightnas.errors import ConfigError
+from lightnas.registry import Registry
 from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
+
+MODELS: Registry[Callable[..., Supernet]] = Registry("model", "model.name")
+
+
+def register_model(name: str) -> Callable:
+    """Decorator registering a supernet factory `(num_classes, stem, search_space, **kw)`."""
+    return MODELS.register(name)
+
+
+def create_supernet(
+    name: str,
+    num_classes: int = 1000,
+    stem: str = "imagenet",
+    search_space: Mapping | None = None,
+    **kwargs,
+) -> Supernet:
+    """Build the named supernet; `kwargs` override the family's spec (widths, blocks, ...)."""
+    factory = MODELS[name]
+    _check_kwargs(name, factory, kwargs)
+    return factory(num_classes=num_classes, stem=stem, search_space=search_space, **kwargs)
+
+
+def _check_kwargs(name: str, factory: Callable, kwargs: Mapping) -> None:
+    """Refuse keyword arguments that the model does not take, naming the ones it does."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n in params if n not in ("num_classes", "stem", "search_space")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"model.kwargs: {name} takes no {', '.join(unknown)}; valid: {', '.join(accepted)}"
+        )
 
 
 class Choice(nn.Module):
@@ -120,21 +157,27 @@ def _clone_param(p: nn.Parameter | None) -> nn.Parameter | None:
 
 def check_ops(key: str, ops: Sequence, valid: Sequence, what: str = "op") -> tuple:
     """Validate a config's list of choices (ops, bit widths) for a decision-point kind."""
+    if isinstance(ops, str) or not isinstance(ops, Sequence):
+        raise ConfigError(f"search_space.{key} must be a list; valid items: {_names(valid)}")
     ops = tuple(ops)
-    names = ", ".join(str(v) for v in valid)
+    names = _names(valid)
     if not ops:
-        raise ValueError(f"search_space.{key} is empty; valid: {names}")
+        raise ConfigError(f"search_space.{key} is empty; valid: {names}")
     for op in ops:
         if op not in valid:
-            raise ValueError(f"search_space.{key}: unknown {what} {op!r}; valid: {names}")
+            raise ConfigError(f"search_space.{key}: unknown {what} {op!r}; valid: {names}")
     if len(set(ops)) != len(ops):
-        raise ValueError(f"search_space.{key} lists a {what} twice: {list(ops)}")
+        raise ConfigError(f"search_space.{key} lists a {what} twice: {list(ops)}")
     return ops
+
+
+def _names(valid: Sequence) -> str:
+    return ", ".join(str(v) for v in valid)
 
 
 def check_space_keys(model: str, space: Mapping, valid: Sequence[str]) -> None:
     for key in space:
         if key not in valid:
-            raise ValueError(
+            raise ConfigError(
                 f"search_space.{key} is not valid for {model}; valid keys: {', '.join(valid)}"
             )

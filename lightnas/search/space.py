@@ -6,8 +6,11 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+from lightnas.errors import ArchitectureError
 
 
 @dataclass(frozen=True)
@@ -92,15 +95,17 @@ class Architecture(Mapping[str, str]):
     def __init__(self, space: SearchSpace, choices: Mapping[str, str]) -> None:
         unknown = [n for n in choices if n not in space._by_name]
         if unknown:
-            raise ValueError(
+            raise ArchitectureError(
                 f"unknown decision point {unknown[0]!r} for space {space.name!r}; "
                 f"valid: {', '.join(space.names)}"
             )
         for point in space:
             if point.name not in choices:
-                raise ValueError(f"architecture has no choice for decision point {point.name!r}")
+                raise ArchitectureError(
+                    f"architecture has no choice for decision point {point.name!r}"
+                )
             if choices[point.name] not in point.choices:
-                raise ValueError(
+                raise ArchitectureError(
                     f"unknown choice {choices[point.name]!r} at {point.name!r}; "
                     f"valid: {', '.join(point.choices)}"
                 )
@@ -138,12 +143,51 @@ class Architecture(Mapping[str, str]):
 
     @classmethod
     def from_dict(cls, space: SearchSpace, data: Mapping) -> Architecture:
-        if "choices" not in data:
-            raise ValueError("architecture JSON needs a 'choices' object")
+        """From `to_dict()` output, or from a file format that nests it (see `architecture_of`)."""
+        data = architecture_of(data)
         if data.get("space", space.name) != space.name:
-            raise ValueError(f"architecture is for space {data['space']!r}, not {space.name!r}")
+            raise ArchitectureError(
+                f"architecture is for space {data['space']!r}, not {space.name!r}"
+            )
         return cls(space, data["choices"])
 
     @classmethod
     def from_json(cls, space: SearchSpace, text: str) -> Architecture:
         return cls.from_dict(space, json.loads(text))
+
+
+# ---- the architecture JSON format -------------------------------------------------------------
+# An architecture is `{"space": <name>, "choices": {<decision point>: <choice>, ...}}`. Files that
+# describe more (best_architecture.json, exported trainables, a retrain's architecture.json) nest
+# it under "architecture" beside their other keys; these two functions are the one reader.
+
+
+def architecture_of(data: object) -> Mapping:
+    """The `{"space", "choices"}` object of a parsed architecture JSON, nested or not."""
+    if isinstance(data, Mapping) and isinstance(data.get("architecture"), Mapping):
+        data = data["architecture"]
+    if not isinstance(data, Mapping) or not isinstance(data.get("choices"), Mapping):
+        raise ArchitectureError("architecture JSON needs a 'choices' object")
+    return data
+
+
+def read_architecture_json(path: str | Path) -> Mapping:
+    """The architecture object of a JSON file; an `ArchitectureError` names the file if bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchitectureError(f"architecture file {path} does not exist")
+    try:
+        return architecture_of(json.loads(path.read_text()))
+    except json.JSONDecodeError as err:
+        raise ArchitectureError(f"{path} is not JSON: {err}") from None
+    except ArchitectureError as err:
+        raise ArchitectureError(f"{path}: {err}") from None
+
+
+def load_architecture_file(path: str | Path, space: SearchSpace) -> Architecture:
+    """The architecture in the JSON file `path`, validated against `space`."""
+    data = read_architecture_json(path)
+    try:
+        return Architecture.from_dict(space, data)
+    except ArchitectureError as err:
+        raise ArchitectureError(f"{path}: {err}") from None

@@ -1,0 +1,323 @@
+"""Scoring architectures: costs and rewards, accuracy on shared weights, BN re-estimation, and the
+accuracy and costs of a stand-alone child. Used by the engine, the exporter, `lightnas evaluate`
+and the benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lightnas.cost import COSTS, count_costs, measure_costs
+from lightnas.errors import ArchitectureError, DataError
+from lightnas.export import find_trainable, load_architecture, load_child, resolve_target
+from lightnas.models import Supernet, child, create_supernet
+from lightnas.search.space import Architecture
+
+
+# ---- costs and the reward ----------------------------------------------------------------------
+def soft_constrained_reward(accuracy: float, cost: float, target: float, weight: float) -> float:
+    """accuracy * (cost / target) ** weight (weight <= 0; 0 = accuracy only), MnasNet-style."""
+    if weight == 0:
+        return accuracy
+    return accuracy * (cost / target) ** weight
+
+
+class CostTable:
+    """Costs of any architecture: additive metrics as a fixed part plus one contribution per
+    decision point, the others measured on the extracted child and cached.
+
+    Every choice of these supernets leaves the shapes of the rest unchanged, so params, bits,
+    FLOPs and BOPs add up exactly (a test checks this against the extracted child). Each choice's
+    contribution is counted on its extracted op alone, at the input shape it sees in the network:
+    cheap even for MeliusNet-59.
+    """
+
+    def __init__(self, supernet: Supernet, input_shape: Sequence[int]) -> None:
+        self.supernet = supernet
+        self.input_shape = tuple(input_shape)
+        self.additive = [k for k in COSTS.names() if COSTS[k].additive]
+        default = supernet.space.default()
+        shapes = self._choice_input_shapes(default)
+        self.contrib: dict[tuple[str, str], dict[str, float]] = {}
+        for name, module in supernet.choice_modules().items():
+            for choice in module.point.choices:
+                module.set_choice(choice)
+                op = module.extract()
+                self.contrib[name, choice] = self._measure(op, shapes[name]) if op else {}
+            module.set_choice(default[name])
+        total = self._measure(child(supernet, default), self.input_shape)
+        self.fixed = {k: v - self._choices_total(default, k) for k, v in total.items()}
+        self._measured: dict[tuple[Architecture, str], float] = {}
+
+    def _measure(self, module: nn.Module, shape: Sequence[int]) -> dict[str, float]:
+        return measure_costs(module, shape, self.additive)
+
+    def _choice_input_shapes(self, arch: Architecture) -> dict[str, tuple[int, ...]]:
+        shapes = {}
+
+        def record(module, args) -> None:
+            shapes.setdefault(module.point.name, tuple(args[0].shape[1:]))
+
+        hooks = [
+            m.register_forward_pre_hook(record) for m in self.supernet.choice_modules().values()
+        ]
+        self.supernet.set_architecture(arch)
+        try:
+            count_costs(self.supernet, self.input_shape)  # one forward of a zero batch
+        finally:
+            for h in hooks:
+                h.remove()
+        return shapes
+
+    def _choices_total(self, arch: Architecture, key: str) -> float:
+        return sum(self.contrib[n, c].get(key, 0) for n, c in arch.items())
+
+    def costs(self, arch: Architecture) -> dict[str, float]:
+        """Every additive cost of `arch`, by key."""
+        return {k: v + self._choices_total(arch, k) for k, v in self.fixed.items()}
+
+    def cost(self, arch: Architecture, key: str) -> float:
+        """The cost `key` of `arch` (a registered metric, e.g. ops, model_bits or latency)."""
+        if COSTS[key].additive:
+            return self.costs(arch)[key]
+        if (arch, key) not in self._measured:
+            device = next(self.supernet.parameters()).device
+            net = child(self.supernet, arch).to(device)
+            self._measured[arch, key] = measure_costs(net, self.input_shape, [key])[key]
+        return self._measured[arch, key]
+
+
+# ---- where and how tensors run -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Placement:
+    """The device, autocast and memory format a run computes with."""
+
+    device: torch.device
+    bf16: bool = False
+    channels_last: bool = False
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.preserve_format
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def input(self, x: Tensor) -> Tensor:
+        return x.to(self.device, non_blocking=True, memory_format=self.memory_format)
+
+    def target(self, y: Tensor) -> Tensor:
+        return y.to(self.device, non_blocking=True)
+
+
+@dataclass
+class Running:
+    """Sums kept on the device, read (one synchronisation) only when asked."""
+
+    loss: Tensor | float = 0.0
+    correct: Tensor | float = 0.0
+    count: int = 0
+    values: dict = field(default_factory=dict)
+
+    def add(self, loss: Tensor, correct: Tensor, n: int) -> None:
+        self.loss = self.loss + loss.detach() * n
+        self.correct = self.correct + correct
+        self.count += n
+
+    def means(self) -> tuple[float, float]:
+        n = max(self.count, 1)
+        return float(self.loss) / n, float(self.correct) / n
+
+
+# ---- scoring architectures on the shared weights ----------------------------------------------
+@dataclass(frozen=True)
+class ScoringOptions:
+    """What the search's reward and validation depend on (the `search` section's keys)."""
+
+    reward_batches: int = 1
+    bn_recalibration_batches: int = 10
+    cost: str = "ops"
+    cost_weight: float = 0.0
+    target_cost: float | None = None
+
+
+class Evaluator:
+    """Rewards and validation of architectures on a supernet's shared weights."""
+
+    def __init__(
+        self,
+        supernet: Supernet,
+        data,
+        placement: Placement,
+        options: ScoringOptions,
+        costs: CostTable | None = None,
+    ) -> None:
+        self.supernet = supernet
+        self.data = data
+        self.placement = placement
+        self.options = options
+        self.costs = costs or CostTable(supernet, data.input_shape)
+        self.target_cost = options.target_cost or self.costs.cost(
+            supernet.space.default(), options.cost
+        )
+        self.restart_reward_batches()
+
+    # -- the reward --
+    def restart_reward_batches(self) -> None:
+        """Rewards read validation batches in order, from the first one again each epoch."""
+        self._val_batches = _cycle(self.data.val)
+
+    @torch.no_grad()
+    def batch_accuracy(self, arch: Architecture) -> float:
+        """Accuracy of `arch` on the next validation batches, BN on batch statistics.
+
+        Batch statistics avoid the running averages that mix all architectures; the running
+        averages are re-estimated for one architecture before every full validation.
+        """
+        self.supernet.train()
+        self.supernet.set_architecture(arch)
+        correct, count = 0.0, 0
+        for _ in range(self.options.reward_batches):
+            x, y = next(self._val_batches)
+            with self.placement.autocast():
+                logits = self.supernet(self.placement.input(x))
+            correct += float((logits.argmax(1) == self.placement.target(y)).sum())
+            count += len(y)
+        return correct / max(count, 1)
+
+    def cost(self, arch: Architecture) -> float:
+        return self.costs.cost(arch, self.options.cost)
+
+    def reward(self, arch: Architecture, accuracy: float) -> float:
+        o = self.options
+        return soft_constrained_reward(accuracy, self.cost(arch), self.target_cost, o.cost_weight)
+
+    def score(self, arch: Architecture) -> float:
+        """The reward of `arch` on the next reward batches."""
+        return self.reward(arch, self.batch_accuracy(arch))
+
+    # -- validation --
+    @torch.no_grad()
+    def recalibrate_bn(self, net: nn.Module, epoch: int) -> None:
+        """Re-estimate `net`'s BatchNorm running statistics on a few training batches of `epoch`.
+
+        `net` is the supernet set to one architecture, or a child extracted from it.
+        """
+        batches = self.options.bn_recalibration_batches
+        if batches <= 0:
+            return
+        bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [bn.momentum for bn in bns]
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the recalibration batches
+        net.train()
+        self.data.train.set_epoch(epoch)
+        for i, (x, _) in enumerate(self.data.train):
+            if i >= batches:
+                break
+            with self.placement.autocast():
+                net(self.placement.input(x))
+        for bn, momentum in zip(bns, momenta, strict=True):
+            bn.momentum = momentum
+
+    @torch.no_grad()
+    def evaluate(self, arch: Architecture, loader, epoch: int) -> tuple[float, float]:
+        """(loss, accuracy) of `arch` on all of `loader`, eval mode after BN recalibration."""
+        self.supernet.set_architecture(arch)
+        self.recalibrate_bn(self.supernet, epoch)
+        self.supernet.eval()
+        total = Running()
+        for x, y in loader:
+            y = self.placement.target(y)
+            with self.placement.autocast():
+                logits = self.supernet(self.placement.input(x)).float()
+            total.add(F.cross_entropy(logits, y), (logits.argmax(1) == y).sum(), len(y))
+        return total.means()
+
+    def trained_child(self, arch: Architecture, epoch: int) -> nn.Module:
+        """A stand-alone copy of `arch` with BN statistics re-estimated for it, on the CPU.
+
+        The supernet's own state is left as it was: what a checkpoint holds never depends on
+        what was exported.
+        """
+        net = child(self.supernet, arch)
+        self.recalibrate_bn(net, epoch)
+        return net.cpu().eval()
+
+
+def _cycle(loader) -> Iterator:
+    while True:
+        yield from loader
+
+
+# ---- a stand-alone child --------------------------------------------------------------------
+@torch.no_grad()
+def accuracy(net: nn.Module, loader, num_classes: int) -> dict:
+    """top1 (and top5 when there are more than 5 classes) of `net` over `loader`."""
+    net.eval()
+    device = next(net.parameters()).device
+    k = min(5, num_classes)
+    top1 = top5 = n = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        hits = net(x).float().topk(k, dim=1).indices == y[:, None]
+        top1 += int(hits[:, 0].sum())
+        top5 += int(hits.any(dim=1).sum())
+        n += len(y)
+    if n == 0:
+        raise DataError("the evaluation split is empty")
+    return {"top1": top1 / n, "top5": top5 / n if num_classes > 5 else None, "samples": n}
+
+
+def measure(
+    net: nn.Module,
+    loader,
+    num_classes: int,
+    input_shape: Sequence[int],
+    device: torch.device,
+    latency_batch: int = 1,
+    latency_repeats: int = 20,
+) -> dict[str, object]:
+    """Every registered cost of `net` (latency on `device`), plus its accuracy if `loader`."""
+    net.to(device)
+    row: dict[str, object] = dict(
+        measure_costs(
+            net, input_shape, latency_batch=latency_batch, latency_repeats=latency_repeats
+        )
+    )
+    scores = accuracy(net, loader, num_classes) if loader is not None else {}
+    row["top1"], row["top5"] = scores.get("top1"), scores.get("top5")
+    row["samples"] = scores.get("samples")
+    return row
+
+
+def base_network(
+    info: dict, model: nn.Module, weights: Path, base: str | None
+) -> tuple[nn.Module, str | None]:
+    """The base network (first choice everywhere) of an exported child's family, and its
+    weights file; None = untrained (costs only). `base` is a trained base network's folder or
+    export."""
+    supernet = create_supernet(
+        info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
+    )
+    default = dict(supernet.space.default())
+    if base is not None:
+        path = Path(base)
+        found = find_trainable(path) if path.is_dir() else resolve_target(base, None)[0]
+        if dict(load_architecture(found)) != default:
+            raise ArchitectureError(
+                f"--base {base}: not the base network (first choice everywhere)"
+            )
+        return load_child(found), str(found)
+    if dict(load_architecture(weights)) == default:
+        return model, str(weights)  # the evaluated model is the base network
+    return child(supernet, supernet.space.default()), None

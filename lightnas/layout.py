@@ -1,0 +1,100 @@
+"""The training folder's layout: the one place that names its files and folders.
+
+trainings/<name>/
+  config.yml                      the resolved config (rerun with -c)
+  log.txt                         everything the run printed
+  metrics.jsonl                   one JSON object per epoch (EpochResult.to_row)
+  best_architecture.json          the best architecture so far + the model description
+  architecture.json               a retrain's architecture and where it came from
+  evaluation.json                 `lightnas evaluate`'s report
+  tensorboard/                    event files
+  logs/architectures/epoch_N.*    each epoch's architecture (json, txt, dot, png/svg/pdf)
+  exported_models/inference_only/epoch_N.{pt2,onnx}
+  exported_models/trainables/epoch_N.{safetensors,json}
+  enas_checkpoint/{last,previous}.pt
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+EPOCH_NAME = re.compile(r"epoch_(\d+)")
+
+
+def epoch_name(epoch: int) -> str:
+    """File stem of an epoch's artefacts (1-based epochs)."""
+    return f"epoch_{epoch}"
+
+
+def epoch_of(stem: str) -> int | None:
+    match = EPOCH_NAME.fullmatch(stem)
+    return int(match[1]) if match else None
+
+
+@dataclass(frozen=True)
+class TrainingFolder:
+    """Every path of one training folder (creating nothing)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yml"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def best_architecture(self) -> Path:
+        return self.root / "best_architecture.json"
+
+    @property
+    def architecture(self) -> Path:
+        return self.root / "architecture.json"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation.json"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def architectures(self) -> Path:
+        return self.root / "logs" / "architectures"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exported_models"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "enas_checkpoint"
+
+    def is_training(self) -> bool:
+        return self.config.is_file()
+
+
+def inference_dir(exports: Path) -> Path:
+    """Where the inference graphs (pt2, ONNX) of an `exported_models` folder go."""
+    return exports / "inference_only"
+
+
+def trainables_dir(exports: Path) -> Path:
+    """Where the trainable children (safetensors + JSON) of an `exported_models` folder go."""
+    return exports / "trainables"

@@ -1,0 +1,307 @@
+"""A run: its training folder, its parts (data, supernet, strategy, teacher) and its engine.
+
+The command line, `lightnas retrain`, sweeps, the dashboard, the benchmarks and the tests start
+and resume runs through this module; it is the only one that creates a training folder.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lightnas.checkpoint import load_checkpoint
+from lightnas.config import Config, parse_config, resolve_device
+from lightnas.data import DataBundle, build_data
+from lightnas.distill import DistillationLoss, build_teacher
+from lightnas.engine import Callback, Engine, NonFiniteLossError, cross_entropy
+from lightnas.errors import CheckpointError, ConfigError
+from lightnas.evaluation import Evaluator, Placement, ScoringOptions
+from lightnas.export import model_info
+from lightnas.layout import TrainingFolder
+from lightnas.models import Supernet, create_supernet
+from lightnas.search.strategies import STRATEGIES, Strategy
+from lightnas.tracking import standard_callbacks
+
+# keys that may change when resuming; everything else must match the checkpoint's config
+RESUMABLE = ("epochs", "device", "progress", "export", "data.num_workers", "data.data_dir")
+AUTOSAVE_DIR = Path("configs/autosaved")
+
+
+# ---- the parts of a run ------------------------------------------------------------------
+@dataclass
+class Parts:
+    """Everything a run needs, built (and checked) before a training folder exists."""
+
+    data: DataBundle
+    supernet: Supernet
+    strategy: Strategy
+    info: dict  # the model description exports carry (lightnas.export.model_info)
+    placement: Placement
+    teacher: nn.Module | None = None  # distill.teacher, built and checked up front
+
+    @property
+    def device(self) -> torch.device:
+        return self.placement.device
+
+
+def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Supernet:
+    m = cfg.model
+    return create_supernet(
+        m.name, num_classes, m.stem, cfg.search_space, in_channels=in_channels, **m.kwargs
+    )
+
+
+def build_parts(cfg: Config) -> Parts:
+    placement = Placement(resolve_device(cfg.device), cfg.bf16, cfg.channels_last)
+    torch.manual_seed(cfg.seed)
+    d = cfg.data
+    data = build_data(
+        d.dataset,
+        data_dir=d.data_dir,
+        batch_size=d.batch_size,
+        val_size=d.val_size,
+        image_size=d.image_size,
+        num_classes=d.num_classes,
+        num_samples=d.num_samples,
+        augment=d.augment,
+        download=d.download,
+        seed=cfg.seed,
+        device=placement.device,
+        on_device=d.on_device,
+        num_workers=d.num_workers,
+        pin_memory=placement.device.type == "cuda",
+        eval_batch_size=d.eval_batch_size,
+    )
+    supernet = build_supernet(cfg, data.num_classes, data.input_shape[0])
+    info = model_info(
+        cfg.model.name,
+        data.num_classes,
+        cfg.model.stem,
+        cfg.search_space,
+        cfg.model.kwargs,
+        data.input_shape,
+        data.mean,
+        data.std,
+    )
+    teacher = (
+        build_teacher(cfg, data.num_classes, data.input_shape) if cfg.distill.teacher else None
+    )
+    strategy = STRATEGIES[cfg.search.strategy].from_config(supernet.space, cfg)
+    return Parts(data, supernet, strategy, info, placement, teacher)
+
+
+def scoring_options(cfg: Config) -> ScoringOptions:
+    s = cfg.search
+    return ScoringOptions(
+        s.reward_batches, s.bn_recalibration_batches, s.cost, s.cost_weight, s.target_cost
+    )
+
+
+def build_engine(cfg: Config, parts: Parts, callbacks: Sequence[Callback] = ()) -> Engine:
+    """The engine of a run: evaluator, loss (distillation when a teacher is set), callbacks."""
+    p = parts.placement
+    parts.supernet.to(device=p.device, memory_format=p.memory_format)
+    evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg))
+    loss = cross_entropy
+    if parts.teacher is not None:
+        teacher = parts.teacher.to(p.device, memory_format=p.memory_format)
+        loss = DistillationLoss(teacher, cfg.distill.alpha, cfg.distill.temperature)
+    return Engine(cfg, parts.supernet, parts.strategy, parts.data, evaluator, p, loss, callbacks)
+
+
+# ---- the training folder -------------------------------------------------------------------
+def new_folder(cfg: Config) -> TrainingFolder:
+    """trainings/<name>; a taken name gets a numeric suffix, never reusing a folder."""
+    stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M")
+    base = Path(cfg.output_dir) / (cfg.name or f"{cfg.model.name}_{stamp}")
+    folder, n = base, 1
+    while True:
+        try:
+            folder.mkdir(parents=True)
+            return TrainingFolder(folder)
+        except FileExistsError:
+            n += 1
+            folder = base.with_name(f"{base.name}_{n}")
+
+
+def save_config(parser, ns, path: Path, overwrite: bool = False) -> None:
+    """The resolved config as YAML, without the command-line-only keys."""
+    ns = ns.clone()
+    for key in ("resume", "force", "config", "__path__"):
+        if key in ns:
+            del ns[key]
+    parser.save(ns, path, overwrite=overwrite)
+
+
+def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        name = f"{prefix}{k}"
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict) and k != "search_space":
+            out += config_differences(a[k], b[k], f"{name}.")
+        elif a.get(k) != b.get(k):
+            out.append(name)
+    return out
+
+
+@dataclass
+class Request:
+    """A parsed search command: a new run, or the resumption of `folder` from `state`."""
+
+    cfg: Config
+    ns: object
+    parser: object
+    folder: TrainingFolder | None = None
+    state: dict | None = None
+    argv: tuple[str, ...] = ()
+
+    @property
+    def from_file_only(self) -> bool:
+        """Run from one config file with no overrides (else the config is autosaved)."""
+        a = self.argv
+        return len(a) == 2 and a[0] in ("-c", "--config")
+
+
+def parse_request(argv: Sequence[str]) -> Request:
+    """Parse a search command line and resolve `--resume` (config and checkpoint)."""
+    argv = ["--print_config" if a == "--print-config" else a for a in argv]
+    cfg, ns, parser = parse_config(argv)
+    if not ns.resume:
+        return Request(cfg, ns, parser, argv=tuple(argv))
+    folder = TrainingFolder(Path(ns.resume))
+    if not folder.is_training():
+        raise ConfigError(f"--resume {folder.root}: not a training folder (no config.yml in it)")
+    state = load_checkpoint(folder.checkpoints)
+    # the saved config first, then whatever the command line adds on top of it
+    cfg, ns, parser = parse_config(["--config", str(folder.config), *argv])
+    changed = [
+        k
+        for k in config_differences(state["config"], cfg.to_dict())
+        if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)
+    ]
+    if changed and not ns.force:
+        raise ConfigError(
+            f"--resume {folder.root}: the config differs from the checkpoint's in "
+            f"{', '.join(changed)}; only {', '.join(RESUMABLE)} may change "
+            "(pass --force true to resume anyway)"
+        )
+    if cfg.epochs <= state["epoch"]:
+        raise ConfigError(
+            f"--resume {folder.root}: {state['epoch']} of epochs={cfg.epochs} already done; "
+            "raise --epochs to train longer"
+        )
+    return Request(cfg, ns, parser, folder, state, tuple(argv))
+
+
+# ---- running -----------------------------------------------------------------------------
+class Tee:
+    """Copy a stream into the training folder's log file."""
+
+    def __init__(self, stream, log) -> None:
+        self.stream, self.log = stream, log
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def run_engine(cfg: Config, parts: Parts, folder: TrainingFolder, state: dict | None) -> Engine:
+    """Run the search of `cfg` into `folder`, resuming from `state` when given."""
+    engine = build_engine(cfg, parts, standard_callbacks(cfg, folder, parts.info))
+    if state is not None:
+        engine.load_state_dict(state)
+        print(f"resuming {folder.root} after epoch {engine.epoch}", flush=True)
+    engine.run()
+    return engine
+
+
+def run_logged(
+    cfg: Config, parts: Parts, folder: TrainingFolder, state: dict | None, resume_command: str
+) -> Engine | int:
+    """Run into `folder`, output copied to its log.txt; an int is a stopped run's exit code."""
+    with open(folder.log, "a") as log:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
+        try:
+            print(f"training folder: {folder.root}", flush=True)
+            return run_engine(cfg, parts, folder, state)
+        except KeyboardInterrupt:
+            print(
+                "\ninterrupted: the checkpoint of the last completed epoch is in "
+                f"{folder.checkpoints}; continue with: {resume_command}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 130
+        except NonFiniteLossError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+
+
+def check_resumable(request: Request, parts: Parts) -> None:
+    """A forced resume still needs a checkpoint whose tensors fit the new config's supernet."""
+    saved = request.state["supernet"]
+    expected = parts.supernet.state_dict()
+    wrong = sorted(
+        k
+        for k in expected.keys() | saved.keys()
+        if k not in saved or k not in expected or saved[k].shape != expected[k].shape
+    )
+    if wrong:
+        raise CheckpointError(
+            f"--resume {request.folder.root}: the checkpoint's supernet does not fit this config "
+            f"({len(wrong)} tensors differ, first {wrong[0]}); resume with its own model and "
+            "search_space"
+        )
+
+
+def prepare_folder(request: Request, parts: Parts) -> TrainingFolder:
+    """The run's folder: a new one with its config, or the resumed one (config updated)."""
+    if request.folder is None:
+        folder = new_folder(request.cfg)
+        save_config(request.parser, request.ns, folder.config)
+        if not request.from_file_only:
+            AUTOSAVE_DIR.mkdir(parents=True, exist_ok=True)
+            autosaved = AUTOSAVE_DIR / f"{folder.name}.yml"
+            save_config(request.parser, request.ns, autosaved, overwrite=True)
+        return folder
+    check_resumable(request, parts)
+    save_config(request.parser, request.ns, request.folder.config, overwrite=True)
+    return request.folder
+
+
+def search(argv: Sequence[str]) -> int:
+    """`train_enas.py` / `lightnas search`: parse, build, then run into a training folder."""
+    request = parse_request(argv)
+    parts = build_parts(request.cfg)
+    folder = prepare_folder(request, parts)
+    resume = f"python train_enas.py --resume {folder.root}"
+    engine = run_logged(request.cfg, parts, folder, request.state, resume)
+    if isinstance(engine, int):
+        return engine
+    best = engine.best
+    print(
+        f"done: best architecture (epoch {best.epoch}, val acc {best.val_acc:.4f}) "
+        f"in {folder.best_architecture}"
+    )
+    return 0

@@ -1,0 +1,37 @@
+"""`fixed`: train one given architecture (what `lightnas retrain` runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightnas.errors import ConfigError
+from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
+from lightnas.search.strategies.base import STRATEGIES, Strategy
+
+
+@STRATEGIES.register("fixed")
+class FixedStrategy(Strategy):
+    """Always the same architecture: it is the favourite, and there are no candidates."""
+
+    has_favourite = True
+    favourite_label = "fixed"
+    proposes_candidates = False
+
+    def __init__(self, space: SearchSpace, architecture: Architecture, seed: int = 0) -> None:
+        super().__init__(space, seed)
+        self.architecture = architecture
+
+    @classmethod
+    def from_config(cls, space: SearchSpace, cfg: Any) -> FixedStrategy:
+        if not cfg.search.architecture:
+            raise ConfigError("search.architecture (a JSON file) is required with strategy fixed")
+        return cls(space, load_architecture_file(cfg.search.architecture, space), cfg.seed)
+
+    def sample(self, epoch: int) -> Architecture:
+        return self.architecture
+
+    def favourite(self) -> Architecture:
+        return self.architecture
+
+    def candidates(self, epoch: int, n: int) -> list[Architecture]:
+        return []
