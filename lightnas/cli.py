@@ -15,6 +15,7 @@ from lightnas.config import Config, ConfigError, parse_config
 from lightnas.data import build_data
 from lightnas.distill import build_teacher, make_engine
 from lightnas.engine import Engine, NonFiniteLossError
+from lightnas.errors import LightNASError
 from lightnas.export import model_info
 from lightnas.models import create_supernet
 from lightnas.search.space import Architecture
@@ -159,24 +160,7 @@ class Parts:
 def build_parts(cfg: Config) -> Parts:
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    d = cfg.data
-    data = build_data(
-        d.dataset,
-        data_dir=d.data_dir,
-        batch_size=d.batch_size,
-        val_size=d.val_size,
-        image_size=d.image_size,
-        num_classes=d.num_classes,
-        num_samples=d.num_samples,
-        augment=d.augment,
-        download=d.download,
-        seed=cfg.seed,
-        device=device,
-        on_device=d.on_device,
-        num_workers=d.num_workers,
-        pin_memory=device.type == "cuda",
-        eval_batch_size=d.eval_batch_size,
-    )
+    data = build_data(cfg.data, seed=cfg.seed, device=device)
     try:
         supernet = create_supernet(
             cfg.model.name,
@@ -258,7 +242,7 @@ def search_main(argv: list[str] | None = None) -> int:
                 save_config(parser, ns, AUTOSAVE_DIR / f"{folder.name}.yml", overwrite=True)
         else:
             save_config(parser, ns, folder / "config.yml", overwrite=True)
-    except (ConfigError, ValueError, TypeError, FileNotFoundError) as err:
+    except (LightNASError, ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     engine = run_logged(cfg, parts, folder, state, f"python train_enas.py --resume {folder}")

@@ -7,12 +7,10 @@ Prints a narrow table and writes it as JSON: `evaluation.json` in a training fol
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
 import textwrap
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -22,6 +20,7 @@ from torch import nn
 from lightnas.config import Config, ConfigError, parse_config
 from lightnas.cost import count_costs, measure_latency
 from lightnas.data import DataBundle, build_data
+from lightnas.errors import LightNASError
 from lightnas.export import load_architecture, load_child
 from lightnas.models import child, create_supernet
 
@@ -113,9 +112,7 @@ def load_data_config(path: Path, data_dir: str | None) -> Config:
 
 def build_eval_data(cfg: Config, device: torch.device) -> DataBundle:
     """The training's dataset, split and normalised as in training."""
-    accepted = inspect.signature(build_data).parameters
-    kwargs = {k: v for k, v in asdict(cfg.data).items() if k in accepted}
-    return build_data(**kwargs, seed=cfg.seed, device=device, pin_memory=device.type == "cuda")
+    return build_data(cfg.data, seed=cfg.seed, device=device)
 
 
 def pick_split(data: DataBundle, split: str) -> tuple[object, str, list[str]]:
@@ -303,7 +300,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         report, out = evaluate(args)
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out, report)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
+    except (LightNASError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_report(report))

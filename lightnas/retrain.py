@@ -21,6 +21,7 @@ from lightnas.checkpoint import load_checkpoint
 from lightnas.cli import Parts, build_parts, new_folder, run_logged, save_config, search_main
 from lightnas.config import Config, ConfigError, parse_config
 from lightnas.distill import mismatched_keys
+from lightnas.errors import LightNASError
 from lightnas.evaluate import ArgParser
 from lightnas.fileio import write_json_atomic
 from lightnas.models import create_supernet
@@ -163,7 +164,7 @@ def retrain_main(argv: list[str] | None = None) -> int:
             configs = [a for c in args.config for a in ("--config", c)]
             return search_main(["--resume", args.resume, *configs, *rest])
         cfg, parts, folder = prepare(args, rest)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
+    except (LightNASError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return run(cfg, parts, folder)
