@@ -26,7 +26,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from lightnas.config import Config, DataConfig, ExportConfig, ModelConfig, SearchConfig
+from lightnas.config import Config, ExportConfig, ModelConfig, SearchConfig
+from lightnas.data import DataOptions
 from lightnas.engine import make_optimizer
 from lightnas.models import child
 from lightnas.runs import build_engine, build_parts
@@ -58,7 +59,7 @@ def timed(fn, steps: int, warmup: int, device: torch.device) -> float:
 def make_config(args, model: str, device: str, batch: int) -> Config:
     return Config(
         model=ModelConfig(model, "thumbnail"),
-        data=DataConfig(
+        data=DataOptions(
             dataset="mock",
             image_size=32,
             num_classes=NUM_CLASSES,

@@ -16,13 +16,12 @@ import torch
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from lightnas.cost import COSTS
+from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
 from lightnas.export import EXPORT_FORMATS
 from lightnas.graphs import RENDER_FORMATS
 from lightnas.models import MODELS, STEMS
 from lightnas.search.strategies import STRATEGIES
-
-Dataset = Literal["mock", "digits", "cifar10", "cifar100", "imagefolder"]
 
 
 @dataclass
@@ -32,25 +31,6 @@ class ModelConfig:
     stem: str = "thumbnail"
     kwargs: dict = field(default_factory=dict)
     """Overrides of the family's spec, e.g. {growth_rate: 32, block_config: [2, 2, 2, 2]}."""
-
-
-@dataclass
-class DataConfig:
-    dataset: Dataset = "cifar100"
-    data_dir: str | None = None
-    download: bool = False
-    image_size: int | None = None
-    num_classes: int | None = None
-    num_samples: int | None = None
-    """Cap on training samples (mock: the number generated)."""
-    val_size: int | float = 0.1
-    """Validation split carved from the training set: a fraction or a count."""
-    batch_size: int = 128
-    eval_batch_size: int | None = None
-    augment: bool = True
-    num_workers: int = 0
-    on_device: bool = False
-    """Keep an in-memory dataset on the GPU and augment there."""
 
 
 @dataclass
@@ -125,7 +105,7 @@ class DistillConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     search_space: dict | None = None
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataOptions = field(default_factory=DataOptions)
     optim: OptimConfig = field(default_factory=OptimConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -211,7 +191,7 @@ def config_from_dict(data: dict) -> Config:
     """Rebuild a Config from `Config.to_dict()` output (e.g. a checkpoint's copy)."""
     sections = {
         "model": ModelConfig,
-        "data": DataConfig,
+        "data": DataOptions,
         "optim": OptimConfig,
         "controller": ControllerConfig,
         "search": SearchConfig,
@@ -244,6 +224,10 @@ def validate(cfg: Config) -> None:
             graph_bad == [""],
             f"export.graph_formats: {graph_bad[0]!r} is not known; valid: "
             f"{', '.join(RENDER_FORMATS)}",
+        ),
+        (
+            cfg.data.dataset in DATASETS,
+            f"data.dataset={cfg.data.dataset!r} is not known; valid: {DATASETS.valid()}",
         ),
         (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
         (cfg.search.cost_weight <= 0, f"search.cost_weight={cfg.search.cost_weight} must be <= 0"),

@@ -34,22 +34,7 @@ def load_data_config(path: Path, data_dir: str | None) -> Config:
 
 def build_eval_data(cfg: Config, device) -> DataBundle:
     """The training's dataset, split and normalised as in training."""
-    d = cfg.data
-    return build_data(
-        d.dataset,
-        data_dir=d.data_dir,
-        batch_size=d.batch_size,
-        val_size=d.val_size,
-        image_size=d.image_size,
-        num_classes=d.num_classes,
-        num_samples=d.num_samples,
-        augment=d.augment,
-        download=d.download,
-        eval_batch_size=d.eval_batch_size,
-        seed=cfg.seed,
-        device=device,
-        pin_memory=device.type == "cuda",
-    )
+    return build_data(cfg.data, seed=cfg.seed, device=device)
 
 
 def pick_split(data: DataBundle, split: str) -> tuple[object, str, list[str]]:

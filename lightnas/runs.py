@@ -60,24 +60,7 @@ def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Super
 def build_parts(cfg: Config) -> Parts:
     placement = Placement(resolve_device(cfg.device), cfg.bf16, cfg.channels_last)
     torch.manual_seed(cfg.seed)
-    d = cfg.data
-    data = build_data(
-        d.dataset,
-        data_dir=d.data_dir,
-        batch_size=d.batch_size,
-        val_size=d.val_size,
-        image_size=d.image_size,
-        num_classes=d.num_classes,
-        num_samples=d.num_samples,
-        augment=d.augment,
-        download=d.download,
-        seed=cfg.seed,
-        device=placement.device,
-        on_device=d.on_device,
-        num_workers=d.num_workers,
-        pin_memory=placement.device.type == "cuda",
-        eval_batch_size=d.eval_batch_size,
-    )
+    data = build_data(cfg.data, seed=cfg.seed, device=placement.device)
     supernet = build_supernet(cfg, data.num_classes, data.input_shape[0])
     info = model_info(
         cfg.model.name,

@@ -5,6 +5,8 @@ import yaml
 
 from lightnas.cli import search_main
 from lightnas.config import ConfigError, parse_config
+from lightnas.data import DataOptions
+from lightnas.errors import ConfigError as LightNASConfigError
 from lightnas.models import create_supernet
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yml"))
@@ -66,3 +68,21 @@ def test_overrides_autosave_the_resolved_config(write_config, tmp_path, monkeypa
     assert saved["seed"] == 3
     folder_cfg = yaml.safe_load((tmp_path / "trainings" / "tiny" / "config.yml").read_text())
     assert folder_cfg["seed"] == 3 and "resume" not in folder_cfg
+
+
+def test_unknown_dataset_is_one_line_naming_the_registered_ones():
+    with pytest.raises(ConfigError) as err:
+        parse_config(["--data.dataset", "mnist"])
+    assert str(err.value) == (
+        "data.dataset='mnist' is not known; valid: cifar10, cifar100, digits, imagefolder, mock"
+    )
+
+
+def test_data_section_is_data_options():
+    cfg, _, _ = parse_config(["--data.dataset", "digits", "--data.batch_size", "32"])
+    assert isinstance(cfg.data, DataOptions)
+    assert cfg.data.dataset == "digits" and cfg.data.batch_size == 32
+
+
+def test_config_errors_are_lightnas_errors():
+    assert ConfigError is LightNASConfigError

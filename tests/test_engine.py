@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
-from lightnas.runs import build_engine, build_parts
-from lightnas.config import Config, ControllerConfig, DataConfig, ModelConfig, SearchConfig
+from lightnas.config import Config, ControllerConfig, ModelConfig, SearchConfig
+from lightnas.data import DataOptions
 from lightnas.engine import Callback, Engine, NonFiniteLossError
+from lightnas.runs import build_parts
 
 
 def tiny_cfg(**kw) -> Config:
@@ -17,7 +18,7 @@ def tiny_cfg(**kw) -> Config:
             "thumbnail",
             {"block_config": [1, 1], "growth_rate": 8, "init_features": 16, "reduction": [0.5]},
         ),
-        data=DataConfig(
+        data=DataOptions(
             dataset="mock", image_size=8, num_samples=64, num_classes=4, val_size=16, batch_size=16
         ),
         search=SearchConfig(controller_steps=2, num_val_samples=2, bn_recalibration_batches=1),

@@ -10,9 +10,8 @@ import yaml
 from conftest import tiny_config
 from torch import nn
 
-from lightnas.cli import main, search_main
+from lightnas.cli import evaluate_main, main, search_main
 from lightnas.cost import count_costs
-from lightnas.cli import evaluate_main
 from lightnas.evaluate import format_report
 from lightnas.evaluation import accuracy
 from lightnas.export import export_child, load_architecture, load_child

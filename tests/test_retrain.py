@@ -12,10 +12,9 @@ from safetensors.torch import save_file
 
 from lightnas.binary import QConv2d
 from lightnas.checkpoint import load_checkpoint
-from lightnas.cli import main, search_main
+from lightnas.cli import main, retrain_main, search_main
 from lightnas.distill import distillation_loss, full_precision_base
 from lightnas.export import load_architecture
-from lightnas.cli import retrain_main
 from lightnas.retrain import parse_args, prepare
 
 TINY_RESNET = {"layers": [1, 1], "width": 8}

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from lightnas.cost import count_costs
-from lightnas.models import child, create_supernet
 from lightnas.evaluation import CostTable, soft_constrained_reward
+from lightnas.models import child, create_supernet
 
 
 @pytest.mark.parametrize(
