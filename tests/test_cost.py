@@ -135,10 +135,9 @@ def test_as_dict_and_format():
     assert costs.as_dict() == {
         "params": 1_234_000,
         "model_bits": 8 * 2**20,
-        "model_MB": 1.0,
-        "FLOPs": 120_000_000,
-        "BOPs": 3_400_000_000,
-        "OPs": costs.ops,
+        "flops": 120_000_000,
+        "bops": 3_400_000_000,
+        "ops": costs.ops,
     }
     assert format_costs(costs) == (
         "params 1.23M | size 1.00 MB | FLOPs 1.2e8 | BOPs 3.4e9 | OPs 1.7e8"

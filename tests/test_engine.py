@@ -7,8 +7,8 @@ import torch
 
 from lightnas.config import Config, ControllerConfig, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
-from lightnas.engine import Callback, Engine, NonFiniteLossError
-from lightnas.runs import build_parts
+from lightnas.engine import Callback, NonFiniteLossError
+from lightnas.runs import build_engine, build_parts
 
 
 def tiny_cfg(**kw) -> Config:
@@ -40,12 +40,11 @@ class Recorder(Callback):
         self.events.append(("phase", phase))
 
     def on_epoch_end(self, engine, result):
-        self.events.append(("epoch", result["epoch"]))
+        self.events.append(("epoch", result.epoch))
 
 
 def make_engine(cfg, callbacks=()):
-    parts = build_parts(cfg)
-    return Engine(cfg, parts.supernet, parts.strategy, parts.data, parts.device, callbacks)
+    return build_engine(cfg, build_parts(cfg), callbacks)
 
 
 def test_epoch_runs_all_phases_and_writes_no_files(tmp_path, monkeypatch):
@@ -60,9 +59,9 @@ def test_epoch_runs_all_phases_and_writes_no_files(tmp_path, monkeypatch):
         ("epoch", 1),
     ]
     result = engine.history[0]
-    assert 0 <= result["val_acc"] <= 1 and math.isfinite(result["train_loss"])
-    assert result["controller_reward"] is not None
-    assert engine.best["epoch"] == 1
+    assert 0 <= result.val_acc <= 1 and math.isfinite(result.train_loss)
+    assert result.controller["reward"] is not None
+    assert engine.best.epoch == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -81,7 +80,7 @@ def test_channels_last_and_bf16_run_on_cpu():
     engine.run()
     conv = next(m for m in engine.supernet.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert math.isfinite(engine.history[0]["train_loss"])
+    assert math.isfinite(engine.history[0].train_loss)
 
 
 def test_non_finite_loss_stops_the_run():
@@ -102,7 +101,11 @@ def test_cost_weight_prefers_cheaper_architectures():
     from lightnas.search import Architecture
 
     cheap = Architecture(space, cheap)
-    assert engine.reward(cheap, 0.5) > engine.reward(space.default(), 0.5) == pytest.approx(0.5)
+    assert (
+        engine.evaluator.reward(cheap, 0.5)
+        > engine.evaluator.reward(space.default(), 0.5)
+        == pytest.approx(0.5)
+    )
 
 
 def test_on_device_data_and_pinned_memory_options_run_on_cpu():
@@ -114,7 +117,7 @@ def test_on_device_data_and_pinned_memory_options_run_on_cpu():
     plain = make_engine(tiny_cfg())
     plain.run()
     # keeping the data on the device changes where it lives, not what the run computes
-    assert engine.history[0]["train_loss"] == plain.history[0]["train_loss"]
+    assert engine.history[0].train_loss == plain.history[0].train_loss
 
 
 def test_ctrl_c_during_epoch_end_bookkeeping_is_held_until_it_is_done():

@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import lightnas.export as export_module
+from lightnas.errors import CheckpointError, ConfigError
 from lightnas.export import (
     METADATA_KEY,
     export_child,
@@ -144,7 +145,7 @@ def test_model_info_is_plain_json():
 
 
 def test_bad_format_is_rejected_before_writing(tmp_path):
-    with pytest.raises(ValueError, match="'tflite'; valid: pt2, onnx"):
+    with pytest.raises(ConfigError, match="export.formats='tflite' is not known; valid: onnx, pt2"):
         tiny_export("resnet", tmp_path / "out", formats=("pt2", "tflite"))
     assert not (tmp_path / "out").exists()
 
@@ -164,7 +165,7 @@ def test_failed_write_keeps_the_previous_file_and_no_temp_file(tmp_path):
 
 
 def test_load_child_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no exported child"):
+    with pytest.raises(CheckpointError, match="no exported child"):
         load_child(tmp_path / "trainables" / "epoch_9")
     paths = tiny_export("resnet", tmp_path, formats=()).paths
     path = paths["safetensors"]
@@ -174,7 +175,9 @@ def test_load_child_errors(tmp_path):
     dropped = sorted(tensors)[0]
     del tensors[dropped]
     save_file(tensors, path, metadata=metadata)
-    with pytest.raises(ValueError, match=f"do not match its architecture \\(missing: {dropped}\\)"):
+    with pytest.raises(
+        CheckpointError, match=f"do not match its architecture \\(missing: {dropped}\\)"
+    ):
         load_child(path)
 
 

@@ -58,7 +58,7 @@ def test_retrain_trains_the_best_architecture_in_its_own_folder(search):
     assert cfg["search"]["architecture"] == str(folder / "architecture.json")
     # a second retrain gets a folder of its own
     _, _, second = prepare(*parse_args([str(search)]))
-    assert second == search.parent / "s_retrain_2"
+    assert second.root == search.parent / "s_retrain_2"
     assert choices(folder / "architecture.json") == best
 
 
@@ -78,7 +78,7 @@ def test_epoch_base_and_file_select_the_architecture(search, tmp_path, how):
         "file": wanted,
     }[how]
     assert arch == expected
-    assert choices(folder / "architecture.json") == expected
+    assert choices(folder.architecture) == expected
     assert folder.name == ("s_base" if how == "base" else "s_retrain")
 
 

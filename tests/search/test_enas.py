@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from lightnas.search import Architecture, DecisionPoint, SearchSpace
@@ -16,7 +17,7 @@ def test_random_strategy_is_uniform_and_seeded():
     for _ in range(600):
         counts[a.sample(0).indices()[0]] += 1
     assert counts.min() > 150
-    assert a.favourite() is None and not a.learns
+    assert a.favourite() is None and not a.wants_rewards(5)
 
 
 def test_fixed_strategy_always_returns_its_architecture():
@@ -39,8 +40,10 @@ def test_enas_warms_up_uniformly_then_learns_the_reward():
     def reward(arch):
         return sum(arch[n] == target[n] for n in s.names) / len(s)
 
+    assert not enas.wants_rewards(0) and enas.wants_rewards(1)
     for _ in range(80):
-        stats = enas.update(reward, batch=4)
+        asked = enas.ask(4)
+        stats = enas.tell(asked, [reward(a) for a in asked])
     assert set(stats) >= {"reward", "baseline", "entropy", "loss"}
     assert enas.favourite() == target
 
@@ -48,7 +51,7 @@ def test_enas_warms_up_uniformly_then_learns_the_reward():
 def test_enas_state_round_trip_continues_identically():
     s = space()
     a = EnasStrategy(s, seed=1)
-    a.update(lambda arch: 0.5, batch=2)
+    a.tell(a.ask(2), [0.5, 0.5])
     b = EnasStrategy(s, seed=7)
     b.load_state_dict(a.state_dict())
     assert [a.sample(1) for _ in range(4)] == [b.sample(1) for _ in range(4)]
@@ -74,5 +77,13 @@ def test_enas_shared_phase_buffer_is_dropped_after_an_update():
     enas = EnasStrategy(s, seed=0)
     enas.sample(0)
     assert len(enas._buffer) == EnasStrategy.BUFFER - 1
-    enas.update(lambda arch: 1.0, batch=1)
+    enas.tell(enas.ask(1), [1.0])
     assert enas._buffer == []
+
+
+def test_tell_refuses_candidates_it_did_not_ask_for():
+    s = space()
+    enas = EnasStrategy(s, seed=0)
+    enas.ask(2)
+    with pytest.raises(ValueError, match="candidates of the last ask"):
+        enas.tell([s.default(), s.default()], [0.1, 0.2])
