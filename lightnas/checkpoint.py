@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from pathlib import Path
 
 import torch
 
+from lightnas.errors import CheckpointError
+
 LAST = "last.pt"
 PREVIOUS = "previous.pt"
+# what every checkpoint holds (lightnas.engine.Engine.state_dict)
+REQUIRED = ("epoch", "global_step", "history", "supernet", "optimizer", "strategy", "rng", "config")
 
 
 def save_checkpoint(folder: Path, state: dict) -> Path:
@@ -26,6 +31,29 @@ def save_checkpoint(folder: Path, state: dict) -> Path:
     return last
 
 
+def has_checkpoint(folder: Path) -> bool:
+    return any((folder / name).exists() for name in (LAST, PREVIOUS))
+
+
+def _read(path: Path) -> dict:
+    """One checkpoint file, checked to be a LightNAS state; CheckpointError says what is wrong."""
+    try:
+        with warnings.catch_warnings():  # torch warns before refusing a pickle we report anyway
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} is not a loadable checkpoint ({reason[:200]})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"{path} holds a {type(state).__name__}, not a LightNAS checkpoint (a dict)"
+        )
+    missing = [k for k in REQUIRED if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a LightNAS checkpoint: it lacks {', '.join(missing)}")
+    return state
+
+
 def load_checkpoint(folder: Path) -> dict:
     """The newest loadable checkpoint in `folder`; falls back to previous.pt with a warning."""
     errors = []
@@ -35,9 +63,9 @@ def load_checkpoint(folder: Path) -> dict:
             errors.append(f"{path} missing")
             continue
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # a truncated or corrupt file: try the previous one
-            errors.append(f"{path}: {type(err).__name__}")
+            state = _read(path)
+        except CheckpointError as err:  # a truncated or corrupt file: try the previous one
+            errors.append(str(err))
             continue
         if name == PREVIOUS:
             warnings.warn(
@@ -46,4 +74,4 @@ def load_checkpoint(folder: Path) -> dict:
                 stacklevel=2,
             )
         return state
-    raise FileNotFoundError(f"no loadable checkpoint in {folder}: {'; '.join(errors)}")
+    raise CheckpointError(f"no loadable checkpoint in {folder}: {'; '.join(errors)}")

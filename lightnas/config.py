@@ -1,19 +1,23 @@
 """The typed search configuration: YAML file + command-line overrides via jsonargparse.
 
 Valid names (models, stems, datasets, strategies, cost metrics, export formats) come from the
-registries where those are defined; nothing here copies them.
+registries where those are defined; nothing here copies them. Every key is documented by the
+docstring under its field: that text is what `train_enas.py --help` prints.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
 
 from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
@@ -21,74 +25,109 @@ from lightnas.errors import ConfigError
 from lightnas.export import EXPORT_FORMATS
 from lightnas.graphs import RENDER_FORMATS
 from lightnas.models import MODELS, STEMS
+from lightnas.registry import Registry
 from lightnas.search.strategies import STRATEGIES
+
+# --help shows each field's docstring
+set_parsing_settings(docstring_parse_attribute_docstrings=True)
 
 
 @dataclass
 class ModelConfig:
+    """The supernet."""
+
     name: str = "meliusnet22"
-    """Supernet name (see `python -m lightnas.models --help`)."""
+    """Supernet name."""
     stem: str = "thumbnail"
+    """Full-precision stem: imagenet (7x7/2 + max-pool) or thumbnail (3x3/1, for 32x32)."""
     kwargs: dict = field(default_factory=dict)
     """Overrides of the family's spec, e.g. {growth_rate: 32, block_config: [2, 2, 2, 2]}."""
 
 
 @dataclass
 class OptimConfig:
+    """The supernet's optimizer and learning-rate schedule."""
+
     optimizer: Literal["sgd", "adam"] = "adam"
+    """sgd (Nesterov momentum) or adam."""
     lr: float = 2e-3
+    """Peak learning rate of the cosine schedule."""
     momentum: float = 0.9
+    """SGD momentum."""
     weight_decay: float = 0.0
+    """L2 on conv / linear weights (never on BatchNorm, biases or latent binary weights)."""
     grad_clip: float | None = None
+    """Clip the gradient norm to this value; null = no clipping."""
     min_lr: float = 0.0
     """Cosine schedule floor."""
 
 
 @dataclass
 class ControllerConfig:
+    """The ENAS controller (an LSTM trained with REINFORCE)."""
+
     hidden_size: int = 64
+    """LSTM hidden size."""
     temperature: float | None = 5.0
+    """Logits are divided by this; null = 1."""
     tanh_constant: float | None = 2.5
+    """Logits become tanh_constant * tanh(logits); null = no squashing."""
     entropy_weight: float = 1e-4
+    """Weight of the entropy bonus in the REINFORCE loss."""
     baseline_decay: float = 0.95
+    """Decay of the reward's moving-average baseline, in [0, 1)."""
     lr: float = 3.5e-4
+    """The controller's Adam learning rate."""
     grad_clip: float | None = None
+    """Clip the controller's gradient norm; null = no clipping."""
 
 
 @dataclass
 class SearchConfig:
+    """The search: strategy, reward and validation."""
+
     strategy: str = "enas"
+    """How architectures are proposed."""
     warmup_epochs: int = 0
     """Epochs of uniformly random architectures before the controller starts."""
     update_arch_frequency: int | None = None
-    """Run a controller phase every N training batches; None = once per epoch."""
+    """Run a controller phase every N training batches; null = once per epoch."""
     controller_steps: int = 50
+    """Controller steps (sample, reward, update) per controller phase."""
     controller_batch: int = 1
     """Architectures sampled per controller step."""
     reward_batches: int = 1
     """Validation batches per reward."""
     num_val_samples: int = 10
+    """Candidates ranked on reward batches at each validation; the best is validated fully."""
     bn_recalibration_batches: int = 10
-    """Training batches that re-estimate BatchNorm statistics before a validation."""
+    """Training batches that re-estimate BatchNorm statistics before a validation (0 = none)."""
     cost: str = "ops"
+    """Cost metric of the reward."""
     cost_weight: float = 0.0
     """w <= 0 in reward = accuracy * (cost / target_cost) ** w; 0 = accuracy only."""
     target_cost: float | None = None
-    """None = the cost of the base network (first choice everywhere)."""
+    """null = the cost of the base network (first choice everywhere)."""
     architecture: str | None = None
     """JSON file of the architecture to train with strategy `fixed`."""
 
 
 @dataclass
 class ExportConfig:
+    """What each exported epoch writes."""
+
     formats: list[str] = field(default_factory=lambda: ["pt2", "onnx"])
+    """Inference formats written beside the trainable safetensors."""
     every: int = 1
     """Export every N epochs (and always the last); 0 = only the last."""
     graph_formats: list[str] = field(default_factory=lambda: ["png"])
+    """Rendered architecture graphs (need Graphviz's `dot`; .dot files are always written)."""
 
 
 @dataclass
 class DistillConfig:
+    """Knowledge distillation from a full-precision teacher."""
+
     teacher: str | None = None
     """Full-precision teacher: an exported trainable (.safetensors/.json), a training folder (its
     latest export) or a model name (its base network at 32 bits, weights from `weights`)."""
@@ -99,35 +138,71 @@ class DistillConfig:
     alpha: float = 0.9
     """loss = (1 - alpha) * CE + alpha * T^2 * KL(teacher || student)."""
     temperature: float = 4.0
+    """Softmax temperature T of the soft targets."""
+
+
+@dataclass
+class CheckpointConfig:
+    """When the search state is saved (enas_checkpoint/)."""
+
+    every_minutes: float = 10.0
+    """Also save inside an epoch every N minutes of training (0 = after every batch); the end of
+    every epoch always saves."""
 
 
 @dataclass
 class Config:
+    """A LightNAS run."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The supernet."""
     search_space: dict | None = None
+    """Choices per decision-point kind, e.g. {dense_block: [conv3x3, conv1x1]}; null = all."""
     data: DataOptions = field(default_factory=DataOptions)
+    """The dataset and its loaders."""
     optim: OptimConfig = field(default_factory=OptimConfig)
+    """The supernet's optimizer."""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    """The ENAS controller."""
     search: SearchConfig = field(default_factory=SearchConfig)
+    """The search."""
     export: ExportConfig = field(default_factory=ExportConfig)
+    """Exports."""
     distill: DistillConfig = field(default_factory=DistillConfig)
+    """Distillation."""
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    """Checkpoints."""
     epochs: int = 10
+    """Epochs of the run."""
     seed: int = 0
+    """Seed of every random number the run draws."""
     device: str = "auto"
     """auto (cuda when available), cpu, cuda, cuda:N."""
     channels_last: bool = False
+    """channels_last memory format (faster convolutions on recent GPUs)."""
     bf16: bool = False
     """bf16 autocast for the supernet on CUDA."""
     name: str | None = None
     """Training folder name; default <model>_<YYYY_MM_DD_HH_MM>."""
     output_dir: str = "trainings"
+    """Folder holding the training folders."""
     progress: bool = True
+    """Progress bars on a terminal."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-SECTIONS = ("model", "data", "optim", "controller", "search", "export", "distill")
+SECTIONS = ("model", "data", "optim", "controller", "search", "export", "distill", "checkpoint")
+# the keys whose valid values are a registry's names (shown in --help and in errors)
+REGISTRY_KEYS: dict[str, Registry] = {
+    "model.name": MODELS,
+    "model.stem": STEMS,
+    "data.dataset": DATASETS,
+    "search.strategy": STRATEGIES,
+    "search.cost": COSTS,
+    "export.formats": EXPORT_FORMATS,
+}
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -147,6 +222,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# ---- parsing ---------------------------------------------------------------------------------
 def build_parser(prog: str = "train_enas.py") -> ArgumentParser:
     parser = ArgumentParser(
         prog=prog,
@@ -162,6 +238,10 @@ def build_parser(prog: str = "train_enas.py") -> ArgumentParser:
         "--force", type=bool, default=False, help="resume despite a config mismatch"
     )
     parser.add_class_arguments(Config, fail_untyped=False)
+    for action in parser._actions:
+        registry = REGISTRY_KEYS.get(action.dest)
+        if registry is not None:
+            action.help = f"{action.help or ''} Valid: {registry.valid()}.".strip()
     return parser
 
 
@@ -173,8 +253,37 @@ def _one_line(err: Exception) -> str:
     return text.replace('Parser key "', 'config key "')
 
 
+def config_files(argv: list[str]) -> Iterator[str]:
+    """The values of every -c / --config in `argv`."""
+    for i, arg in enumerate(argv):
+        if arg in ("-c", "--config") and i + 1 < len(argv):
+            yield argv[i + 1]
+        elif arg.startswith("--config="):
+            yield arg.split("=", 1)[1]
+
+
+def check_config_file(path: str) -> None:
+    """A config file must exist and hold a YAML mapping of keys."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {_one_line(err)}") from None
+    if data is None:
+        raise ConfigError(f"config file {path} is empty; it must hold keys such as `epochs: 10`")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} holds a {type(data).__name__}, not a mapping of keys such as "
+            "`epochs: 10`"
+        )
+
+
 def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, ArgumentParser]:
     """Parse a YAML file and overrides into a Config; raises ConfigError (one line) when bad."""
+    for path in config_files(list(argv or [])):
+        check_config_file(path)
     parser = build_parser()
     try:
         ns = parser.parse_args(argv)
@@ -187,64 +296,84 @@ def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, Argu
     return cfg, ns, parser
 
 
-def config_from_dict(data: dict) -> Config:
-    """Rebuild a Config from `Config.to_dict()` output (e.g. a checkpoint's copy)."""
-    sections = {
-        "model": ModelConfig,
-        "data": DataOptions,
-        "optim": OptimConfig,
-        "controller": ControllerConfig,
-        "search": SearchConfig,
-        "export": ExportConfig,
-        "distill": DistillConfig,
-    }
-    kwargs = {k: (sections[k](**v) if k in sections else v) for k, v in data.items()}
-    return Config(**kwargs)
+# ---- validation ------------------------------------------------------------------------------
+def _known(key: str, value: str) -> tuple[bool, str]:
+    registry = REGISTRY_KEYS[key]
+    return value in registry, f"{key}={value!r} is not known; valid: {registry.valid()}"
 
 
-def _known(registry, value: str) -> tuple[bool, str]:
-    return value in registry, f"{registry.key}={value!r} is not known; valid: {registry.valid()}"
+def _all_known(key: str, values: list[str], valid) -> tuple[bool, str]:
+    bad = [v for v in values if v not in valid] or [""]
+    names = valid.valid() if isinstance(valid, Registry) else ", ".join(valid)
+    return bad == [""], f"{key}: {bad[0]!r} is not known; valid: {names}"
 
 
-def _all_known(registry, values: list[str]) -> tuple[bool, str]:
-    bad = [v for v in values if v not in registry] or [""]
-    return bad == [""], f"{registry.key}: {bad[0]!r} is not known; valid: {registry.valid()}"
+def _floats(obj: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """(dotted key, value) of every float in a config."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            yield from _floats(value, f"{prefix}{f.name}.")
+        elif isinstance(value, float):
+            yield f"{prefix}{f.name}", value
+
+
+def _optional_positive(key: str, value: float | None) -> tuple[bool, str]:
+    return value is None or value > 0, f"{key}={value} must be > 0 or null"
 
 
 def validate(cfg: Config) -> None:
     """Checks that need more than types; every message names the key and the valid values."""
-    graph_bad = [f for f in cfg.export.graph_formats if f not in RENDER_FORMATS] or [""]
-    checks = [
-        _known(MODELS, cfg.model.name),
-        _known(STEMS, cfg.model.stem),
-        _known(STRATEGIES, cfg.search.strategy),
-        _known(COSTS, cfg.search.cost),
-        _all_known(EXPORT_FORMATS, cfg.export.formats),
-        (
-            graph_bad == [""],
-            f"export.graph_formats: {graph_bad[0]!r} is not known; valid: "
-            f"{', '.join(RENDER_FORMATS)}",
-        ),
-        (
-            cfg.data.dataset in DATASETS,
-            f"data.dataset={cfg.data.dataset!r} is not known; valid: {DATASETS.valid()}",
-        ),
+    s, c = cfg.search, cfg.controller
+    name_ok = cfg.name is None or (
+        cfg.name not in ("", ".", "..") and "/" not in cfg.name and "\\" not in cfg.name
+    )
+    checks = [(math.isfinite(v), f"{k}={v} must be a finite number") for k, v in _floats(cfg)]
+    checks += [
+        _known("model.name", cfg.model.name),
+        _known("model.stem", cfg.model.stem),
+        _known("data.dataset", cfg.data.dataset),
+        _known("search.strategy", s.strategy),
+        _known("search.cost", s.cost),
+        _all_known("export.formats", cfg.export.formats, EXPORT_FORMATS),
+        _all_known("export.graph_formats", cfg.export.graph_formats, RENDER_FORMATS),
         (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
-        (cfg.search.cost_weight <= 0, f"search.cost_weight={cfg.search.cost_weight} must be <= 0"),
-        (cfg.search.controller_steps >= 0, "search.controller_steps must be >= 0"),
-        (cfg.search.controller_batch >= 1, "search.controller_batch must be >= 1"),
-        (cfg.search.reward_batches >= 1, "search.reward_batches must be >= 1"),
-        (cfg.search.num_val_samples >= 0, "search.num_val_samples must be >= 0"),
-        (cfg.search.warmup_epochs >= 0, "search.warmup_epochs must be >= 0"),
+        (name_ok, f"name={cfg.name!r} must be a plain folder name (no '/', not '..')"),
+        (s.cost_weight <= 0, f"search.cost_weight={s.cost_weight} must be <= 0"),
+        _optional_positive("search.target_cost", s.target_cost),
+        (s.controller_steps >= 0, f"search.controller_steps={s.controller_steps} must be >= 0"),
+        (s.controller_batch >= 1, f"search.controller_batch={s.controller_batch} must be >= 1"),
+        (s.reward_batches >= 1, f"search.reward_batches={s.reward_batches} must be >= 1"),
+        (s.num_val_samples >= 0, f"search.num_val_samples={s.num_val_samples} must be >= 0"),
+        (s.warmup_epochs >= 0, f"search.warmup_epochs={s.warmup_epochs} must be >= 0"),
         (
-            cfg.search.update_arch_frequency is None or cfg.search.update_arch_frequency >= 1,
+            s.bn_recalibration_batches >= 0,
+            f"search.bn_recalibration_batches={s.bn_recalibration_batches} must be >= 0",
+        ),
+        (
+            s.update_arch_frequency is None or s.update_arch_frequency >= 1,
             "search.update_arch_frequency must be >= 1 or null (once per epoch)",
         ),
+        (c.hidden_size >= 1, f"controller.hidden_size={c.hidden_size} must be >= 1"),
+        _optional_positive("controller.temperature", c.temperature),
+        _optional_positive("controller.tanh_constant", c.tanh_constant),
+        (c.lr > 0, f"controller.lr={c.lr} must be > 0"),
+        (c.entropy_weight >= 0, f"controller.entropy_weight={c.entropy_weight} must be >= 0"),
         (
-            cfg.search.strategy != "fixed" or cfg.search.architecture,
-            "search.architecture (a JSON file) is required with search.strategy=fixed",
+            0 <= c.baseline_decay < 1,
+            f"controller.baseline_decay={c.baseline_decay} must be in [0, 1)",
         ),
-        (cfg.export.every >= 0, "export.every must be >= 0"),
+        _optional_positive("controller.grad_clip", c.grad_clip),
+        (cfg.optim.lr > 0, f"optim.lr={cfg.optim.lr} must be > 0"),
+        (cfg.optim.min_lr >= 0, f"optim.min_lr={cfg.optim.min_lr} must be >= 0"),
+        (cfg.optim.weight_decay >= 0, f"optim.weight_decay={cfg.optim.weight_decay} must be >= 0"),
+        (cfg.optim.momentum >= 0, f"optim.momentum={cfg.optim.momentum} must be >= 0"),
+        _optional_positive("optim.grad_clip", cfg.optim.grad_clip),
+        (cfg.export.every >= 0, f"export.every={cfg.export.every} must be >= 0"),
+        (
+            cfg.checkpoint.every_minutes >= 0,
+            f"checkpoint.every_minutes={cfg.checkpoint.every_minutes} must be >= 0",
+        ),
         (0 <= cfg.distill.alpha <= 1, f"distill.alpha={cfg.distill.alpha} must be in [0, 1]"),
         (cfg.distill.temperature > 0, "distill.temperature must be > 0"),
         (
@@ -254,7 +383,6 @@ def validate(cfg: Config) -> None:
             f"distill.teacher={cfg.distill.teacher!r} is neither a file or folder nor a model "
             f"name; valid models: {MODELS.valid()}",
         ),
-        (cfg.optim.lr > 0, f"optim.lr={cfg.optim.lr} must be > 0"),
         (
             re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device) is not None,
             f"device={cfg.device!r} is not valid; valid: auto, cpu, cuda, cuda:N",
@@ -263,3 +391,5 @@ def validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    cfg.data.check()
+    STRATEGIES[s.strategy].check_config(cfg)

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -37,9 +37,45 @@ class Callback:
     def on_start(self, engine: Engine) -> None: ...
     def on_phase(self, engine: Engine, phase: str, total: int) -> None: ...
     def on_step(self, engine: Engine, phase: str, stats: dict) -> None: ...
+    def on_batch_end(self, engine: Engine) -> None:
+        """After each training batch (and its controller phase): the state is consistent."""
+
+    def on_interrupt(self, engine: Engine) -> None:
+        """Ctrl-C / SIGTERM arrived during training: the state at this batch is consistent."""
+
     def on_phase_end(self, engine: Engine, phase: str) -> None: ...
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None: ...
     def on_end(self, engine: Engine) -> None: ...
+
+
+@dataclass
+class EpochProgress:
+    """How far the epoch in progress has come: what a checkpoint inside an epoch holds."""
+
+    epoch: int  # 0-based
+    step: int = 0  # training batches done
+    train: Running = field(default_factory=Running)
+    controller: list[dict] = field(default_factory=list)  # statistics of its controller phases
+    elapsed: float = 0.0  # seconds spent on it before the last resume
+
+    def state_dict(self) -> dict:
+        t = self.train
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "train_loss": torch.as_tensor(t.loss).detach().cpu(),
+            "train_correct": torch.as_tensor(t.correct).detach().cpu(),
+            "train_count": t.count,
+            "controller": self.controller,
+            "elapsed": self.elapsed,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, device: torch.device) -> EpochProgress:
+        train = Running(
+            state["train_loss"].to(device), state["train_correct"].to(device), state["train_count"]
+        )
+        return cls(state["epoch"], state["step"], train, state["controller"], state["elapsed"])
 
 
 @dataclass
@@ -161,33 +197,41 @@ class Engine:
         self.global_step = 0
         self.history: list[EpochResult] = []
         self.best: Best | None = None
+        self.progress: EpochProgress | None = None  # the epoch in progress
+        self.interrupted = False  # set by the first Ctrl-C / SIGTERM
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self) -> None:
-        self._emit("on_start")
-        for epoch in range(self.epoch, self.cfg.epochs):
-            result = self.run_epoch(epoch)
-            self.epoch = epoch + 1
-            self.history.append(result)
-            if self.best is None or result.reward > self.best.reward:
-                self.best = Best(result.epoch, result.architecture, result.val_acc, result.reward)
-            with deferred_sigint():  # an epoch's files (metrics, checkpoint) land together
+        with stop_signals(self):
+            self._emit("on_start")
+            for epoch in range(self.epoch, self.cfg.epochs):
+                result = self.run_epoch(epoch)
+                self.epoch = epoch + 1
+                self.progress = None
+                self.history.append(result)
+                if self.best is None or result.reward > self.best.reward:
+                    best = Best(result.epoch, result.architecture, result.val_acc, result.reward)
+                    self.best = best
+                # an epoch's files (metrics, checkpoint) land together: a stop waits for them
                 self._emit("on_epoch_end", result)
-        self._emit("on_end")
+                self._stop_if_interrupted()
+            self._emit("on_end")
 
     def run_epoch(self, epoch: int) -> EpochResult:
         started = time.perf_counter()
         search = self.cfg.search
         learn = self.strategy.wants_rewards(epoch)
         every = search.update_arch_frequency
-        self.evaluator.restart_reward_batches()
+        progress = self.progress
+        if progress is None or progress.epoch != epoch:
+            progress = self.progress = EpochProgress(epoch)
+            self.evaluator.restart_reward_batches()
         lr = self.set_lr(epoch)
-        controller: list[dict] = []
-        train = Running()
-        self.data.train.set_epoch(epoch)
+        train = progress.train
         steps = len(self.data.train)
         self._emit("on_phase", "train", steps)
-        for i, (x, y) in enumerate(self.data.train):
+        batches = self.data.train.batches(epoch, start=progress.step)
+        for i, (x, y) in enumerate(batches, start=progress.step):
             loss, correct = self.train_step(self.strategy.sample(epoch), x, y)
             train.add(loss, correct, len(y))
             if i % 20 == 0 or i == steps - 1:
@@ -195,10 +239,17 @@ class Engine:
                 mean_loss, mean_acc = train.means()
                 self._emit("on_step", "train", {"n": i + 1, "loss": mean_loss, "acc": mean_acc})
             if learn and every and (i + 1) % every == 0:
-                controller.append(self.controller_phase(search.controller_steps))
+                progress.controller.append(self.controller_phase(search.controller_steps))
+            progress.step = i + 1
+            progress.elapsed += time.perf_counter() - started
+            started = time.perf_counter()
+            self._emit("on_batch_end")
+            if self.interrupted:
+                self._emit("on_interrupt")
+                raise KeyboardInterrupt
         self._emit("on_phase_end", "train")
         if learn and not every:
-            controller.append(self.controller_phase(search.controller_steps))
+            progress.controller.append(self.controller_phase(search.controller_steps))
         train_loss, train_acc = train.means()
         self._check_finite(train, epoch)
         validation = self.validate(epoch)
@@ -207,10 +258,14 @@ class Engine:
             train_loss=train_loss,
             train_acc=train_acc,
             lr=lr,
-            controller=mean_stats([c for c in controller if c]),
+            controller=mean_stats(progress.controller),
             **validation,
-            time_s=time.perf_counter() - started,
+            time_s=progress.elapsed + time.perf_counter() - started,
         )
+
+    def _stop_if_interrupted(self) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
 
     def set_lr(self, epoch: int) -> float:
         o = self.cfg.optim
@@ -256,6 +311,7 @@ class Engine:
         for i in range(steps):
             stats.append(self.controller_step())
             self._emit("on_step", "controller", {"n": i + 1, "reward": stats[-1].get("reward")})
+            self._stop_if_interrupted()
         self._emit("on_phase_end", "controller")
         return mean_stats(stats)
 
@@ -283,6 +339,7 @@ class Engine:
             reward = self.evaluator.reward(arch, acc)
             validated[label] = {"acc": acc, "loss": loss}
             self._emit("on_step", "valid", {"n": len(validated), f"acc_{label}": acc})
+            self._stop_if_interrupted()
             if reward > best_reward:
                 chosen, best_reward = label, reward
         self._emit("on_phase_end", "valid")
@@ -311,7 +368,11 @@ class Engine:
             "strategy": self.strategy.state_dict(),
             "rng": rng,
             "config": self.cfg.to_dict(),
+            "progress": None if self.progress is None else self._progress_state(),
         }
+
+    def _progress_state(self) -> dict:
+        return {**self.progress.state_dict(), "evaluator": self.evaluator.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.supernet.load_state_dict(state["supernet"])
@@ -323,7 +384,12 @@ class Engine:
         self.epoch = state["epoch"]
         self.global_step = state["global_step"]
         self.history = [EpochResult.from_row(r) for r in state["history"]]
-        self.best = None if state["best"] is None else Best(**state["best"])
+        self.best = None if state.get("best") is None else Best(**state["best"])
+        progress = state.get("progress")
+        self.progress = None
+        if progress is not None:
+            self.progress = EpochProgress.from_state(progress, self.placement.device)
+            self.evaluator.load_state_dict(progress["evaluator"])
 
     def _emit(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -338,20 +404,28 @@ def mean_stats(stats: Sequence[dict]) -> dict:
     return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def deferred_sigint() -> Iterator[None]:
-    """Hold Ctrl-C until the block has run, then raise it."""
+def stop_signals(engine: Engine) -> Iterator[None]:
+    """Ctrl-C or SIGTERM asks the engine to stop at its next safe point (a training batch saves
+    its state first); a second one stops at once, keeping the last checkpoint."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+
+    def handle(signum, frame) -> None:
+        if engine.interrupted:
+            raise KeyboardInterrupt
+        engine.interrupted = True
+
+    previous = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:

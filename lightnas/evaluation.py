@@ -174,6 +174,20 @@ class Evaluator:
     def restart_reward_batches(self) -> None:
         """Rewards read validation batches in order, from the first one again each epoch."""
         self._val_batches = _cycle(self.data.val)
+        self.reward_batches_used = 0
+
+    def next_reward_batch(self) -> tuple[Tensor, Tensor]:
+        self.reward_batches_used += 1
+        return next(self._val_batches)
+
+    def state_dict(self) -> dict:
+        return {"reward_batches_used": self.reward_batches_used}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the epoch's reward batches where a checkpoint left them."""
+        self.restart_reward_batches()
+        for _ in range(state["reward_batches_used"]):
+            self.next_reward_batch()
 
     @torch.no_grad()
     def batch_accuracy(self, arch: Architecture) -> float:
@@ -186,7 +200,7 @@ class Evaluator:
         self.supernet.set_architecture(arch)
         correct, count = 0.0, 0
         for _ in range(self.options.reward_batches):
-            x, y = next(self._val_batches)
+            x, y = self.next_reward_batch()
             with self.placement.autocast():
                 logits = self.supernet(self.placement.input(x))
             correct += float((logits.argmax(1) == self.placement.target(y)).sum())
@@ -220,8 +234,7 @@ class Evaluator:
             bn.reset_running_stats()
             bn.momentum = None  # cumulative average over the recalibration batches
         net.train()
-        self.data.train.set_epoch(epoch)
-        for i, (x, _) in enumerate(self.data.train):
+        for i, (x, _) in enumerate(self.data.train.batches(epoch)):
             if i >= batches:
                 break
             with self.placement.autocast():

@@ -71,6 +71,10 @@ class TrainingFolder:
         return self.root / "evaluation.json"
 
     @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
 

@@ -21,7 +21,15 @@ from lightnas.distill import mismatched_keys
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.fileio import write_json_atomic
 from lightnas.layout import TrainingFolder, epoch_name
-from lightnas.runs import Parts, build_parts, build_supernet, new_folder, run_logged, save_config
+from lightnas.runs import (
+    Parts,
+    build_engine,
+    build_parts,
+    build_supernet,
+    new_folder,
+    run_logged,
+    save_config,
+)
 from lightnas.runs import search as run_search
 from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
 
@@ -127,9 +135,10 @@ def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, T
 
 def run(cfg: Config, parts: Parts, folder: TrainingFolder) -> int:
     """Train into `folder`, logging to its log.txt, as a search does."""
-    engine = run_logged(cfg, parts, folder, None, f"lightnas retrain --resume {folder.root}")
-    if isinstance(engine, int):
-        return engine
+    engine = build_engine(cfg, parts)
+    code = run_logged(engine, folder, parts.info, f"lightnas retrain --resume {folder.root}")
+    if code:
+        return code
     best = engine.best
     print(
         f"done: best val acc {best.val_acc:.4f} (epoch {best.epoch}); "

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lightnas.checkpoint import load_checkpoint
+from lightnas.checkpoint import has_checkpoint, load_checkpoint
 from lightnas.config import Config, parse_config, resolve_device
 from lightnas.data import DataBundle, build_data
 from lightnas.distill import DistillationLoss, build_teacher
@@ -26,7 +26,7 @@ from lightnas.export import model_info
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
 from lightnas.search.strategies import STRATEGIES, Strategy
-from lightnas.tracking import standard_callbacks
+from lightnas.tracking import FAILED, INTERRUPTED, standard_callbacks, write_status
 
 # keys that may change when resuming; everything else must match the checkpoint's config
 RESUMABLE = ("epochs", "device", "progress", "export", "data.num_workers", "data.data_dir")
@@ -137,7 +137,8 @@ def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 @dataclass
 class Request:
-    """A parsed search command: a new run, or the resumption of `folder` from `state`."""
+    """A parsed search command: a new run, or the resumption of `folder` (from `state`, or from
+    the start when it has no checkpoint yet)."""
 
     cfg: Config
     ns: object
@@ -145,6 +146,7 @@ class Request:
     folder: TrainingFolder | None = None
     state: dict | None = None
     argv: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()  # config keys that differ from the checkpoint's
 
     @property
     def from_file_only(self) -> bool:
@@ -162,14 +164,16 @@ def parse_request(argv: Sequence[str]) -> Request:
     folder = TrainingFolder(Path(ns.resume))
     if not folder.is_training():
         raise ConfigError(f"--resume {folder.root}: not a training folder (no config.yml in it)")
-    state = load_checkpoint(folder.checkpoints)
     # the saved config first, then whatever the command line adds on top of it
     cfg, ns, parser = parse_config(["--config", str(folder.config), *argv])
-    changed = [
+    if not has_checkpoint(folder.checkpoints):  # stopped before its first checkpoint
+        return Request(cfg, ns, parser, folder, None, tuple(argv))
+    state = load_checkpoint(folder.checkpoints)
+    changed = tuple(
         k
         for k in config_differences(state["config"], cfg.to_dict())
         if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)
-    ]
+    )
     if changed and not ns.force:
         raise ConfigError(
             f"--resume {folder.root}: the config differs from the checkpoint's in "
@@ -181,7 +185,33 @@ def parse_request(argv: Sequence[str]) -> Request:
             f"--resume {folder.root}: {state['epoch']} of epochs={cfg.epochs} already done; "
             "raise --epochs to train longer"
         )
-    return Request(cfg, ns, parser, folder, state, tuple(argv))
+    return Request(cfg, ns, parser, folder, state, tuple(argv), changed)
+
+
+def restore(engine: Engine, request: Request) -> None:
+    """Load the request's checkpoint into `engine`; a checkpoint that does not fit the config
+    (a forced resume with another model, say) is refused before the folder is touched."""
+    where = f"--resume {request.folder.root}"
+    differing = ", ".join(request.changed) or "no key"
+    saved, expected = request.state["supernet"], engine.supernet.state_dict()
+    wrong = sorted(
+        k
+        for k in expected.keys() | saved.keys()
+        if k not in saved or k not in expected or saved[k].shape != expected[k].shape
+    )
+    if wrong:
+        raise CheckpointError(
+            f"{where}: the checkpoint's supernet does not fit this config ({len(wrong)} tensors "
+            f"differ, first {wrong[0]}; the config differs in {differing}); nothing was changed"
+        )
+    try:
+        engine.load_state_dict(request.state)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{where}: the checkpoint does not fit this config ({reason}; the config differs "
+            f"in {differing}); nothing was changed"
+        ) from None
 
 
 # ---- running -----------------------------------------------------------------------------
@@ -206,59 +236,51 @@ class Tee:
         return getattr(self.stream, name)
 
 
-def run_engine(cfg: Config, parts: Parts, folder: TrainingFolder, state: dict | None) -> Engine:
-    """Run the search of `cfg` into `folder`, resuming from `state` when given."""
-    engine = build_engine(cfg, parts, standard_callbacks(cfg, folder, parts.info))
-    if state is not None:
-        engine.load_state_dict(state)
-        print(f"resuming {folder.root} after epoch {engine.epoch}", flush=True)
-    engine.run()
-    return engine
-
-
-def run_logged(
-    cfg: Config, parts: Parts, folder: TrainingFolder, state: dict | None, resume_command: str
-) -> Engine | int:
-    """Run into `folder`, output copied to its log.txt; an int is a stopped run's exit code."""
+def run_logged(engine: Engine, folder: TrainingFolder, info: dict, resume_command: str) -> int:
+    """Run `engine` into `folder` with its callbacks, output copied to log.txt; the exit code."""
+    # built before the output is teed: progress bars go to the terminal, not into log.txt
+    engine.callbacks = standard_callbacks(engine.cfg, folder, info) + engine.callbacks
     with open(folder.log, "a") as log:
         stdout, stderr = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
         try:
             print(f"training folder: {folder.root}", flush=True)
-            return run_engine(cfg, parts, folder, state)
+            if engine.epoch or engine.progress:
+                print(f"resuming {folder.root} after {position(engine)}", flush=True)
+            engine.run()
+            return 0
         except KeyboardInterrupt:
+            write_status(folder.status, INTERRUPTED)
+            kept = "nothing was checkpointed yet, so it starts again"
+            if has_checkpoint(folder.checkpoints):
+                kept = f"its checkpoint is in {folder.checkpoints}"
             print(
-                "\ninterrupted: the checkpoint of the last completed epoch is in "
-                f"{folder.checkpoints}; continue with: {resume_command}",
+                f"\ninterrupted after {position(engine)}: {kept}; continue with: {resume_command}",
                 file=sys.stderr,
                 flush=True,
             )
             return 130
         except NonFiniteLossError as err:
+            write_status(folder.status, FAILED, error=str(err))
             print(f"error: {err}", file=sys.stderr, flush=True)
             return 1
+        except BaseException as err:
+            write_status(folder.status, FAILED, error=f"{type(err).__name__}: {err}")
+            raise
         finally:
             sys.stdout, sys.stderr = stdout, stderr
 
 
-def check_resumable(request: Request, parts: Parts) -> None:
-    """A forced resume still needs a checkpoint whose tensors fit the new config's supernet."""
-    saved = request.state["supernet"]
-    expected = parts.supernet.state_dict()
-    wrong = sorted(
-        k
-        for k in expected.keys() | saved.keys()
-        if k not in saved or k not in expected or saved[k].shape != expected[k].shape
-    )
-    if wrong:
-        raise CheckpointError(
-            f"--resume {request.folder.root}: the checkpoint's supernet does not fit this config "
-            f"({len(wrong)} tensors differ, first {wrong[0]}); resume with its own model and "
-            "search_space"
-        )
+def position(engine: Engine) -> str:
+    """Where a run stands, e.g. `epoch 3` or `epoch 2, batch 40 of epoch 3`."""
+    done = f"epoch {engine.epoch}"
+    p = engine.progress
+    if p is None or p.step == 0:
+        return done
+    return f"{done}, batch {p.step} of epoch {p.epoch + 1}"
 
 
-def prepare_folder(request: Request, parts: Parts) -> TrainingFolder:
+def prepare_folder(request: Request) -> TrainingFolder:
     """The run's folder: a new one with its config, or the resumed one (config updated)."""
     if request.folder is None:
         folder = new_folder(request.cfg)
@@ -268,23 +290,26 @@ def prepare_folder(request: Request, parts: Parts) -> TrainingFolder:
             autosaved = AUTOSAVE_DIR / f"{folder.name}.yml"
             save_config(request.parser, request.ns, autosaved, overwrite=True)
         return folder
-    check_resumable(request, parts)
     save_config(request.parser, request.ns, request.folder.config, overwrite=True)
     return request.folder
 
 
 def search(argv: Sequence[str]) -> int:
-    """`train_enas.py` / `lightnas search`: parse, build, then run into a training folder."""
+    """`train_enas.py` / `lightnas search`: parse, build and check everything, then run into a
+    training folder (created or resumed only once nothing can fail on bad input)."""
     request = parse_request(argv)
+    for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
+        print(f"warning: {warning}", file=sys.stderr)
     parts = build_parts(request.cfg)
-    folder = prepare_folder(request, parts)
-    resume = f"python train_enas.py --resume {folder.root}"
-    engine = run_logged(request.cfg, parts, folder, request.state, resume)
-    if isinstance(engine, int):
-        return engine
-    best = engine.best
-    print(
-        f"done: best architecture (epoch {best.epoch}, val acc {best.val_acc:.4f}) "
-        f"in {folder.best_architecture}"
-    )
-    return 0
+    engine = build_engine(request.cfg, parts)
+    if request.state is not None:
+        restore(engine, request)
+    folder = prepare_folder(request)
+    code = run_logged(engine, folder, parts.info, f"python train_enas.py --resume {folder.root}")
+    if code == 0:
+        best = engine.best
+        print(
+            f"done: best architecture (epoch {best.epoch}, val acc {best.val_acc:.4f}) "
+            f"in {folder.best_architecture}"
+        )
+    return code

@@ -3,9 +3,13 @@ graphs, exports and checkpoints, plus the progress bars."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
+import os
+import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,13 +188,121 @@ class Exporter(Callback):
 
 
 class Checkpointer(Callback):
-    """enas_checkpoint/last.pt after every epoch (previous.pt kept); written last."""
+    """enas_checkpoint/last.pt after every epoch (previous.pt kept), written last; inside an
+    epoch every `every_minutes` of training, and when a stop is requested."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, every_minutes: float = 10.0) -> None:
         self.folder = folder
+        self.every_s = every_minutes * 60
+        self.last = time.monotonic()
+
+    def save(self, engine: Engine) -> None:
+        save_checkpoint(self.folder, engine.state_dict())
+        self.last = time.monotonic()
+
+    def on_start(self, engine: Engine) -> None:
+        self.last = time.monotonic()
+
+    def on_batch_end(self, engine: Engine) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self.save(engine)
+
+    def on_interrupt(self, engine: Engine) -> None:
+        self.save(engine)
 
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
-        save_checkpoint(self.folder, engine.state_dict())
+        self.save(engine)
+
+
+class StatusFile(Callback):
+    """status.json: what the run is doing, with a heartbeat, so that a reader (the dashboard)
+    can tell a running search from a killed one."""
+
+    HEARTBEAT_S = 5.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.last = 0.0
+
+    def write(self, engine: Engine, state: str, **extra) -> None:
+        progress = engine.progress
+        write_status(
+            self.path,
+            state,
+            epoch=engine.epoch,
+            epochs=engine.cfg.epochs,
+            step=0 if progress is None else progress.step,
+            steps=len(engine.data.train),
+            **extra,
+        )
+        self.last = time.monotonic()
+
+    def on_start(self, engine: Engine) -> None:
+        self.write(engine, RUNNING)
+
+    def on_batch_end(self, engine: Engine) -> None:
+        if time.monotonic() - self.last >= self.HEARTBEAT_S:
+            self.write(engine, RUNNING)
+
+    def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
+        self.write(engine, RUNNING)
+
+    def on_end(self, engine: Engine) -> None:
+        self.write(engine, FINISHED)
+
+
+# ---- status.json ----------------------------------------------------------------------------
+RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
+STALE_S = 60.0  # a running status whose heartbeat is older than this belongs to a dead process
+
+
+def write_status(path: Path, state: str, **fields) -> None:
+    """Record the run's state (running, finished, interrupted, failed) and a heartbeat."""
+    previous = read_status_file(path)
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    status = {
+        **previous,
+        **fields,
+        "state": state,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": previous.get("started") if previous.get("pid") == os.getpid() else now,
+        "heartbeat": now,
+        "heartbeat_unix": time.time(),
+    }
+    write_json_atomic(path, status)
+
+
+def read_status_file(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def read_status(path: Path) -> dict:
+    """The recorded status, with `state` corrected to `interrupted` for a run that says it is
+    running but whose process is gone (killed) or whose heartbeat stopped."""
+    status = read_status_file(path)
+    if status.get("state") != RUNNING:
+        return status
+    same_host = status.get("host") == socket.gethostname()
+    stale = time.time() - status.get("heartbeat_unix", 0) > STALE_S
+    if (same_host and not _alive(status.get("pid"))) or stale:
+        status = {**status, "state": INTERRUPTED, "killed": True}
+    return status
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback]:
@@ -201,5 +313,6 @@ def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback
         Exporter(folder, cfg.export.formats, cfg.export.every, info),
         MetricsFile(folder.metrics),
         TensorBoard(folder.tensorboard),
-        Checkpointer(folder.checkpoints),
+        Checkpointer(folder.checkpoints, cfg.checkpoint.every_minutes),
+        StatusFile(folder.status),
     ]

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from lightnas.errors import ConfigError
 from lightnas.registry import Registry
 from lightnas.search.space import Architecture, SearchSpace
 
@@ -39,6 +40,21 @@ class Strategy(ABC):
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
         self.generator = torch.Generator().manual_seed(seed)
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        """Refuse a config this strategy cannot run (a `ConfigError` naming the key)."""
+        if not cls.has_favourite and cfg.search.num_val_samples < 1:
+            raise ConfigError(
+                f"search.num_val_samples={cfg.search.num_val_samples}: strategy "
+                f"{cfg.search.strategy} has no architecture of its own to validate, so it needs "
+                "candidates; use >= 1"
+            )
+
+    @classmethod
+    def config_warnings(cls, cfg: Any) -> list[str]:
+        """Legal settings that probably do not do what the user wants, one line each."""
+        return []
 
     @classmethod
     def from_config(cls, space: SearchSpace, cfg: Any) -> Strategy:

@@ -45,6 +45,16 @@ class EnasStrategy(Strategy):
         self._pending: list[ControllerSample] = []
 
     @classmethod
+    def config_warnings(cls, cfg: Any) -> list[str]:
+        warmup = cfg.search.warmup_epochs
+        if warmup > 0 and warmup >= cfg.epochs:
+            return [
+                f"search.warmup_epochs={warmup} >= epochs={cfg.epochs}: the controller does not "
+                "train in this run (resume it with more --epochs, or lower the warm-up)"
+            ]
+        return []
+
+    @classmethod
     def from_config(cls, space: SearchSpace, cfg: Any) -> EnasStrategy:
         c = cfg.controller
         return cls(

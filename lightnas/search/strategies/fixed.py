@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lightnas.errors import ConfigError
@@ -22,9 +23,15 @@ class FixedStrategy(Strategy):
         self.architecture = architecture
 
     @classmethod
-    def from_config(cls, space: SearchSpace, cfg: Any) -> FixedStrategy:
-        if not cfg.search.architecture:
+    def check_config(cls, cfg: Any) -> None:
+        path = cfg.search.architecture
+        if not path:
             raise ConfigError("search.architecture (a JSON file) is required with strategy fixed")
+        if path != "-" and not Path(path).is_file():
+            raise ConfigError(f"search.architecture={path}: no such file")
+
+    @classmethod
+    def from_config(cls, space: SearchSpace, cfg: Any) -> FixedStrategy:
         return cls(space, load_architecture_file(cfg.search.architecture, space), cfg.seed)
 
     def sample(self, epoch: int) -> Architecture:
