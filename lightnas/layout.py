@@ -102,3 +102,51 @@ def inference_dir(exports: Path) -> Path:
 def trainables_dir(exports: Path) -> Path:
     """Where the trainable children (safetensors + JSON) of an `exported_models` folder go."""
     return exports / "trainables"
+
+
+@dataclass(frozen=True)
+class SweepFolder:
+    """Every path of one sweep folder (`lightnas sweep`): many runs of one study.
+
+    sweeps/<name>/
+      sweep.yml          the resolved sweep config (rerun the same command to resume)
+      study.db           the Optuna storage (SQLite) unless --storage names another
+      log.txt            what the sweep printed
+      trials/<trial>/    one training folder per trial (TrainingFolder)
+      report/            `lightnas report`: trials.csv, trials.json, pareto.png/.html, ...
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def config(self) -> Path:
+        return self.root / "sweep.yml"
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "study.db"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+    @property
+    def trials(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    def trial(self, name: str) -> TrainingFolder:
+        return TrainingFolder(self.trials / name)
+
+    def is_sweep(self) -> bool:
+        return self.config.is_file()

@@ -294,14 +294,15 @@ def prepare_folder(request: Request) -> TrainingFolder:
     return request.folder
 
 
-def search(argv: Sequence[str]) -> int:
+def search(argv: Sequence[str], callbacks: Sequence[Callback] = ()) -> int:
     """`train_enas.py` / `lightnas search`: parse, build and check everything, then run into a
-    training folder (created or resumed only once nothing can fail on bad input)."""
+    training folder (created or resumed only once nothing can fail on bad input). `callbacks`
+    are added to the run's own (e.g. a sweep's pruning hook)."""
     request = parse_request(argv)
     for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
         print(f"warning: {warning}", file=sys.stderr)
     parts = build_parts(request.cfg)
-    engine = build_engine(request.cfg, parts)
+    engine = build_engine(request.cfg, parts, callbacks)
     if request.state is not None:
         restore(engine, request)
     folder = prepare_folder(request)
