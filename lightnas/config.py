@@ -250,7 +250,12 @@ def _one_line(err: Exception) -> str:
     text = re.sub(r"typing\.Literal\[(.*?)\]", r"one of [\1]", text)
     text = re.sub(r"<class '(\w+)'>", r"\1", text)
     text = text.replace("Expected a ", "expected ").replace("Got value:", "got")
-    return text.replace('Parser key "', 'config key "')
+    text = text.replace('Parser key "', 'config key "')
+    # jsonargparse refuses nan and inf as floats with a message that hides why
+    infinite = re.search(r'config key "([\w.]+)".*got (-?(?:nan|inf))\b', text, re.IGNORECASE)
+    if infinite:
+        return f"{infinite[1]}={infinite[2]} must be a finite number"
+    return text
 
 
 def config_files(argv: list[str]) -> Iterator[str]:

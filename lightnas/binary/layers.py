@@ -11,6 +11,7 @@ from lightnas.binary.quantize import (
     quantize_activation,
     quantize_weight,
 )
+from lightnas.errors import ConfigError
 
 # Quantized activations are padded with -1, not 0: -1 is a level of every quantizer here
 # (sign, and the 2^k uniform levels on [-1, 1]), so a padded binary input stays strictly {-1, +1}
@@ -44,7 +45,8 @@ class QConv2d(nn.Conv2d):
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
         )
         if scaling not in WEIGHT_SCALINGS:
-            raise ValueError(f"scaling={scaling!r} is not valid; valid: {list(WEIGHT_SCALINGS)}")
+            valid = ", ".join(WEIGHT_SCALINGS)
+            raise ConfigError(f"model.kwargs.scaling={scaling!r} is not valid; valid: {valid}")
         self.scaling = scaling
         self.grad_cancel = grad_cancel
         self.set_bits(w_bits, a_bits)

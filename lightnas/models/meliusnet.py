@@ -220,6 +220,7 @@ def _meliusnet(key: str) -> Callable[..., Supernet]:
     ) -> Supernet:
         return MeliusNet(f"meliusnet{key}", block_config, reduction, transition_groups, **kwargs)
 
+    factory.builds = MeliusNet
     return factory
 
 
@@ -234,3 +235,6 @@ def meliusnet_flex(
     """MeliusNet with a free block config; reductions default to 1/2 (the spec's flex default)."""
     reduction = [0.5] * (len(block_config) - 1) if reduction is None else reduction
     return MeliusNet("meliusnet_flex", block_config, reduction, **kwargs)
+
+
+meliusnet_flex.builds = MeliusNet

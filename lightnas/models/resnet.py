@@ -182,6 +182,7 @@ def _resnet(depth: str, version: int) -> Callable[..., Supernet]:
     def factory(layers: Sequence[int] = RESNET_LAYERS[depth], **kwargs) -> Supernet:
         return BinaryResNet(f"resnet{depth}{suffix}", layers, version=version, **kwargs)
 
+    factory.builds = BinaryResNet
     return factory
 
 

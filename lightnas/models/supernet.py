@@ -31,15 +31,33 @@ def create_supernet(
     """Build the named supernet; `kwargs` override the family's spec (widths, blocks, ...)."""
     factory = MODELS[name]
     _check_kwargs(name, factory, kwargs)
-    return factory(num_classes=num_classes, stem=stem, search_space=search_space, **kwargs)
+    try:
+        return factory(num_classes=num_classes, stem=stem, search_space=search_space, **kwargs)
+    except TypeError as err:
+        if not kwargs:
+            raise
+        # a value of the wrong type (a string for a width, say) fails deep inside a layer
+        raise ConfigError(f"model.kwargs={dict(kwargs)} do not fit {name}: {err}") from None
+
+
+def accepted_kwargs(factory: Callable) -> list[str] | None:
+    """The keyword arguments a model factory takes (following `**kwargs` into the class named by
+    its `builds` attribute); None when they cannot be known."""
+    params = inspect.signature(factory).parameters
+    names = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        builds = getattr(factory, "builds", None)
+        if builds is None:
+            return None
+        names += [n for n in accepted_kwargs(builds) or [] if n not in names]
+    return [n for n in names if n not in ("self", "name", "num_classes", "stem", "search_space")]
 
 
 def _check_kwargs(name: str, factory: Callable, kwargs: Mapping) -> None:
     """Refuse keyword arguments that the model does not take, naming the ones it does."""
-    params = inspect.signature(factory).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    accepted = accepted_kwargs(factory)
+    if accepted is None:
         return
-    accepted = [n for n in params if n not in ("num_classes", "stem", "search_space")]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(
