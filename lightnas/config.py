@@ -8,8 +8,11 @@ docstring under its field: that text is what `train_enas.py --help` prints.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -154,6 +157,9 @@ class CheckpointConfig:
 class Config:
     """A LightNAS run."""
 
+    imports: list[str] = field(default_factory=list)
+    """Python modules (names or .py files) imported first: they register your own datasets,
+    search ops, cost metrics or models (see "Extending LightNAS" in the README)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The supernet."""
     search_space: dict | None = None
@@ -297,8 +303,35 @@ def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, Argu
     except Exception as err:  # jsonargparse raises ArgumentError/TypeError with multi-line text
         raise ConfigError(_one_line(err)) from None
     cfg = Config(**{k: getattr(init, k) for k in Config.__dataclass_fields__})
+    import_extensions(cfg.imports)
     validate(cfg)
     return cfg, ns, parser
+
+
+def import_extensions(modules: list[str]) -> None:
+    """Import the user's extension modules (a dotted name, or a path to a .py file)."""
+    for name in modules:
+        try:
+            if name.endswith(".py"):
+                path = Path(name).resolve()
+                if not path.is_file():
+                    raise ConfigError(f"imports: {name} does not exist")
+                load_module_file(path)
+            else:
+                importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            raise ConfigError(f"imports: no module named {err.name!r} (importing {name})") from None
+
+
+def load_module_file(path: Path) -> None:
+    """Run a .py file once as the module named after it (imported again: nothing happens)."""
+    name = f"lightnas_ext_{path.stem}_{abs(hash(str(path)))}"
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
 
 
 # ---- validation ------------------------------------------------------------------------------

@@ -15,8 +15,16 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 
+import graphviz
+
+from lightnas.errors import ConfigError
 from lightnas.fileio import write_atomic
-from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
+from lightnas.search.space import (
+    Architecture,
+    DecisionPoint,
+    SearchSpace,
+    read_architecture_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +106,6 @@ def architecture_to_dot(
     stats: Mapping | None = None,
 ) -> str:
     """DOT source of `arch`: input → stem → one node per decision point → classifier."""
-    import graphviz  # optional dependency (the `graphviz` extra), only needed here
 
     graph = graphviz.Digraph(name=arch.space.name)
     label = [title or arch.space.name] + [
@@ -146,12 +153,10 @@ def _warn_missing_dot() -> None:
 def _check_formats(formats: Sequence[str]) -> None:
     bad = [f for f in formats if f not in RENDER_FORMATS]
     if bad:
-        raise ValueError(f"unknown graph format {bad[0]!r}; valid: {', '.join(RENDER_FORMATS)}")
+        raise ConfigError(f"unknown graph format {bad[0]!r}; valid: {', '.join(RENDER_FORMATS)}")
 
 
 def _pipe(dot_source: str, fmt: str) -> bytes:
-    import graphviz
-
     return graphviz.pipe("dot", fmt, dot_source.encode())
 
 
@@ -236,19 +241,13 @@ def _kind_from_name(name: str) -> str:
     return name.rsplit(".", 1)[-1] if "." in name else ""
 
 
-def load_architecture_file(path: Path) -> tuple[Architecture, dict | None]:
+def read_logged_architecture(path: Path) -> tuple[Architecture, dict | None]:
     """An Architecture and its stats from a saved .json, without the model's search space.
 
     Only the chosen choice of each point is known, so the rebuilt space has one choice per point.
     """
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not isinstance(choices, dict):
-        raise ValueError(f"{path}: architecture JSON needs a 'choices' object")
-    points = [DecisionPoint(n, (str(c),), _kind_from_name(n)) for n, c in choices.items()]
+    data = read_architecture_json(path)
+    points = [DecisionPoint(n, (str(c),), _kind_from_name(n)) for n, c in data["choices"].items()]
     space = SearchSpace(str(data.get("space", "architecture")), points)
     return Architecture.from_dict(space, data), data.get("stats")
 
@@ -262,7 +261,7 @@ def rerender_architecture_file(
     """Rewrite the .dot next to a saved architecture .json and render it; returns paths written."""
     _check_formats(formats)
     json_path = Path(json_path)
-    arch, stats = load_architecture_file(json_path)
+    arch, stats = read_logged_architecture(json_path)
     dot_source = architecture_to_dot(arch, title=title, colored=colored, stats=stats)
     dot_path = json_path.with_suffix(".dot")
     write_atomic(dot_path, dot_source)

@@ -17,7 +17,7 @@ from lightnas.graphs import (
     architecture_to_dot,
     choice_category,
     dot_available,
-    load_architecture_file,
+    read_logged_architecture,
     render_dot,
     render_png_bytes,
     write_architecture_files,
@@ -151,16 +151,16 @@ def test_write_architecture_files(tmp_path, no_dot):
     assert "val_acc: 0.91" in paths["dot"].read_text()
 
 
-def test_load_architecture_file_without_the_model(tmp_path, no_dot):
+def test_read_logged_architecture_without_the_model(tmp_path, no_dot):
     arch = resnet_arch()
     paths = write_architecture_files(arch, tmp_path, "epoch_0", stats=STATS)
-    loaded, stats = load_architecture_file(paths["json"])
+    loaded, stats = read_logged_architecture(paths["json"])
     assert dict(loaded) == dict(arch) and loaded.space.name == arch.space.name
     assert stats == STATS
     assert {p.kind for p in loaded.space} == {"basic"}
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json"):
-        load_architecture_file(tmp_path / "bad.json")
+        read_logged_architecture(tmp_path / "bad.json")
 
 
 def test_render_without_dot_warns_once(tmp_path, no_dot, caplog):
@@ -237,10 +237,14 @@ def load_script():
     return module
 
 
-def test_color_graphs_without_dot_writes_dot_files(tmp_path, no_dot, caplog):
+def test_color_graphs_without_dot_writes_dot_files_and_says_what_was_not_rendered(
+    tmp_path, no_dot, caplog, capsys
+):
     training = make_training(tmp_path / "run")
     with caplog.at_level(logging.WARNING):
-        assert load_script().main([str(training), "--no-color"]) == 0
+        assert load_script().main([str(training), "--no-color", "--format", "png", "svg"]) == 1
+    err = capsys.readouterr().err
+    assert "not rendered (png svg)" in err and err.count("\n") == 1
     for stem in ("epoch_1", "epoch_2"):
         dot = (training / "logs" / "architectures" / f"{stem}.dot").read_text()
         assert dot.startswith("digraph") and "fillcolor" not in dot

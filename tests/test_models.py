@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from lightnas.binary import QConv2d
+from lightnas.cost import count_costs
 from lightnas.models import child, create_supernet, list_models
 from lightnas.models.meliusnet import MELIUSNET_SPECS
 
@@ -51,7 +52,62 @@ def test_meliusnet22_base_matches_published_spec_parameter_count():
 def test_resnet18_base_matches_published_parameter_count():
     net = create_supernet("resnet18", 1000, "imagenet")
     base = child(net, net.space.default())
-    assert abs(n_params(base) - 11_689_512) / 11_689_512 < 0.005  # torchvision's ResNet-18
+    assert n_params(base) == 11_689_512  # torchvision's ResNet-18
+
+
+# ---- every registered model, built on the meta device (no memory) and counted -----------------
+def melius_params(
+    blocks, reductions, groups, growth=64, features=64, classes=1000, multiple=1
+) -> int:
+    """MeliusNet's base network from the published spec (imagenet stem); transition widths
+    rounded to `multiple` (the flex spec rounds to 32)."""
+    total = 3 * features * 49 + bn(features)
+    for stage, count in enumerate(blocks):
+        for _ in range(count):
+            total += bn(features) + features * growth * 9  # dense block
+            features += growth
+            total += bn(features) + features * growth * 9  # improvement block
+        if stage < len(blocks) - 1:
+            out = multiple * round(features * reductions[stage] / multiple)
+            total += bn(features) + features * out // groups  # transition
+            features = out
+    return total + bn(features) + features * classes + classes
+
+
+def resnet_params(layers, version, width=64, classes=1000) -> int:
+    """Basic-block ResNet from torchvision's definition (v2: pre-activation)."""
+    total = 3 * width * 49 + bn(width)
+    in_ch = width
+    for stage, count in enumerate(layers):
+        out = width * 2**stage
+        for block in range(count):
+            total += in_ch * out * 9 + out * out * 9 + bn(out) + bn(out if version == 1 else in_ch)
+            if block == 0 and (stage > 0 or in_ch != out):
+                total += in_ch * out + (bn(out) if version == 1 else 0)
+            in_ch = out
+    return total + (bn(in_ch) if version == 2 else 0) + in_ch * classes + classes
+
+
+def expected_params(name: str) -> int:
+    if name.startswith("meliusnet"):
+        key = name.removeprefix("meliusnet")
+        if key == "_flex":
+            return melius_params([4, 5, 4, 4], [0.5, 0.5, 0.5], 1, multiple=32)
+        return melius_params(*MELIUSNET_SPECS[key])
+    depth, _, variant = name.removeprefix("resnet").partition("_")
+    layers = {"18": [2, 2, 2, 2], "34": [3, 4, 6, 3]}[depth]
+    return resnet_params(layers, 2 if variant == "v2" else 1)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_builds_on_meta_and_counts_as_published(name):
+    with torch.device("meta"):
+        net = create_supernet(name, 1000, "imagenet")
+        base = child(net, net.space.default())
+    assert next(base.parameters()).is_meta
+    assert n_params(base) == expected_params(name)
+    costs = count_costs(base, (3, 224, 224))
+    assert costs.params == n_params(base) and costs.flops > 0 and costs.bops > 0
 
 
 def test_meliusnet_search_space_names_and_subsets():

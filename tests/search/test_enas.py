@@ -87,3 +87,24 @@ def test_tell_refuses_candidates_it_did_not_ask_for():
     enas.ask(2)
     with pytest.raises(ValueError, match="candidates of the last ask"):
         enas.tell([s.default(), s.default()], [0.1, 0.2])
+
+
+def test_batched_sampling_follows_the_controller_past_the_first_decision():
+    from lightnas.search import Controller
+
+    s = space(3)
+    torch.manual_seed(0)
+    c = Controller(s, hidden_size=16, temperature=None, tanh_constant=None)
+    with torch.no_grad():
+        for head in c.heads:
+            head.bias.copy_(torch.tensor([1.5, 0.0, -1.5]))
+        c.embeddings[0].weight.mul_(20)  # make the second decision depend on the first
+    archs = c.sample_many(6000, torch.Generator().manual_seed(0))
+    pairs = torch.tensor([a.indices()[:2] for a in archs])
+    for first in range(3):
+        forced = [first]
+        indices, logits = c._decode(lambda lg, f=forced: f.pop() if f else int(lg.argmax()))
+        expected = torch.softmax(logits[1], dim=-1)
+        rows = pairs[pairs[:, 0] == first, 1]
+        freq = torch.bincount(rows, minlength=3) / len(rows)
+        assert torch.allclose(freq, expected, atol=0.05), (first, freq, expected)
