@@ -1,5 +1,6 @@
 """End-to-end: train_enas.py on tiny configs, the training folder, resume and bad input."""
 
+import io
 import json
 import os
 import signal
@@ -211,3 +212,27 @@ def test_sigint_saves_last_completed_epoch_and_exits_with_message(write_config, 
     state = load_checkpoint(ckpt.parent)
     assert 1 <= state["epoch"] < 50
     assert len(metrics(tmp_path / "trainings" / "tiny")) == state["epoch"]
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_reach_the_terminal_but_not_log_txt(write_config, tmp_path, monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert search_main(["-c", str(write_config(epochs=1, progress=True))]) == 0
+    assert "\r" in terminal.getvalue() and "epoch 1/1 train" in terminal.getvalue()
+    log = (tmp_path / "trainings" / "tiny" / "log.txt").read_text()
+    assert "\r" not in log and "epoch 1/1  loss" in log
+
+
+def test_retrain_epoch_lines_name_the_fixed_architecture(write_config, tmp_path, capsys):
+    assert search_main(["-c", str(write_config(epochs=1, search={"strategy": "random"}))]) == 0
+    folder = tmp_path / "trainings" / "tiny"
+    capsys.readouterr()
+    assert main(["retrain", str(folder), "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("epoch 1/1"))
+    assert "(fixed)" in line and "greedy" not in line
