@@ -25,10 +25,12 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsin
 from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
+from lightnas.evaluation import REWARD_BN
 from lightnas.export import EXPORT_FORMATS
 from lightnas.graphs import RENDER_FORMATS
 from lightnas.models import MODELS, STEMS
 from lightnas.registry import Registry
+from lightnas.sampling import SAMPLINGS
 from lightnas.search.strategies import STRATEGIES
 
 # --help shows each field's docstring
@@ -99,18 +101,35 @@ class SearchConfig:
     """Controller steps (sample, reward, update) per controller phase."""
     controller_batch: int = 1
     """Architectures sampled per controller step."""
-    reward_batches: int = 1
-    """Validation batches per reward."""
+    reward_batches: int | None = 1
+    """Validation batches per reward (every candidate of a step sees the same); null = all."""
+    reward_bn: str = "recalibrate"
+    """BatchNorm of a reward: recalibrate (statistics re-estimated for the architecture on
+    training batches, then eval mode: the protocol of validation) or batch (each reward batch's
+    own statistics, ENAS's original)."""
     num_val_samples: int = 10
     """Candidates ranked on reward batches at each validation; the best is validated fully."""
     bn_recalibration_batches: int = 10
-    """Training batches that re-estimate BatchNorm statistics before a validation (0 = none)."""
+    """Training batches that re-estimate BatchNorm statistics for an architecture before a
+    reward or a validation (0 = none, e.g. to train one fixed architecture)."""
+    sampling: str = "controller"
+    """Architectures each training batch trains: controller (the strategy's sample), uniform,
+    or sandwich (largest + smallest + sandwich_k uniform, BigNAS)."""
+    sandwich_k: int = 2
+    """Uniform architectures per step between the largest and the smallest (sampling sandwich)."""
+    inplace_distill: bool = False
+    """The largest architecture's predictions are the soft targets of the others (BigNAS)."""
+    final_top_k: int = 5
+    """After the last epoch, re-score the k best distinct validated architectures with the
+    final weights and pick the winner (0 = keep the last epoch's)."""
     cost: str = "ops"
     """Cost metric of the reward."""
     cost_weight: float = 0.0
     """w <= 0 in reward = accuracy * (cost / target_cost) ** w; 0 = accuracy only."""
     target_cost: float | None = None
     """null = the cost of the base network (first choice everywhere)."""
+    cost_budget: float | None = None
+    """Hard budget (MnasNet): a costlier architecture's reward is multiplied by budget / cost."""
     architecture: str | None = None
     """JSON file of the architecture to train with strategy `fixed`."""
 
@@ -356,6 +375,10 @@ def _floats(obj: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
             yield f"{prefix}{f.name}", value
 
 
+def _one_of(key: str, value: str, valid: tuple[str, ...]) -> tuple[bool, str]:
+    return value in valid, f"{key}={value!r} is not valid; valid: {', '.join(valid)}"
+
+
 def _optional_positive(key: str, value: float | None) -> tuple[bool, str]:
     return value is None or value > 0, f"{key}={value} must be > 0 or null"
 
@@ -381,7 +404,15 @@ def validate(cfg: Config) -> None:
         _optional_positive("search.target_cost", s.target_cost),
         (s.controller_steps >= 0, f"search.controller_steps={s.controller_steps} must be >= 0"),
         (s.controller_batch >= 1, f"search.controller_batch={s.controller_batch} must be >= 1"),
-        (s.reward_batches >= 1, f"search.reward_batches={s.reward_batches} must be >= 1"),
+        (
+            s.reward_batches is None or s.reward_batches >= 1,
+            f"search.reward_batches={s.reward_batches} must be >= 1 or null (all)",
+        ),
+        _one_of("search.reward_bn", s.reward_bn, REWARD_BN),
+        _one_of("search.sampling", s.sampling, SAMPLINGS),
+        (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
+        (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),
+        _optional_positive("search.cost_budget", s.cost_budget),
         (s.num_val_samples >= 0, f"search.num_val_samples={s.num_val_samples} must be >= 0"),
         (s.warmup_epochs >= 0, f"search.warmup_epochs={s.warmup_epochs} must be >= 0"),
         (

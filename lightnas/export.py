@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from lightnas.errors import ArchitectureError, CheckpointError, ConfigError
 from lightnas.fileio import atomic_write
-from lightnas.layout import TrainingFolder, epoch_of, inference_dir, trainables_dir
+from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_of, inference_dir, trainables_dir
 from lightnas.models import child, create_supernet
 from lightnas.registry import Registry
 from lightnas.search.space import Architecture, architecture_of
@@ -254,7 +254,11 @@ def best_epoch(folder: Path) -> int | None:
 
 
 def find_trainable(folder: Path, epoch: int | None = None) -> Path:
-    """The folder's export of `epoch`; by default the best epoch's, else the latest."""
+    """The folder's export of `epoch`; by default the final selection's winner, else the best
+    epoch's, else the latest."""
+    final = trainables_dir(TrainingFolder(folder).exports) / f"{FINAL_NAME}.safetensors"
+    if epoch is None and final.is_file():
+        return final
     found = exported_trainables(folder)
     if not found:
         raise CheckpointError(f"{folder}: no exported child in exported_models/trainables/")

@@ -23,6 +23,9 @@ from pathlib import Path
 EPOCH_NAME = re.compile(r"epoch_(\d+)")
 
 
+FINAL_NAME = "final"  # file stem of the final selection's winner in exported_models/
+
+
 def epoch_name(epoch: int) -> str:
     """File stem of an epoch's artefacts (1-based epochs)."""
     return f"epoch_{epoch}"
@@ -61,6 +64,10 @@ class TrainingFolder:
     @property
     def best_architecture(self) -> Path:
         return self.root / "best_architecture.json"
+
+    @property
+    def final_selection(self) -> Path:
+        return self.root / "final_selection.json"
 
     @property
     def architecture(self) -> Path:

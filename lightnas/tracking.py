@@ -20,8 +20,9 @@ from lightnas.engine import CONTROLLER_KEYS, Callback, Engine, EpochResult
 from lightnas.export import export_child
 from lightnas.fileio import write_json_atomic
 from lightnas.graphs import architecture_to_dot, render_png_bytes, write_architecture_files
-from lightnas.layout import TrainingFolder, epoch_name
+from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_name
 from lightnas.search.space import Architecture
+from lightnas.selection import FinalSelection
 
 
 def scalars(result: EpochResult) -> dict[str, float]:
@@ -83,6 +84,25 @@ class Progress(Callback):
             flush=True,
         )
 
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        print(final_table(final), flush=True)
+
+
+def final_table(final: FinalSelection) -> str:
+    """A narrow table of the final selection, the winner marked."""
+    lines = [
+        "final selection (re-scored with the final weights):",
+        "   epoch  label     val acc  reward  test acc       OPs",
+    ]
+    for i, c in enumerate(final.candidates):
+        test = "-" if c.test_acc is None else f"{c.test_acc:.4f}"
+        mark = "*" if i == final.winner else " "
+        lines.append(
+            f"{mark}  {c.proposed_epoch:>5}  {c.label:<8} {c.val_acc:>7.4f}  {c.reward:>6.4f}  "
+            f"{test:>8}  {c.costs.get('ops', float('nan')):>8.3g}"
+        )
+    return "\n".join(lines)
+
 
 class MetricsFile(Callback):
     """metrics.jsonl: one JSON object per epoch, rewritten from the engine's history on start."""
@@ -132,6 +152,14 @@ class TensorBoard(Callback):
             self.writer.add_image("architecture", image, step, dataformats="HWC")
         self.writer.flush()
 
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        table = "\n".join(f"    {line}" for line in final_table(final).splitlines())
+        self.writer.add_text("final_selection", table, engine.epoch)
+        if final.best.test_acc is not None:
+            self.writer.add_scalar("final/test_acc", final.best.test_acc, engine.epoch)
+        self.writer.add_scalar("final/val_acc", final.best.val_acc, engine.epoch)
+        self.writer.flush()
+
     def on_end(self, engine: Engine) -> None:
         if self.writer is not None:
             self.writer.close()
@@ -151,13 +179,20 @@ class ArchitectureFiles(Callback):
         write_architecture_files(
             arch, out, epoch_name(result.epoch), epoch_stats(result), self.formats
         )
+        self.write_best(engine)
+
+    def write_best(self, engine: Engine) -> None:
         best = engine.best
         data = {
-            "architecture": {"space": arch.space.name, "choices": best.architecture},
+            "architecture": {"space": engine.supernet.space.name, "choices": best.architecture},
             "model": self.info,
             "stats": best.as_dict(),
         }
         write_json_atomic(self.folder.best_architecture, data)
+
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        write_json_atomic(self.folder.final_selection, final.to_dict())
+        self.write_best(engine)
 
 
 class Exporter(Callback):
@@ -175,16 +210,15 @@ class Exporter(Callback):
         if not last and (self.every == 0 or epoch % self.every):
             return
         arch = epoch_architecture(engine, result)
-        net = engine.evaluator.trained_child(arch, epoch - 1)
-        export_child(
-            net,
-            arch,
-            self.info,
-            self.folder.exports,
-            epoch_name(epoch),
-            self.formats,
-            epoch_stats(result),
-        )
+        self.export(engine, arch, epoch_name(epoch), epoch_stats(result))
+
+    def export(self, engine: Engine, arch: Architecture, name: str, stats: dict) -> None:
+        net = engine.evaluator.trained_child(arch, engine.epoch - 1)
+        export_child(net, arch, self.info, self.folder.exports, name, self.formats, stats)
+
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        arch = Architecture(engine.supernet.space, final.best.architecture)
+        self.export(engine, arch, FINAL_NAME, engine.best.as_dict())
 
 
 class Checkpointer(Callback):
@@ -211,6 +245,9 @@ class Checkpointer(Callback):
         self.save(engine)
 
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
+        self.save(engine)
+
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
         self.save(engine)
 
 

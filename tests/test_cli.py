@@ -151,11 +151,15 @@ def test_truncated_checkpoint_falls_back_to_previous(write_config, tmp_path):
     (ckpt / "last.pt").write_bytes(data[: len(data) // 3])
     with pytest.warns(UserWarning, match="unreadable.*previous.pt"):
         state = load_checkpoint(ckpt)
-    assert state["epoch"] == 1
+    # the last checkpoint was the final selection's; the previous one is the last epoch's
+    assert state["epoch"] == 2 and state["final"] is None
     folder = tmp_path / "trainings" / "tiny"
+    (folder / "final_selection.json").unlink()
     with pytest.warns(UserWarning):
-        assert search_main(["--resume", str(folder)]) == 0
+        assert search_main(["--resume", str(folder)]) == 0  # makes the final selection again
     assert [r["epoch"] for r in metrics(folder)] == [1, 2]
+    assert (folder / "final_selection.json").is_file()
+    assert load_checkpoint(ckpt)["final"] is not None
 
 
 def test_resume_with_other_model_or_space_is_refused(write_config, tmp_path, capsys):

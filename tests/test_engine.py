@@ -58,6 +58,7 @@ def test_epoch_runs_all_phases_and_writes_no_files(tmp_path, monkeypatch):
         ("phase", "controller"),
         ("phase", "valid"),
         ("epoch", 1),
+        ("phase", "final"),
     ]
     result = engine.history[0]
     assert 0 <= result.val_acc <= 1 and math.isfinite(result.train_loss)
