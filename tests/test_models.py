@@ -8,6 +8,7 @@ from lightnas.models.meliusnet import MELIUSNET_SPECS
 
 TINY_MELIUS = {"block_config": [2, 2], "growth_rate": 16, "init_features": 32, "reduction": [0.5]}
 TINY_RESNET = {"layers": [2, 2], "width": 8}
+TINY_BOTTLENECK = {"layers": [1, 2], "width": 4}
 
 
 def n_params(module: nn.Module) -> int:
@@ -22,8 +23,10 @@ def test_registry_lists_all_families():
     names = list_models()
     for key in ("22", "29", "42", "59", "a", "b", "c", "_flex"):
         assert f"meliusnet{key}" in names
-    for name in ("resnet18", "resnet34", "resnet18_v2", "resnet34_v2"):
+    for name in ("resnet18", "resnet34", "resnet18_v2", "resnet34_v2", "resnet18_e", "resnet34_e"):
         assert name in names
+    for depth in ("50", "101", "152"):
+        assert f"resnet{depth}" in names and f"resnet{depth}_v2" in names
     with pytest.raises(ValueError, match="model.name='vgg'.*valid: .*meliusnet22"):
         create_supernet("vgg")
 
@@ -133,6 +136,10 @@ def _train_bn_statistics(net, space, steps=3):
         ("meliusneta", {"growth_rate": 16, "init_features": 32}, None),
         ("resnet18", TINY_RESNET, {"bits": [1, 2, 32], "skip": True}),
         ("resnet34_v2", {"layers": [2, 3], "width": 8}, {"bits": [32, 1, 8], "skip": True}),
+        ("resnet18_e", TINY_RESNET, {"bits": [1, 2, 32], "skip": True}),
+        ("resnet34_e", {"layers": [1, 2], "width": 8}, {"bits": [32, 1], "skip": True}),
+        ("resnet50", TINY_BOTTLENECK, {"bits": [1, 4, 32], "skip": True}),
+        ("resnet101_v2", TINY_BOTTLENECK, {"bits": [32, 1], "skip": True}),
     ],
 )
 def test_child_equals_supernet_under_its_architecture(name, kw, space):
