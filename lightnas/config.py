@@ -20,6 +20,7 @@ from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
 from lightnas.export import EXPORT_FORMATS
 from lightnas.graphs import RENDER_FORMATS
+from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
 from lightnas.search.strategies import STRATEGIES
 
@@ -77,6 +78,8 @@ class SearchConfig:
     """None = the cost of the base network (first choice everywhere)."""
     architecture: str | None = None
     """JSON file of the architecture to train with strategy `fixed`."""
+    latency_table: LatencyTableOptions = field(default_factory=LatencyTableOptions)
+    """The per-op latency table of cost `latency_table` (see lightnas/latency.py)."""
 
 
 @dataclass
@@ -263,3 +266,4 @@ def validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    check_options(cfg.search.latency_table)

@@ -17,7 +17,8 @@ Conventions (those of the BNN literature, e.g. Bi-Real Net and MeliusNet):
 
 Every cost metric is registered in `COSTS` under one key, the spelling used everywhere
 (metrics.jsonl, evaluation.json, TensorBoard's `cost/<key>`, `search.cost`): `params`,
-`model_bits`, `flops`, `bops`, `ops` and `latency` (seconds). A new metric is one decorated
+`model_bits`, `flops`, `bops`, `ops`, `latency` (seconds) and `latency_table` (seconds, from a
+search's per-op latency table, see `lightnas.latency`). A new metric is one decorated
 function, e.g. in your own module:
 
     @register_cost("conv_layers", label="convs")
@@ -288,6 +289,17 @@ register_cost("ops", "OPs")(lambda m: m.counts.ops)
 def latency(m: Measured) -> float:
     """Median seconds per forward pass on the network's device (not bit-reproducible)."""
     return measure_latency(m.net, m.input_shape, m.latency_batch, m.latency_repeats)
+
+
+LATENCY_TABLE = "latency_table"
+
+
+@register_cost(LATENCY_TABLE, "table latency", additive=False, fmt=lambda s: f"{s * 1e3:.3g} ms")
+def latency_table(m: Measured) -> float | None:
+    """Seconds from a search's per-op latency table (lightnas.latency): the sum of the measured
+    latencies of an architecture's choices. A run with `search.cost: latency_table` measures the
+    table once and looks every architecture up in it; a standalone network has no table: None."""
+    return None
 
 
 def measure_costs(
