@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from lightnas.cost import LATENCY_TABLE, measure_latency
@@ -73,6 +74,7 @@ class Block:
     input_shape: tuple[int, ...]
     """(C, H, W) of the op's input in the network."""
     batch_size: int
+    device: torch.device
 
 
 LatencyFunction = Callable[[Block], float]
@@ -270,10 +272,14 @@ def table_entry(
             )
         return Entry(point.name, point.kind, block.choice, float(seconds), name)
     seconds = measure_latency(
-        block.op, block.input_shape, options.batch_size, options.repeats, options.warmup
+        block.op,
+        block.input_shape,
+        options.batch_size,
+        options.repeats,
+        options.warmup,
+        device=block.device,
     )
-    device = next(block.op.parameters()).device.type
-    return Entry(point.name, point.kind, block.choice, seconds, f"measured on {device}")
+    return Entry(point.name, point.kind, block.choice, seconds, f"measured on {block.device.type}")
 
 
 class LatencyCostTable(CostTable):
@@ -299,6 +305,7 @@ class LatencyCostTable(CostTable):
         space = self.supernet.space
         functions = latency_functions(options, (p.kind for p in space))
         shapes = self._choice_input_shapes(space.default())
+        device = next(self.supernet.parameters()).device
         entries = []
         for name, module in self.supernet.choice_modules().items():
             active = module.active
@@ -308,7 +315,8 @@ class LatencyCostTable(CostTable):
                 if op is None:
                     entries.append(Entry(name, module.point.kind, choice, 0.0, REMOVED))
                     continue
-                block = Block(module.point, choice, op.eval(), shapes[name], options.batch_size)
+                shape, batch = shapes[name], options.batch_size
+                block = Block(module.point, choice, op.eval(), shape, batch, device)
                 entries.append(table_entry(block, functions, options))
             module.set_choice(active)
         return LatencyTable(space, entries)
