@@ -132,6 +132,8 @@ def format_report(report: dict) -> str:
         f"{'':<11}" + "".join(f"{name:>12}" for name in results),
     ]
     for label, key, fmt in report_rows(report["num_classes"]):
+        if all(r.get(key) is None for r in results.values()):
+            continue  # e.g. the table latency of a search without a latency table
         cells = [("-" if r.get(key) is None else fmt(r[key])) for r in results.values()]
         lines.append(f"{label:<11}" + "".join(f"{c:>12}" for c in cells))
     if report.get("latency_table"):

@@ -7,7 +7,8 @@ A BatchNorm (weight fixed at 1, as MXNet's `scale=False`) normalises the input i
 one follows the stem, so that the first binary conv does not see only non-negative values.
 
 Every unit is a decision point (`stage2.block1.conv2`, kind `conv`) whose choices are bit widths
-sharing one weight tensor (one BatchNorm per width) and, where shapes allow, `skip`.
+sharing one weight tensor (one BatchNorm per width) and, where shapes allow, `skip`. At 32 bits a
+ReLU on the conv's input takes the place of the quantizer, as in `lightnas.models.resnet`.
 """
 
 from __future__ import annotations
