@@ -28,6 +28,7 @@ from lightnas.errors import ConfigError
 from lightnas.evaluation import REWARD_BN
 from lightnas.export import EXPORT_FORMATS
 from lightnas.graphs import RENDER_FORMATS
+from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
 from lightnas.registry import Registry
 from lightnas.sampling import SAMPLINGS
@@ -132,6 +133,8 @@ class SearchConfig:
     """Hard budget (MnasNet): a costlier architecture's reward is multiplied by budget / cost."""
     architecture: str | None = None
     """JSON file of the architecture to train with strategy `fixed`."""
+    latency_table: LatencyTableOptions = field(default_factory=LatencyTableOptions)
+    """The per-op latency table of cost `latency_table` (see lightnas/latency.py)."""
 
 
 @dataclass
@@ -462,3 +465,4 @@ def validate(cfg: Config) -> None:
             raise ConfigError(message)
     cfg.data.check()
     STRATEGIES[s.strategy].check_config(cfg)
+    check_options(cfg.search.latency_table)

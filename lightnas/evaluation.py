@@ -83,6 +83,11 @@ class CostTable:
         """Every additive cost of `arch`, by key."""
         return {k: v + self._choices_total(arch, k) for k, v in self.fixed.items()}
 
+    def reference(self, key: str) -> float:
+        """The cost `search.target_cost` defaults to: the base network's (first choice
+        everywhere). A latency table normalises by its mean instead (lightnas.latency)."""
+        return self.cost(self.supernet.space.default(), key)
+
     def cost(self, arch: Architecture, key: str) -> float:
         """The cost `key` of `arch` (a registered metric, e.g. ops, model_bits or latency)."""
         if COSTS[key].additive:
@@ -178,9 +183,7 @@ class Evaluator:
         self.placement = placement
         self.options = options
         self.costs = costs or CostTable(supernet, data.input_shape)
-        self.target_cost = options.target_cost or self.costs.cost(
-            supernet.space.default(), options.cost
-        )
+        self.target_cost = options.target_cost or self.costs.reference(options.cost)
         self.restart_reward_batches()
 
     # -- the reward --

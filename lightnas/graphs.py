@@ -200,6 +200,38 @@ def architecture_table(arch: Architecture, stats: Mapping | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+_SUMMARY_LABELS = {"binary": "kept", "replaced": "replaced", "skipped": "skipped"}
+
+
+def _summary_label(choice: str) -> str:
+    """kept / replaced / skipped for block ops; a bit-width choice is its width ("1bit")."""
+    if _BITS.fullmatch(choice):
+        return choice
+    return _SUMMARY_LABELS.get(choice_category(choice), choice)
+
+
+def blocks_summary(arch: Architecture) -> dict[str, object]:
+    """What the original printed per epoch: per decision-point kind, how many blocks kept their
+    base op, were replaced (a dense block's 1x1), skipped, or took each bit width, e.g.
+    {"dense_kept": 14, "dense_replaced": 3, "improvement_kept": 12, "improvement_skipped": 5};
+    with bit-width choices also "bits", the width of every block in order (0 = skipped).
+
+    Every label any point's choices can take is a key (0 when unused), so the keys of one search
+    are the same every epoch."""
+    counts: dict[str, int] = {}
+    bits: list[int] = []
+    for point in arch.space:
+        kind = point.kind or "block"
+        for choice in point.choices:
+            counts.setdefault(f"{kind}_{_summary_label(choice)}", 0)
+        choice = arch[point.name]
+        counts[f"{kind}_{_summary_label(choice)}"] += 1
+        if any(_BITS.fullmatch(c) for c in point.choices):
+            width = _BITS.fullmatch(choice)
+            bits.append(int(width.group(1)) if width else 0)
+    return {**counts, "bits": bits} if bits else dict(counts)
+
+
 def _json_default(value: object) -> object:
     # Tensors and NumPy scalars in stats become plain numbers.
     if hasattr(value, "item"):

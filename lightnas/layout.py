@@ -11,6 +11,8 @@ trainings/<name>/
   logs/architectures/epoch_N.*    each epoch's architecture (json, txt, dot, png/svg/pdf)
   exported_models/inference_only/epoch_N.{pt2,onnx}
   exported_models/trainables/epoch_N.{safetensors,json}
+  exported_models/deploy/epoch_N.packed.safetensors    binary weights packed 8 to a byte
+  latency_table.csv               the per-op latency table of a `search.cost: latency_table` run
   enas_checkpoint/{last,previous}.pt
 """
 
@@ -94,6 +96,10 @@ class TrainingFolder:
         return self.root / "exported_models"
 
     @property
+    def latency_table(self) -> Path:
+        return self.root / "latency_table.csv"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "enas_checkpoint"
 
@@ -109,6 +115,11 @@ def inference_dir(exports: Path) -> Path:
 def trainables_dir(exports: Path) -> Path:
     """Where the trainable children (safetensors + JSON) of an `exported_models` folder go."""
     return exports / "trainables"
+
+
+def deploy_dir(exports: Path) -> Path:
+    """Where the packed 1-bit deployment files of an `exported_models` folder go."""
+    return exports / "deploy"
 
 
 @dataclass(frozen=True)

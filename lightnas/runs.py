@@ -24,6 +24,7 @@ from lightnas.engine import Callback, Engine, NonFiniteLossError, cross_entropy
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.evaluation import Evaluator, Placement, ScoringOptions
 from lightnas.export import model_info
+from lightnas.latency import latency_cost_table
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
 from lightnas.sampling import TrainingSampler
@@ -94,11 +95,19 @@ def scoring_options(cfg: Config) -> ScoringOptions:
     )
 
 
-def build_engine(cfg: Config, parts: Parts, callbacks: Sequence[Callback] = ()) -> Engine:
-    """The engine of a run: evaluator, loss (distillation when a teacher is set), callbacks."""
+def build_engine(
+    cfg: Config,
+    parts: Parts,
+    callbacks: Sequence[Callback] = (),
+    folder: TrainingFolder | None = None,
+) -> Engine:
+    """The engine of a run: evaluator, loss (distillation when a teacher is set), callbacks.
+    `folder`: the run's training folder when it exists (a resumed run reads its latency table)."""
     p = parts.placement
     parts.supernet.to(device=p.device, memory_format=p.memory_format)
-    evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg))
+    # search.cost latency_table: the per-op table, measured on this device or the folder's
+    costs = latency_cost_table(cfg.search, parts.supernet, parts.data.input_shape, folder)
+    evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg), costs)
     loss = cross_entropy
     if parts.teacher is not None:
         teacher = parts.teacher.to(p.device, memory_format=p.memory_format)
@@ -318,7 +327,7 @@ def search(argv: Sequence[str], callbacks: Sequence[Callback] = ()) -> int:
     for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
         print(f"warning: {warning}", file=sys.stderr)
     parts = build_parts(request.cfg)
-    engine = build_engine(request.cfg, parts, callbacks)
+    engine = build_engine(request.cfg, parts, callbacks, request.folder)
     if request.state is not None:
         restore(engine, request)
     folder = prepare_folder(request)

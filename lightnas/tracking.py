@@ -19,7 +19,13 @@ from lightnas.checkpoint import save_checkpoint
 from lightnas.engine import CONTROLLER_KEYS, Callback, Engine, EpochResult
 from lightnas.export import export_child
 from lightnas.fileio import write_json_atomic
-from lightnas.graphs import architecture_to_dot, render_png_bytes, write_architecture_files
+from lightnas.graphs import (
+    architecture_to_dot,
+    blocks_summary,
+    render_png_bytes,
+    write_architecture_files,
+)
+from lightnas.latency import latency_table_of
 from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_name
 from lightnas.search.space import Architecture
 from lightnas.selection import FinalSelection
@@ -104,6 +110,12 @@ def final_table(final: FinalSelection) -> str:
     return "\n".join(lines)
 
 
+def metrics_row(engine: Engine, result: EpochResult) -> dict:
+    """An epoch's line in metrics.jsonl: the engine's row plus the blocks summary of its
+    architecture (computed here from the architecture, so the engine's state stays as it was)."""
+    return {**result.to_row(), "blocks": blocks_summary(epoch_architecture(engine, result))}
+
+
 class MetricsFile(Callback):
     """metrics.jsonl: one JSON object per epoch, rewritten from the engine's history on start."""
 
@@ -111,11 +123,12 @@ class MetricsFile(Callback):
         self.path = path
 
     def on_start(self, engine: Engine) -> None:
-        self.path.write_text("".join(json.dumps(r.to_row()) + "\n" for r in engine.history))
+        rows = [metrics_row(engine, r) for r in engine.history]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         with open(self.path, "a") as f:
-            f.write(json.dumps(result.to_row()) + "\n")
+            f.write(json.dumps(metrics_row(engine, result)) + "\n")
 
 
 class TensorBoard(Callback):
@@ -142,6 +155,7 @@ class TensorBoard(Callback):
         arch = epoch_architecture(engine, result)
         table = "\n".join(f"    {k}: {v}" for k, v in arch.items())
         self.writer.add_text("architecture", table, step)
+        self.write_blocks(engine, arch, step)
         png = render_png_bytes(
             architecture_to_dot(arch, f"epoch {step}", stats=epoch_stats(result))
         )
@@ -160,9 +174,35 @@ class TensorBoard(Callback):
         self.writer.add_scalar("final/val_acc", final.best.val_acc, engine.epoch)
         self.writer.flush()
 
+    def write_blocks(self, engine: Engine, arch: Architecture, step: int) -> None:
+        """The blocks summary (counts as scalars, per-block bits as text) and the latency
+        table with the epoch's choices, when the run has one."""
+        summary = blocks_summary(arch)
+        for key, value in summary.items():
+            if isinstance(value, int):
+                self.writer.add_scalar(f"blocks/{key}", value, step)
+        if "bits" in summary:
+            self.writer.add_text("blocks/bits", " ".join(map(str, summary["bits"])), step)
+        latency = latency_table_of(engine.evaluator)
+        if latency is not None:
+            self.writer.add_text("latency_table", latency.markdown(arch), step)
+
     def on_end(self, engine: Engine) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class LatencyTableFile(Callback):
+    """latency_table.csv: the per-op latency table a `search.cost: latency_table` run measured
+    (a resumed run reads it back instead of measuring again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_start(self, engine: Engine) -> None:
+        latency = latency_table_of(engine.evaluator)
+        if latency is not None and not self.path.is_file():
+            latency.write_csv(self.path)
 
 
 class ArchitectureFiles(Callback):
@@ -346,6 +386,7 @@ def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback
     """The training folder's callbacks, in the order they must run (checkpoint last)."""
     return [
         Progress(cfg.progress),
+        LatencyTableFile(folder.latency_table),
         ArchitectureFiles(folder, cfg.export.graph_formats, info),
         Exporter(folder, cfg.export.formats, cfg.export.every, info),
         MetricsFile(folder.metrics),

@@ -80,3 +80,13 @@ def test_search_quality_smoke(capsys, tmp_path, monkeypatch):
     assert set(means) == {"enas", "random", "base"}
     assert {"beats_random", "beats_base"} <= set(means["enas"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_packed_size_smoke(capsys):
+    bench = load("packed_size")
+    result = bench.main(["--model", "meliusnet_flex", "--sizes", "cifar100"])
+    printed = last_json_line(capsys)
+    assert printed == json.loads(json.dumps(result))
+    (row,) = printed["results"]
+    assert row["outputs_equal"] and row["compression"] > 1
+    assert abs(row["packed_vs_model"] - 1) < 0.1

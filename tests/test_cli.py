@@ -46,8 +46,10 @@ def test_search_writes_the_whole_training_folder(write_config, tmp_path):
         "cost",
         "ops",
         "architecture",
+        "blocks",
     ):
         assert key in rows[1]
+    assert rows[1]["blocks"]["dense_kept"] + rows[1]["blocks"]["dense_replaced"] == 2
     assert rows[0]["controller_reward"] is None  # warm-up epoch: no controller phase
     assert rows[1]["controller_reward"] is not None
     arch_dir = folder / "logs" / "architectures"

@@ -15,6 +15,7 @@ from lightnas.graphs import (
     LEGEND_LABELS,
     PALETTE,
     architecture_to_dot,
+    blocks_summary,
     choice_category,
     dot_available,
     read_logged_architecture,
@@ -22,6 +23,7 @@ from lightnas.graphs import (
     render_png_bytes,
     write_architecture_files,
 )
+from lightnas.models import create_supernet
 from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -256,3 +258,41 @@ def test_color_graphs_rejects_non_training_folder(tmp_path, capsys):
     assert load_script().main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a training folder" in err
+
+
+def test_blocks_summary_of_a_meliusnet_counts_kept_replaced_and_skipped_blocks():
+    net = create_supernet("meliusnet22", 10, "thumbnail")
+    choices = dict(net.space.default())
+    for name in ("stage1.block1.dense", "stage3.block2.dense"):
+        choices[name] = "conv1x1"
+    for name in (
+        "stage2.block5.improvement",
+        "stage4.block1.improvement",
+        "stage4.block4.improvement",
+    ):
+        choices[name] = "identity"
+    summary = blocks_summary(Architecture(net.space, choices))
+    assert summary == {
+        "dense_kept": 15,
+        "dense_replaced": 2,
+        "improvement_kept": 14,
+        "improvement_skipped": 3,
+    }
+    base = blocks_summary(net.space.default())
+    assert base["dense_replaced"] == 0 and base["improvement_skipped"] == 0  # keys stay
+
+
+def test_blocks_summary_of_a_resnet_has_bits_per_block():
+    net = create_supernet("resnet18", 10, "thumbnail", {"bits": [1, 4, 32], "skip": True})
+    choices = dict(net.space.default())
+    choices["stage1.block2.basic"] = "skip"
+    choices["stage3.block1.basic"] = "32bit"
+    choices["stage4.block2.basic"] = "4bit"
+    summary = blocks_summary(Architecture(net.space, choices))
+    assert summary == {
+        "basic_1bit": 5,
+        "basic_4bit": 1,
+        "basic_32bit": 1,
+        "basic_skipped": 1,
+        "bits": [1, 0, 1, 1, 32, 1, 1, 4],
+    }

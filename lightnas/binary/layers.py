@@ -60,7 +60,10 @@ class QConv2d(nn.Conv2d):
         return self.w_bits == 1 and self.a_bits == 1
 
     def forward(self, x: Tensor) -> Tensor:
-        w = quantize_weight(self.weight, self.w_bits, self.scaling)
+        return self.conv_quantized(x, quantize_weight(self.weight, self.w_bits, self.scaling))
+
+    def conv_quantized(self, x: Tensor, w: Tensor) -> Tensor:
+        """The conv of `x` (quantized here to `a_bits`) with the already quantized weight `w`."""
         if self.a_bits == 32:
             return self._conv_forward(x, w, self.bias)
         x = quantize_activation(x, self.a_bits, self.grad_cancel)

@@ -22,6 +22,7 @@ from lightnas.models.supernet import (
     Supernet,
     check_ops,
     check_space_keys,
+    passes_kwargs_to,
     register_model,
 )
 from lightnas.registry import Registry
@@ -220,8 +221,7 @@ def _meliusnet(key: str) -> Callable[..., Supernet]:
     ) -> Supernet:
         return MeliusNet(f"meliusnet{key}", block_config, reduction, transition_groups, **kwargs)
 
-    factory.builds = MeliusNet
-    return factory
+    return passes_kwargs_to(factory, MeliusNet)
 
 
 for _key in MELIUSNET_SPECS:
@@ -237,4 +237,4 @@ def meliusnet_flex(
     return MeliusNet("meliusnet_flex", block_config, reduction, **kwargs)
 
 
-meliusnet_flex.builds = MeliusNet
+passes_kwargs_to(meliusnet_flex, MeliusNet)
