@@ -32,7 +32,7 @@ from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
 from lightnas.registry import Registry
 from lightnas.sampling import SAMPLINGS
-from lightnas.search.strategies import STRATEGIES
+from lightnas.search.strategies import STRATEGIES, EvolutionOptions
 
 # --help shows each field's docstring
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
@@ -192,6 +192,8 @@ class Config:
     """The supernet's optimizer."""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     """The ENAS controller."""
+    evolution: EvolutionOptions = field(default_factory=EvolutionOptions)
+    """The evolution strategy."""
     search: SearchConfig = field(default_factory=SearchConfig)
     """The search."""
     export: ExportConfig = field(default_factory=ExportConfig)
@@ -221,7 +223,17 @@ class Config:
         return asdict(self)
 
 
-SECTIONS = ("model", "data", "optim", "controller", "search", "export", "distill", "checkpoint")
+SECTIONS = (
+    "model",
+    "data",
+    "optim",
+    "controller",
+    "evolution",
+    "search",
+    "export",
+    "distill",
+    "checkpoint",
+)
 # the keys whose valid values are a registry's names (shown in --help and in errors)
 REGISTRY_KEYS: dict[str, Registry] = {
     "model.name": MODELS,

@@ -2,7 +2,17 @@
 
 from lightnas.search.strategies.base import STRATEGIES, Score, Strategy
 from lightnas.search.strategies.enas import EnasStrategy
+from lightnas.search.strategies.evolution import EvolutionOptions, EvolutionStrategy
 from lightnas.search.strategies.fixed import FixedStrategy
 from lightnas.search.strategies.random_search import RandomStrategy
 
-__all__ = ["STRATEGIES", "EnasStrategy", "FixedStrategy", "RandomStrategy", "Score", "Strategy"]
+__all__ = [
+    "STRATEGIES",
+    "EnasStrategy",
+    "EvolutionOptions",
+    "EvolutionStrategy",
+    "FixedStrategy",
+    "RandomStrategy",
+    "Score",
+    "Strategy",
+]
