@@ -76,6 +76,10 @@ class TrainingFolder:
         return self.root / "architecture.json"
 
     @property
+    def ranking(self) -> Path:
+        return self.root / "ranking.json"
+
+    @property
     def evaluation(self) -> Path:
         return self.root / "evaluation.json"
 

@@ -90,3 +90,16 @@ def test_packed_size_smoke(capsys):
     (row,) = printed["results"]
     assert row["outputs_equal"] and row["compression"] > 1
     assert abs(row["packed_vs_model"] - 1) < 0.1
+
+
+def test_ranking_quick(capsys, tmp_path):
+    report = load("ranking").main(["--quick", "--jobs", "1", "--cache", str(tmp_path / "c.json")])
+    assert set(report["kendall_tau"]) == {"enas", "enas-sandwich"}
+    assert all(-1 <= t <= 1 for t in report["kendall_tau"].values())
+    assert -1 <= report["ops_only_tau"] <= 1 and set(report["reward_noise"]) >= {
+        "batch BN, 1 batch",
+        "recalibrated, whole split",
+    }
+    out = last_json_line(capsys)
+    assert out["kendall_tau"] == report["kendall_tau"]
+    assert len(json.loads((tmp_path / "c.json").read_text())) == 8  # 4 archs x 2 seeds
