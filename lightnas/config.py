@@ -113,6 +113,9 @@ class SearchConfig:
     bn_recalibration_batches: int = 10
     """Training batches that re-estimate BatchNorm statistics for an architecture before a
     reward or a validation (0 = none, e.g. to train one fixed architecture)."""
+    reward_calibration_batches: int | None = None
+    """Training batches that re-estimate BatchNorm for a reward; null = bn_recalibration_batches
+    (fewer make rewards cheaper: each candidate of each step is re-estimated)."""
     sampling: str = "controller"
     """Architectures each training batch trains: controller (the strategy's sample), uniform,
     or sandwich (largest + smallest + sandwich_k uniform, BigNAS)."""
@@ -424,6 +427,11 @@ def validate(cfg: Config) -> None:
             f"search.reward_batches={s.reward_batches} must be >= 1 or null (all)",
         ),
         _one_of("search.reward_bn", s.reward_bn, REWARD_BN),
+        (
+            s.reward_calibration_batches is None or s.reward_calibration_batches >= 1,
+            f"search.reward_calibration_batches={s.reward_calibration_batches} must be >= 1 "
+            "or null",
+        ),
         _one_of("search.sampling", s.sampling, SAMPLINGS),
         (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
         (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),

@@ -87,6 +87,7 @@ def scoring_options(cfg: Config) -> ScoringOptions:
     return ScoringOptions(
         s.reward_batches,
         s.bn_recalibration_batches,
+        s.reward_calibration_batches,
         s.reward_bn,
         s.cost,
         s.cost_weight,

@@ -2,6 +2,7 @@
 supernet-training options, the final selection and the hard budget."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -46,8 +47,8 @@ def test_the_reward_uses_the_validation_protocol_of_bn():
     engine = make_engine(tiny_cfg())
     arch = engine.supernet.space.default()
     engine.cfg.search.reward_batches = None  # the whole validation split
-    engine.evaluator.options = type(engine.evaluator.options)(
-        None, 1, "recalibrate", "ops", 0.0, None, None
+    engine.evaluator.options = replace(
+        engine.evaluator.options, reward_batches=None, bn_recalibration_batches=1
     )
     score = engine.evaluator.scores([arch], 0)[0]
     _, acc = engine.evaluator.evaluate(arch, engine.data.val, 0)
@@ -125,7 +126,7 @@ def test_hard_budget_penalises_costlier_architectures():
     cheap = Architecture(space, {n: engine.sampler.smallest[n] for n in space.names})
     base = space.default()
     budget = (ev.cost(cheap) + ev.cost(base)) / 2
-    ev.options = type(ev.options)(1, 1, "recalibrate", "ops", 0.0, None, budget)
+    ev.options = replace(ev.options, cost_weight=0.0, cost_budget=budget)
     assert ev.reward(cheap, 0.8) == pytest.approx(0.8)
     assert ev.reward(base, 0.8) == pytest.approx(0.8 * budget / ev.cost(base))
 
