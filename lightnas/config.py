@@ -22,6 +22,7 @@ import torch
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
 
+from lightnas.compiling import COMPILE_MODES
 from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
@@ -215,6 +216,11 @@ class Config:
     """channels_last memory format (faster convolutions on recent GPUs)."""
     bf16: bool = False
     """bf16 autocast for the supernet on CUDA."""
+    compile: str = "none"
+    """torch.compile: none, regional (every binary conv once per shape: survives a new
+    architecture each step) or full (the whole supernet: for fixed retrains)."""
+    compile_backend: str = "inductor"
+    """torch.compile backend (inductor; aot_eager compiles without generating code)."""
     name: str | None = None
     """Training folder name; default <model>_<YYYY_MM_DD_HH_MM>."""
     output_dir: str = "trainings"
@@ -433,6 +439,7 @@ def validate(cfg: Config) -> None:
             "or null",
         ),
         _one_of("search.sampling", s.sampling, SAMPLINGS),
+        _one_of("compile", cfg.compile, COMPILE_MODES),
         (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
         (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),
         _optional_positive("search.cost_budget", s.cost_budget),
