@@ -1,7 +1,7 @@
 """Optional MLflow tracking of a run (`tracking.mlflow: URI`): the resolved config as params,
 every epoch's numeric metrics (step = epoch), and at the end the config, metrics, best
 architecture and exported models as artefacts. A resumed run logs into the same MLflow run (its
-id is kept in the training folder's mlflow_run.json).
+id is kept in the training folder's mlflow_run.json), first the epochs MLflow missed.
 
 MLflow is an optional extra (`pip install lightnas[mlflow]`): it is imported only when a run
 enables it, inside `MLflowLogger.on_start`. A tracking server that fails during the run costs
@@ -84,6 +84,7 @@ class MLflowLogger(Callback):
 
             self.client = MlflowClient(tracking_uri=self.uri)
             self.run_id = self._run_id(engine)
+            logged = {m.step for m in self.client.get_metric_history(self.run_id, "epoch")}
         except ImportError:
             raise TrackingError(
                 "tracking.mlflow is set but MLflow is not installed: pip install 'lightnas[mlflow]'"
@@ -91,6 +92,9 @@ class MLflowLogger(Callback):
         except Exception as err:  # MLflow's own errors: many classes, many lines
             reason = " ".join(str(err).split())[:300]
             raise TrackingError(f"tracking.mlflow={self.uri!r} cannot be used: {reason}") from None
+        for result in engine.history:  # a resumed run: the epochs MLflow has not seen yet
+            if result.epoch not in logged:
+                self.on_epoch_end(engine, result)
 
     def _run_id(self, engine: Engine) -> str:
         saved = self.folder.mlflow_run

@@ -31,7 +31,7 @@ from lightnas.fileio import write_atomic, write_json_atomic
 from lightnas.layout import SweepFolder
 from lightnas.sweeps.study import SKIPPED, quiet_optuna, retried_number, safe_url
 
-DEAD_WORKER = "its worker stopped (no heartbeat); retried as another trial"
+DEAD_WORKER = "its worker stopped (no heartbeat)"
 
 
 @dataclass
@@ -343,6 +343,10 @@ def report(folder: str | Path, *, trial: int | None = None, storage: str | None 
     numbers = {t.number for t in front}
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SKIPPED)]
     rows = [trial_row(t, objectives, Path(folder), numbers) for t in trials]
+    retries = {r["retry_of"]: r["trial"] for r in rows if r["retry_of"] is not None}
+    for r in rows:
+        if r["trial"] in retries:
+            r["error"] += f"; retried as trial {retries[r['trial']]}"
     chosen = choose(front, directions, rows, trial)
     retrain = next((r["retrain"] for r in rows if r["trial"] == chosen), None)
     found = Report(rows, objectives, directions, sorted(numbers), chosen, retrain, {})

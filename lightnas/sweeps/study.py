@@ -136,8 +136,8 @@ def open_storage(
         )
     except ModuleNotFoundError as err:
         raise ConfigError(
-            f"storage {safe_url(url)}: its database driver is not installed ({err.name}); for "
-            "PostgreSQL: pip install 'lightnas[postgres]'"
+            f"storage {safe_url(url)}: its database driver {err.name} is not installed (for "
+            "PostgreSQL: pip install 'lightnas[postgres]')"
         ) from None
     except Exception as err:  # SQLAlchemy's errors span many lines and classes
         reason = " ".join(str(err).split("\n")[0].split())[:300]
@@ -157,6 +157,7 @@ class Budget:
 
     counted: tuple[FrozenTrial, ...]  # the trials that take a place in the budget
     n_trials: int
+    retried: int = 0  # failed trials whose place a retry took
 
     @classmethod
     def of(cls, study: optuna.Study, n_trials: int) -> Budget:
@@ -165,7 +166,7 @@ class Budget:
         counted = tuple(
             t for t in trials if t.number not in replaced and not t.user_attrs.get(SKIPPED)
         )
-        return cls(counted, n_trials)
+        return cls(counted, n_trials, len(replaced - {None}))
 
     def count(self, *states: TrialState) -> int:
         return sum(t.state in states for t in self.counted)
@@ -194,8 +195,8 @@ class Budget:
         finished = {s: self.count(s) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
         return (
             f"{finished[TrialState.COMPLETE]} complete, {finished[TrialState.PRUNED]} pruned, "
-            f"{self.count(TrialState.FAIL)} failed, {self.running} running, "
-            f"{self.waiting} waiting of {self.n_trials}"
+            f"{self.count(TrialState.FAIL)} failed ({self.retried} more failed and retried), "
+            f"{self.running} running, {self.waiting} waiting; budget {self.n_trials}"
         )
 
 
