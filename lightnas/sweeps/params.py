@@ -123,6 +123,11 @@ class Param:
 
 # ---- LightNAS / Optuna spelling ---------------------------------------------------------------
 def _number(key: str, name: str, value: Any) -> float:
+    if isinstance(value, str):  # YAML 1.1 (PyYAML) reads 1.0e5, without a sign, as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"parameters.{key}.{name}={value!r} must be a finite number")
     return value
