@@ -3,13 +3,17 @@ search spaces, retrain mode, MLflow (lightnas.sweeps.runner and .trials)."""
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
-from sweep_fixtures import load, metrics, status, write_base, write_sweep
+from sweep_fixtures import ROOT, load, metrics, status, write_base, write_sweep
 
 import lightnas
 from lightnas.cli import main
@@ -256,3 +260,29 @@ def test_retrain_mode_retrains_one_architecture_with_each_trials_settings(quick,
             and config["optim"]["lr"] == trial.params["optim.lr"]
         )
         assert [r["epoch"] for r in metrics(run)] == [1]
+
+
+def test_ctrl_c_fails_the_running_trial_and_the_rerun_retries_it(tmp_path):
+    write_base(tmp_path, epochs=3)
+    params = {"optim.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}
+    path = write_sweep(tmp_path, name="stopped", parameters=params, n_trials=2)
+    command = [sys.executable, "-m", "lightnas", "sweep", "-c", str(path)]
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    sweep = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = tmp_path / "sweeps" / "stopped" / "trials" / "trial_0000"
+    deadline = time.monotonic() + 120
+    while not (first / "metrics.jsonl").is_file():  # inside its run, after one epoch
+        assert time.monotonic() < deadline and sweep.poll() is None
+        time.sleep(0.05)
+    sweep.send_signal(signal.SIGINT)
+    out = sweep.communicate(timeout=120)[0].decode()
+    assert sweep.returncode == 130, out
+    assert "rerun the same command to resume" in out
+    assert status(first)["state"] == "interrupted"
+    (stopped, queued) = load(tmp_path, "stopped").trials
+    assert stopped.state == TrialState.FAIL and "interrupted" in stopped.user_attrs["error"]
+    assert queued.state == TrialState.WAITING and queued.user_attrs["retry_of"] == 0
+    assert main(["sweep", "-c", str(path)]) == 0
+    trials = load(tmp_path, "stopped").trials
+    assert [t.state for t in trials] == [TrialState.FAIL] + [TrialState.COMPLETE] * 2
+    assert trials[1].params == stopped.params  # the retry ran with the same parameters
