@@ -16,18 +16,21 @@ Front: the non-dominated (test accuracy, OPs / base OPs) points of an arm. Hyper
 area those points dominate inside the reference point (accuracy 0, OPs / base 1.1), i.e. the
 area of {(acc, r): acc <= a_i, r >= r_i for some front point i, r <= 1.1}; higher is better, at
 most 1.1. The sweep's search cost is not charged: both arms get the same retraining budget.
-Everything runs in a temporary folder; nothing is written here. About 12 minutes on 2 CPU cores.
+Everything runs in a temporary folder; nothing is written here. About 11 minutes on 2 CPU cores
+(measured on a shared, loaded machine: see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -62,6 +65,22 @@ def base_ops() -> float:
     return build_engine(cfg, parts).evaluator.costs.costs(parts.supernet.space.default())["ops"]
 
 
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """The sweep's own output (its worker processes' too) to stderr: stdout is the table and
+    the JSON line."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 # ---- the two arms ---------------------------------------------------------------------------
 def run_sweep(args, folder: Path, ops: float) -> list[Architecture]:
     """The sweep's trials' best architectures (one per complete trial)."""
@@ -90,7 +109,8 @@ def run_sweep(args, folder: Path, ops: float) -> list[Architecture]:
         "seed": args.seed,
     }
     started = time.perf_counter()
-    study = lightnas.sweep(sweep, workers=args.workers)
+    with stdout_to_stderr():
+        study = lightnas.sweep(sweep, workers=args.workers)
     log(f"sweep: {len(study.trials)} trials in {time.perf_counter() - started:.0f} s")
     trials = folder / "pareto"
     return [

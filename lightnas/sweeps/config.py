@@ -19,7 +19,6 @@ ConfigError naming the key and the valid values.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -302,7 +301,3 @@ def check_n_trials(cfg: SweepConfig, grid_size: int | None) -> int:
     if grid_size is None:
         return cfg.n_trials
     return min(cfg.n_trials, grid_size)
-
-
-def finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)

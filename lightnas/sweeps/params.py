@@ -18,6 +18,7 @@ sampled value (Optuna's) and the value the run got (`overrides`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -124,10 +125,8 @@ class Param:
 # ---- LightNAS / Optuna spelling ---------------------------------------------------------------
 def _number(key: str, name: str, value: Any) -> float:
     if isinstance(value, str):  # YAML 1.1 (PyYAML) reads 1.0e5, without a sign, as a string
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"parameters.{key}.{name}={value!r} must be a finite number")
     return value

@@ -107,7 +107,7 @@ def choose(
 ) -> int | None:
     if trial is not None:
         if not any(r["trial"] == trial and r["retrain"] for r in rows):
-            raise ConfigError(f"--trial {trial}: no complete or pruned trial with that number")
+            raise ConfigError(f"--trial {trial}: no complete trial with that number")
         return trial
     if not front:
         return None
