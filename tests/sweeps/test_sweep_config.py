@@ -4,9 +4,10 @@ checked by lightnas.sweeps.runner.prepare before anything is written)."""
 import json
 
 import pytest
-from sweep_fixtures import write_base, write_sweep
+from sweep_fixtures import ROOT, write_base, write_sweep
 
 from lightnas.cli import main
+from lightnas.sweeps import prepare
 from lightnas.sweeps.config import load_sweep_config, parse_objectives
 
 GOOD = {
@@ -90,3 +91,12 @@ def test_objectives_take_their_natural_direction():
     assert [o.direction for o in parse_objectives(["val_acc", "ops"])] == ["maximize", "minimize"]
     assert [o.direction for o in parse_objectives({"model_bits": "minimize"})] == ["minimize"]
     assert [o.metric for o in parse_objectives("reward")] == ["reward"]
+
+
+def test_the_shipped_quickstart_sweep_is_valid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = prepare(ROOT / "configs" / "sweep_quickstart.yml")
+    assert plan.cfg.base == str(ROOT / "configs" / "quickstart.yml")
+    assert plan.cfg.metrics == ["val_acc", "ops"] and plan.n_trials == 8
+    assert plan.folder.root == tmp_path / "sweeps" / "sweep_quickstart"
+    assert list(tmp_path.iterdir()) == []  # checking writes nothing
