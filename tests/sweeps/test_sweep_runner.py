@@ -263,7 +263,7 @@ def test_retrain_mode_retrains_one_architecture_with_each_trials_settings(quick,
 
 
 def test_ctrl_c_fails_the_running_trial_and_the_rerun_retries_it(tmp_path):
-    write_base(tmp_path, epochs=3)
+    write_base(tmp_path, epochs=2)
     params = {"optim.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}
     path = write_sweep(tmp_path, name="stopped", parameters=params, n_trials=2)
     command = [sys.executable, "-m", "lightnas", "sweep", "-c", str(path)]
