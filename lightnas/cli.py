@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from types import ModuleType
 
 from lightnas import evaluate, retrain, runs
 from lightnas.config import ArgParser
 from lightnas.errors import ConfigError, LightNASError
 
 
-def sweeps_module():
+def sweeps_module() -> ModuleType:
     """lightnas.sweeps, whose Optuna, matplotlib and plotly are the optional `sweeps` extra:
     imported only by the commands that need it."""
     try:
