@@ -180,6 +180,17 @@ class CheckpointConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """Experiment trackers beside TensorBoard (optional extras)."""
+
+    mlflow: str | None = None
+    """MLflow tracking URI (sqlite:///mlflow.db, file:./mlruns, http://host:5000): log params,
+    per-epoch metrics and the exports there; null = off. Needs `pip install lightnas[mlflow]`."""
+    experiment: str = "lightnas"
+    """MLflow experiment of the run (a sweep's trials default to the sweep's name)."""
+
+
+@dataclass
 class Config:
     """A LightNAS run."""
 
@@ -206,6 +217,8 @@ class Config:
     """Distillation."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     """Checkpoints."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """Experiment tracking."""
     epochs: int = 10
     """Epochs of the run."""
     seed: int = 0
@@ -242,6 +255,7 @@ SECTIONS = (
     "export",
     "distill",
     "checkpoint",
+    "tracking",
 )
 # the keys whose valid values are a registry's names (shown in --help and in errors)
 REGISTRY_KEYS: dict[str, Registry] = {
@@ -475,6 +489,7 @@ def validate(cfg: Config) -> None:
         ),
         (0 <= cfg.distill.alpha <= 1, f"distill.alpha={cfg.distill.alpha} must be in [0, 1]"),
         (cfg.distill.temperature > 0, "distill.temperature must be > 0"),
+        (cfg.tracking.mlflow != "", "tracking.mlflow must be a tracking URI or null (off)"),
         (
             cfg.distill.teacher is None
             or cfg.distill.teacher in MODELS

@@ -7,6 +7,7 @@ trainings/<name>/
   best_architecture.json          the best architecture so far + the model description
   architecture.json               a retrain's architecture and where it came from
   evaluation.json                 `lightnas evaluate`'s report
+  mlflow_run.json                 the MLflow run this folder logs to (tracking.mlflow)
   tensorboard/                    event files
   logs/architectures/epoch_N.*    each epoch's architecture (json, txt, dot, png/svg/pdf)
   exported_models/inference_only/epoch_N.{pt2,onnx}
@@ -31,6 +32,11 @@ FINAL_NAME = "final"  # file stem of the final selection's winner in exported_mo
 def epoch_name(epoch: int) -> str:
     """File stem of an epoch's artefacts (1-based epochs)."""
     return f"epoch_{epoch}"
+
+
+def trial_name(number: int) -> str:
+    """Folder name of a sweep's trial (Optuna's 0-based trial number): trial_0003."""
+    return f"trial_{number:04d}"
 
 
 def epoch_of(stem: str) -> int | None:
@@ -88,6 +94,10 @@ class TrainingFolder:
         return self.root / "status.json"
 
     @property
+    def mlflow_run(self) -> Path:
+        return self.root / "mlflow_run.json"
+
+    @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
 
@@ -126,6 +136,18 @@ def deploy_dir(exports: Path) -> Path:
     return exports / "deploy"
 
 
+REPORT_FILES = (
+    "table.txt",
+    "trials.csv",
+    "trials.json",
+    "importances.json",
+    "pareto.png",
+    "pareto.html",
+    "history.png",
+    "history.html",
+)
+
+
 @dataclass(frozen=True)
 class SweepFolder:
     """Every path of one sweep folder (`lightnas sweep`): many runs of one study.
@@ -135,7 +157,8 @@ class SweepFolder:
       study.db           the Optuna storage (SQLite) unless --storage names another
       log.txt            what the sweep printed
       trials/<trial>/    one training folder per trial (TrainingFolder)
-      report/            `lightnas report`: trials.csv, trials.json, pareto.png/.html, ...
+      report/            `lightnas report`: table.txt, trials.csv, trials.json, pareto.png/.html
+                         (two objectives) or history.png/.html (one), importances.json
     """
 
     root: Path
@@ -169,6 +192,13 @@ class SweepFolder:
 
     def trial(self, name: str) -> TrainingFolder:
         return TrainingFolder(self.trials / name)
+
+    def report_file(self, name: str) -> Path:
+        """A file of the report: table.txt, trials.csv, trials.json, importances.json,
+        pareto.png, pareto.html, history.png, history.html."""
+        if name not in REPORT_FILES:
+            raise ValueError(f"{name!r} is not a report file; valid: {', '.join(REPORT_FILES)}")
+        return self.report / name
 
     def is_sweep(self) -> bool:
         return self.config.is_file()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ import torch
 from lightnas.checkpoint import load_checkpoint
 from lightnas.config import ArgParser, Config, parse_config
 from lightnas.distill import mismatched_keys
+from lightnas.engine import Callback
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.fileio import write_json_atomic
 from lightnas.layout import TrainingFolder, epoch_name
@@ -134,9 +136,11 @@ def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, T
     return cfg, parts, folder
 
 
-def run(cfg: Config, parts: Parts, folder: TrainingFolder) -> int:
+def run(
+    cfg: Config, parts: Parts, folder: TrainingFolder, callbacks: Sequence[Callback] = ()
+) -> int:
     """Train into `folder`, logging to its log.txt, as a search does."""
-    engine = build_engine(cfg, parts)
+    engine = build_engine(cfg, parts, callbacks)
     code = run_logged(engine, folder, parts.info, f"lightnas retrain --resume {folder.root}")
     if code:
         return code
@@ -144,13 +148,14 @@ def run(cfg: Config, parts: Parts, folder: TrainingFolder) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """`lightnas retrain ...`; bad input raises a LightNASError (one line, exit 2 in the CLI)."""
+def main(argv: list[str], callbacks: Sequence[Callback] = ()) -> int:
+    """`lightnas retrain ...`; bad input raises a LightNASError (one line, exit 2 in the CLI).
+    `callbacks` are added to the run's own (e.g. a sweep's pruning hook)."""
     args, rest = parse_args(argv)
     if args.resume:
         if args.search or args.epoch is not None or args.arch or args.inherit:
             raise ConfigError("--resume takes only config overrides (-c, --key value)")
         configs = [a for c in args.config for a in ("--config", c)]
-        return run_search(["--resume", args.resume, *configs, *rest])
+        return run_search(["--resume", args.resume, *configs, *rest], callbacks)
     cfg, parts, folder = prepare(args, rest)
-    return run(cfg, parts, folder)
+    return run(cfg, parts, folder, callbacks)

@@ -33,7 +33,15 @@ from lightnas.search.strategies import STRATEGIES, Strategy
 from lightnas.tracking import FAILED, INTERRUPTED, standard_callbacks, write_status
 
 # keys that may change when resuming; everything else must match the checkpoint's config
-RESUMABLE = ("epochs", "device", "progress", "export", "data.num_workers", "data.data_dir")
+RESUMABLE = (
+    "epochs",
+    "device",
+    "progress",
+    "export",
+    "tracking",
+    "data.num_workers",
+    "data.data_dir",
+)
 AUTOSAVE_DIR = Path("configs/autosaved")
 
 
@@ -244,6 +252,16 @@ def restore(engine: Engine, request: Request) -> None:
 
 
 # ---- running -----------------------------------------------------------------------------
+class StopRun(Exception):
+    """Raised by a callback to end a run on purpose after a complete epoch (a sweep's pruner):
+    the folder stays as that epoch left it, status.json records `state`, and the exception
+    reaches the caller of `search` (or of `retrain.main`)."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+
+
 class Tee:
     """Copy a stream into the training folder's log file."""
 
@@ -293,6 +311,10 @@ def run_logged(engine: Engine, folder: TrainingFolder, info: dict, resume_comman
             write_status(folder.status, FAILED, error=str(err))
             print(f"error: {err}", file=sys.stderr, flush=True)
             return 1
+        except StopRun as stop:
+            write_status(folder.status, stop.state, reason=str(stop))
+            print(f"stopped after {position(engine)}: {stop}", flush=True)
+            raise
         except BaseException as err:
             write_status(folder.status, FAILED, error=f"{type(err).__name__}: {err}")
             raise

@@ -29,6 +29,7 @@ from lightnas.latency import latency_table_of
 from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_name
 from lightnas.search.space import Architecture
 from lightnas.selection import FinalSelection
+from lightnas.tracking_mlflow import MLflowLogger
 
 
 def scalars(result: EpochResult) -> dict[str, float]:
@@ -330,6 +331,7 @@ class StatusFile(Callback):
 
 # ---- status.json ----------------------------------------------------------------------------
 RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
+PRUNED = "pruned"  # ended early by a sweep's pruner (lightnas.runs.StopRun)
 STALE_S = 60.0  # a running status whose heartbeat is older than this belongs to a dead process
 
 
@@ -383,8 +385,9 @@ def _alive(pid: object) -> bool:
 
 
 def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback]:
-    """The training folder's callbacks, in the order they must run (checkpoint last)."""
-    return [
+    """The training folder's callbacks, in the order they must run (checkpoint last; MLflow,
+    when enabled, after it: it uploads what the others wrote)."""
+    callbacks = [
         Progress(cfg.progress),
         LatencyTableFile(folder.latency_table),
         ArchitectureFiles(folder, cfg.export.graph_formats, info),
@@ -394,3 +397,6 @@ def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback
         Checkpointer(folder.checkpoints, cfg.checkpoint.every_minutes),
         StatusFile(folder.status),
     ]
+    if cfg.tracking.mlflow:
+        callbacks.append(MLflowLogger(cfg.tracking.mlflow, cfg.tracking.experiment, folder))
+    return callbacks

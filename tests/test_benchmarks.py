@@ -92,3 +92,35 @@ def test_ranking_quick(capsys, tmp_path):
     out = last_json_line(capsys)
     assert out["kendall_tau"] == report["kendall_tau"]
     assert len(json.loads((tmp_path / "c.json").read_text())) == 8  # 4 archs x 2 seeds
+
+
+@pytest.mark.slow
+def test_pareto_smoke(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
+    bench = load("pareto")
+    tiny = {"data.dataset": "mock", "data.num_samples": 128, "data.num_classes": 4}
+    tiny |= {"data.image_size": 8, "data.val_size": 32, "search.controller_steps": 2}
+    tiny |= {"search.num_val_samples": 2, "search.bn_recalibration_batches": 1}
+    monkeypatch.setattr(bench, "OVERRIDES", tiny)
+    bench.main(["--trials", "2", "--search-epochs", "1", "--retrain-epochs", "1", "--workers", "1"])
+    printed = last_json_line(capsys)
+    assert printed["benchmark"] == "pareto"
+    assert [r["arm"] for r in printed["results"]] == ["sweep", "sweep", "random", "random"]
+    for row in printed["results"]:
+        assert 0.0 <= row["test_acc"] <= 1.0 and 0 < row["rel_ops"] <= 1.0 + 1e-9
+    assert printed["base"]["rel_ops"] == pytest.approx(1.0)
+    for arm in printed["summary"]:
+        assert 0.0 <= arm["hypervolume"] <= 1.1 and arm["front"] >= 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pareto_hypervolume():
+    bench = load("pareto")
+    assert bench.front([(0.5, 0.9), (0.4, 0.95), (0.6, 1.0), (0.3, 0.5)]) == [
+        (0.3, 0.5),
+        (0.5, 0.9),
+        (0.6, 1.0),
+    ]
+    # rectangles up to the reference cost 1.1: 0.3 * 0.4 + 0.5 * 0.1 + 0.6 * 0.1
+    assert bench.hypervolume([(0.5, 0.9), (0.6, 1.0), (0.3, 0.5)]) == pytest.approx(0.23)
+    assert bench.hypervolume([(0.9, 1.2)]) == 0.0  # beyond the reference point

@@ -1,0 +1,24 @@
+"""Sweeps: many LightNAS runs as one Optuna study (`lightnas sweep`, `lightnas report`).
+
+    import lightnas
+    study = lightnas.sweep("configs/sweep_quickstart.yml", n_trials=8)   # an optuna.Study
+    found = lightnas.report("sweeps/sweep_quickstart")                   # table, front, files
+
+Sits above the run module (lightnas.runs, lightnas.retrain) and uses only their public entry
+points; nothing below imports it. Needs the `sweeps` extra (Optuna, matplotlib, plotly).
+"""
+
+from lightnas.sweeps.config import SweepConfig, load_sweep_config
+from lightnas.sweeps.results import Report, report, report_command
+from lightnas.sweeps.runner import prepare, sweep, sweep_command
+
+__all__ = [
+    "Report",
+    "SweepConfig",
+    "load_sweep_config",
+    "prepare",
+    "report",
+    "report_command",
+    "sweep",
+    "sweep_command",
+]
