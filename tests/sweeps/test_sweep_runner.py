@@ -73,11 +73,12 @@ def test_every_trial_is_a_complete_training_folder(quick):
             section, name = key.split(".")
             assert config[section][name] == value == trial.params[key]
         assert config["name"] == run.name and config["tracking"]["experiment"] == "quick"
-        best = max(rows, key=lambda r: r["reward"])
-        assert trial.values == [best["val_acc"], best["ops"]]
+        final = json.loads((run / "final_selection.json").read_text())
+        winner = final["candidates"][final["winner"]]  # the run's pick, final weights
+        assert trial.values == [winner["val_acc"], winner["costs"]["ops"]]
         assert (
             json.loads((run / "best_architecture.json").read_text())["architecture"]["choices"]
-            == best["architecture"]
+            == winner["architecture"]
             == trial.user_attrs["best"]["architecture"]
         )
     log = (sweep / "log.txt").read_text()
