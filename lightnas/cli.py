@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from lightnas import evaluate, rank, retrain, runs
-from lightnas.errors import LightNASError
+from lightnas.errors import LightNASError, ReportedError
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "search": runs.search,
@@ -24,7 +24,8 @@ def run_command(command: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
         return command(argv)
     except LightNASError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if not isinstance(err, ReportedError):  # rank 0 of a distributed run reports it
+            print(f"error: {err}", file=sys.stderr)
         return 2
 
 

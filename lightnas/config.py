@@ -176,6 +176,16 @@ class CheckpointConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """Runs started by torchrun on several processes (see "Several GPUs and machines" in the
+    README); ignored by a single process."""
+
+    sync_bn: bool = False
+    """BatchNorm of the training step on the statistics of the global batch (SyncBatchNorm;
+    CUDA only): worth it when data.batch_size per GPU is small."""
+
+
+@dataclass
 class Config:
     """A LightNAS run."""
 
@@ -202,6 +212,8 @@ class Config:
     """Distillation."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     """Checkpoints."""
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    """Several processes (torchrun)."""
     epochs: int = 10
     """Epochs of the run."""
     seed: int = 0
@@ -233,6 +245,7 @@ SECTIONS = (
     "export",
     "distill",
     "checkpoint",
+    "distributed",
 )
 # the keys whose valid values are a registry's names (shown in --help and in errors)
 REGISTRY_KEYS: dict[str, Registry] = {
