@@ -92,3 +92,20 @@ def test_ranking_quick(capsys, tmp_path):
     out = last_json_line(capsys)
     assert out["kendall_tau"] == report["kendall_tau"]
     assert len(json.loads((tmp_path / "c.json").read_text())) == 8  # 4 archs x 2 seeds
+
+
+@pytest.mark.slow
+def test_distributed_scaling_smoke(capsys):
+    bench = load("distributed_scaling")
+    result = bench.main(["--procs", "1", "2", "--steps", "1", "--warmup", "0", "--batch", "2"])
+    printed = last_json_line(capsys)
+    assert printed["benchmark"] == "distributed_scaling"
+    assert printed["results"] == json.loads(json.dumps(result["results"]))
+    rows = {(r["mode"], r["procs"]): r for r in printed["results"]}
+    assert set(rows) == {(m, p) for m in ("search", "fixed", "fixed+unused") for p in (1, 2)}
+    for (mode, procs), row in rows.items():
+        assert row["step_s"] > 0 and row["batch_per_proc"] == 2
+        assert row["img_s"] == pytest.approx(procs * 2 / row["step_s"])
+        single = rows[mode, 1]["step_s"]
+        assert row["ddp_x"] == pytest.approx(row["step_s"] / single)
+        assert row["efficiency"] == pytest.approx(1 / row["ddp_x"])

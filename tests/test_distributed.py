@@ -22,7 +22,7 @@ from torch import nn
 
 from lightnas import distributed
 from lightnas.checkpoint import load_checkpoint
-from lightnas.cli import search_main
+from lightnas.cli import evaluate_main, search_main
 from lightnas.config import Config, ControllerConfig, ModelConfig, OptimConfig, SearchConfig
 from lightnas.data import DataOptions
 from lightnas.distributed import LOCAL, Dist
@@ -295,6 +295,33 @@ def test_torchrun_on_two_ranks_then_resume_on_one(write_config, tmp_path):
     assert search_main(["--resume", str(folder), "--epochs", "2"]) == 0
     assert [r["epoch"] for r in rows(folder)] == [1, 2]
     assert load_checkpoint(folder / "enas_checkpoint")["epoch"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_retrain_and_evaluate_under_torchrun(write_config, tmp_path):
+    assert search_main(["-c", str(write_config(epochs=1, name="s"))]) == 0
+    search_folder = tmp_path / "trainings" / "s"
+
+    def torchrun(*args: str) -> subprocess.CompletedProcess:
+        command = [*TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "lightnas", *args]
+        return subprocess.run(
+            command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300
+        )
+
+    retrained = torchrun("retrain", str(search_folder), "--epochs", "1")
+    assert retrained.returncode == 0, retrained.stderr[-3000:]
+    folder = tmp_path / "trainings" / "s_retrain"
+    assert len(rows(folder)) == 1 and not (tmp_path / "trainings" / "s_retrain_2").exists()
+    evaluated = torchrun("evaluate", str(folder))
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert evaluated.stdout.count("written to") == 1
+    two = json.loads((folder / "evaluation.json").read_text())
+    assert evaluate_main([str(folder), "-o", str(tmp_path / "one.json")]) == 0
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert two["samples"] == one["samples"] > 0
+    for key in ("top1", "top5", "samples", "params", "ops"):
+        assert two["results"]["model"][key] == one["results"]["model"][key], key
 
 
 def launch_ranks(args: list[str], world: int, cwds: list[Path]) -> list[subprocess.Popen]:
