@@ -299,6 +299,36 @@ def test_torchrun_on_two_ranks_then_resume_on_one(write_config, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.e2e
+def test_ctrl_c_to_torchrun_stops_every_rank_at_one_checkpointed_batch(write_config, tmp_path):
+    config = write_config(epochs=20, name="stopped", data={"num_samples": 320})
+    folder = tmp_path / "trainings" / "stopped"
+    proc = subprocess.Popen(
+        [*TORCHRUN, "--standalone", "--nproc_per_node", "2", str(ROOT / "train_enas.py")]
+        + ["-c", str(config)],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (folder / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    while proc.poll() is None and not rows(folder) and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends torchrun; it passes it to the ranks
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert json.loads((folder / "status.json").read_text())["state"] == "interrupted"
+    assert "continue with: python train_enas.py --resume" in err
+    state = load_checkpoint(folder / "enas_checkpoint")
+    assert 1 <= state["epoch"] < 20, out
+    progress = state["progress"]
+    assert progress is None or progress["step"] % 2 == 0  # steps of 2 batches, one per rank
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_retrain_and_evaluate_under_torchrun(write_config, tmp_path):
     assert search_main(["-c", str(write_config(epochs=1, name="s"))]) == 0
     search_folder = tmp_path / "trainings" / "s"
