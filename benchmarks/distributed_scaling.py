@@ -18,7 +18,9 @@ One process runs no DDP (LightNAS does not wrap a single process).
 img/s = processes x batch / step time (of the slowest rank); efficiency = img/s on N processes /
 (N x img/s on one); ddp x = step time on N processes / step time on one for the same mode (1.0
 would be free communication). The search's cost of the changing parameter set is its ddp x
-against the fixed mode's.
+against the fixed mode's. cpu s is the CPU time a process spends per step (the most of any
+rank) and cpu x its ratio to one process's: DDP's own work (hooks, copies into buckets, gloo),
+robust to other programs taking the cores, which inflate the wall-clock figures.
 """
 
 from __future__ import annotations
@@ -76,8 +78,10 @@ def make_config(args: argparse.Namespace, architecture: Path | None) -> Config:
     )
 
 
-def time_mode(args: argparse.Namespace, dist: Dist, mode: str, arch_file: Path) -> float:
-    """Seconds per step of `mode` on the slowest rank."""
+def time_mode(
+    args: argparse.Namespace, dist: Dist, mode: str, arch_file: Path
+) -> tuple[float, float]:
+    """Wall-clock and CPU seconds per step of `mode` (the most of any rank)."""
     cfg = make_config(args, arch_file if mode == "fixed" else None)
     engine = build_engine(cfg, build_parts(cfg, dist), dist=dist)
     arch = engine.supernet.space.from_indices(json.loads(arch_file.read_text())["indices"])
@@ -97,12 +101,13 @@ def time_mode(args: argparse.Namespace, dist: Dist, mode: str, arch_file: Path) 
         step()
     sync()
     dist.any(False)  # everybody starts together
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         step()
     sync()
-    mine = (time.perf_counter() - started) / args.steps
-    return max(dist.all_gather_object(mine))
+    mine = (time.perf_counter() - started, time.process_time() - cpu)
+    wall, cpu = (max(t) / args.steps for t in zip(*dist.all_gather_object(mine), strict=True))
+    return wall, cpu
 
 
 def worker(rank: int, world: int, port: int, args: argparse.Namespace, out: Path) -> None:
@@ -134,33 +139,28 @@ def rows_of(args: argparse.Namespace, times: dict[int, dict[str, float]]) -> lis
     rows = []
     for procs, by_mode in times.items():
         for mode in MODES:
-            step_s = by_mode[mode]
+            step_s, cpu_s = by_mode[mode]
             img_s = procs * args.batch / step_s
             single = times.get(1, {}).get(mode)
-            rows.append(
-                {
-                    "mode": mode,
-                    "procs": procs,
-                    "batch_per_proc": args.batch,
-                    "step_s": step_s,
-                    "img_s": img_s,
-                    "efficiency": None if single is None else img_s / (procs * args.batch / single),
-                    "ddp_x": None if single is None else step_s / single,
-                }
-            )
+            row = {"mode": mode, "procs": procs, "batch_per_proc": args.batch}
+            row |= {"step_s": step_s, "cpu_s": cpu_s, "img_s": img_s}
+            row["efficiency"] = None if single is None else single[0] / step_s
+            row["ddp_x"] = None if single is None else step_s / single[0]
+            row["cpu_x"] = None if single is None else cpu_s / single[1]
+            rows.append(row)
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    print(
-        f"{'mode':<13} {'procs':>5} {'batch':>5} {'step s':>7} {'img/s':>7} {'eff':>5} {'ddp x':>6}"
-    )
+    head = ("step s", "cpu s", "img/s", "eff", "ddp x", "cpu x")
+    print(f"{'mode':<13} {'procs':>5} {'batch':>5} " + " ".join(f"{h:>6}" for h in head))
     for r in rows:
-        eff = "-" if r["efficiency"] is None else f"{r['efficiency']:.2f}"
-        ddp = "-" if r["ddp_x"] is None else f"{r['ddp_x']:.2f}"
+        ratios = [r[k] for k in ("efficiency", "ddp_x", "cpu_x")]
+        cells = [f"{r['step_s']:.3f}", f"{r['cpu_s']:.3f}", f"{r['img_s']:.1f}"]
+        cells += ["-" if v is None else f"{v:.2f}" for v in ratios]
         print(
-            f"{r['mode']:<13} {r['procs']:>5} {r['batch_per_proc']:>5} {r['step_s']:>7.3f} "
-            f"{r['img_s']:>7.1f} {eff:>5} {ddp:>6}"
+            f"{r['mode']:<13} {r['procs']:>5} {r['batch_per_proc']:>5} "
+            + " ".join(f"{c:>6}" for c in cells)
         )
 
 
@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(rows)
     print(
         f"model {args.model}, {args.device}, 1 thread per process, torch {torch.__version__}; "
-        "eff = img/s / (procs x img/s of one); ddp x = step time / one process's step time"
+        "eff = img/s / (procs x img/s of one); ddp x, cpu x = step time, CPU time per step / "
+        "one process's"
     )
     result = {
         "benchmark": "distributed_scaling",

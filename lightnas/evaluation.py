@@ -190,7 +190,10 @@ class Evaluator:
         self.options = options
         self.dist = dist
         self.costs = costs or CostTable(supernet, data.input_shape)
-        self.target_cost = options.target_cost or self.costs.reference(options.cost)
+        # rank 0's: a measured reference (latency) differs from rank to rank
+        self.target_cost = options.target_cost or dist.from_main(
+            lambda: self.costs.reference(options.cost)
+        )
         self.restart_reward_batches()
 
     # -- the reward --

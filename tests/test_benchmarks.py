@@ -109,3 +109,6 @@ def test_distributed_scaling_smoke(capsys):
         single = rows[mode, 1]["step_s"]
         assert row["ddp_x"] == pytest.approx(row["step_s"] / single)
         assert row["efficiency"] == pytest.approx(1 / row["ddp_x"])
+        assert row["cpu_s"] > 0 and row["cpu_x"] == pytest.approx(
+            row["cpu_s"] / rows[mode, 1]["cpu_s"]
+        )

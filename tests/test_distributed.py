@@ -196,12 +196,25 @@ def scoring(dist: Dist) -> dict:
     }
 
 
+def measured_costs(dist: Dist) -> dict:
+    """Rewards under costs each process would measure differently: rank 0's count everywhere."""
+    out = {}
+    for cost in ("latency", "latency_table"):
+        cfg = small_config(cost=cost)
+        engine = build_engine(cfg, build_parts(cfg, dist), dist=dist)
+        candidates = [engine.supernet.space.default(), engine.sampler.smallest]
+        out[cost] = [s.reward for s in engine.evaluator.scores(candidates, 0)]
+        out[cost].append(engine.evaluator.target_cost)
+    return out
+
+
 def collectives_worker(rank: int, world: int, port: int, out: Path) -> None:
     os.environ.update(rank_env(rank, world, port))
     torch.set_num_threads(1)
     with distributed.session() as dist:
         results = {s: step_weights(dist, s) for s in ("controller", "sandwich")}
         results["scoring"] = scoring(dist)
+        results["measured"] = measured_costs(dist)
     torch.save(results, out / f"rank{rank}.pt")
 
 
@@ -228,6 +241,7 @@ def test_two_ranks_step_score_and_validate_as_one_process_on_all_their_batches(t
             assert torch.allclose(r["bn"][k], v, rtol=1e-5, atol=1e-6), k
     ctrl = [r["controller"] for r in two]
     assert all(torch.equal(ctrl[0][k], one["controller"][k]) for k in ctrl[0])
+    assert ranks[0]["measured"] == ranks[1]["measured"]  # measured on rank 0 only
 
 
 # ---- a whole search ---------------------------------------------------------------------------
