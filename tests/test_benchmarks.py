@@ -3,6 +3,7 @@ line holding the documented keys."""
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,8 +96,11 @@ def test_ranking_quick(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_distributed_scaling_smoke(capsys):
+def test_distributed_scaling_smoke(capsys, monkeypatch):
     bench = load("distributed_scaling")
+    # its processes are spawned: they import the script by name, as the parent knows it
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.setitem(sys.modules, "distributed_scaling", bench)
     result = bench.main(["--procs", "1", "2", "--steps", "1", "--warmup", "0", "--batch", "2"])
     printed = last_json_line(capsys)
     assert printed["benchmark"] == "distributed_scaling"

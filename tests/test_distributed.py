@@ -333,7 +333,8 @@ def test_ctrl_c_to_torchrun_stops_every_rank_at_one_checkpointed_batch(write_con
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends torchrun; it passes it to the ranks
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    assert json.loads((folder / "status.json").read_text())["state"] == "interrupted"
+    status = json.loads((folder / "status.json").read_text())
+    assert status["state"] == "interrupted", (status, err[-4000:])
     assert "continue with: python train_enas.py --resume" in err
     state = load_checkpoint(folder / "enas_checkpoint")
     assert 1 <= state["epoch"] < 20, out
