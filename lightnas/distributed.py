@@ -11,7 +11,9 @@ How a run is divided:
   on this rank (`shard`). The order and augmentation are the single process's, the global batch is
   data.batch_size x W, and a last step with fewer than W batches is dropped;
 - architectures: rank 0's strategy and sampler decide (the controller lives on rank 0); the other
-  ranks receive its decisions (`from_main`);
+  ranks receive its decisions (`from_main`). Identical strategies on every rank would save a
+  broadcast per step, but one rounding difference between two machines' CPUs would let them
+  drift apart, and the ranks would silently train different children;
 - gradients: averaged over the ranks by DDP (`wrap`);
 - rewards, validation and BN re-estimation: each rank takes its share of the batches and counts
   and sums are added over the ranks (`split`, `cycle`, `first`, `sum_floats`,

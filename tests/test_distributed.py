@@ -119,6 +119,17 @@ def test_one_process_passes_everything_through():
         assert dist is LOCAL
 
 
+def test_the_process_group_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(distributed.TIMEOUT_ENV, raising=False)
+    assert distributed.timeout().total_seconds() == 30 * 60
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "2.5")
+    assert distributed.timeout().total_seconds() == 150
+    for bad in ("0", "soon", "nan", "inf"):
+        monkeypatch.setenv(distributed.TIMEOUT_ENV, bad)
+        with pytest.raises(ConfigError, match=distributed.TIMEOUT_ENV):
+            distributed.timeout()
+
+
 def test_synced_batchnorm_lasts_only_for_the_training_step():
     net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2), nn.BatchNorm1d(2))
     with Dist(0, 2).synced_batchnorm(net, enabled=True):
