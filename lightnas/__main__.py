@@ -1,4 +1,5 @@
-"""`python -m lightnas COMMAND ...` = `lightnas COMMAND ...`."""
+"""`python -m lightnas COMMAND ...`, the same as `lightnas COMMAND ...`; what torchrun starts for
+the other commands: `torchrun --nproc_per_node 2 -m lightnas retrain trainings/<search>`."""
 
 import sys
 

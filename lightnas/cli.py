@@ -12,7 +12,7 @@ from types import ModuleType
 
 from lightnas import evaluate, rank, retrain, runs
 from lightnas.config import ArgParser
-from lightnas.errors import ConfigError, LightNASError
+from lightnas.errors import ConfigError, LightNASError, ReportedError
 
 
 def sweeps_module() -> ModuleType:
@@ -63,7 +63,8 @@ def run_command(command: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
         return command(argv)
     except LightNASError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if not isinstance(err, ReportedError):  # rank 0 of a distributed run reports it
+            print(f"error: {err}", file=sys.stderr)
         return 2
 
 

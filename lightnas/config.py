@@ -191,6 +191,16 @@ class TrackingConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """Runs started by torchrun on several processes (see "Several GPUs and machines" in the
+    README); ignored by a single process."""
+
+    sync_bn: bool = False
+    """BatchNorm of the training step on the statistics of the global batch (SyncBatchNorm;
+    CUDA only): worth it when data.batch_size per GPU is small."""
+
+
+@dataclass
 class Config:
     """A LightNAS run."""
 
@@ -219,6 +229,8 @@ class Config:
     """Checkpoints."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     """Experiment tracking."""
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    """Several processes (torchrun)."""
     epochs: int = 10
     """Epochs of the run."""
     seed: int = 0
@@ -256,6 +268,7 @@ SECTIONS = (
     "distill",
     "checkpoint",
     "tracking",
+    "distributed",
 )
 # the keys whose valid values are a registry's names (shown in --help and in errors)
 REGISTRY_KEYS: dict[str, Registry] = {

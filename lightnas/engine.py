@@ -1,5 +1,9 @@
 """The search loop: shared-weight phase, controller phase, validation. It touches no files:
-tracking, export and checkpointing hang off it as callbacks."""
+tracking, export and checkpointing hang off it as callbacks.
+
+Every rank of a distributed run runs this same loop (lightnas.distributed): rank 0's strategy
+decides the architectures, each rank trains on its shard of the batches, the counts are summed
+over the ranks, and a stop is agreed on, so all ranks take every branch together."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
 from lightnas.distill import distillation_loss
+from lightnas.distributed import LOCAL, Dist
 from lightnas.errors import LightNASError
 from lightnas.evaluation import Evaluator, Placement, Running
 from lightnas.models import Supernet
@@ -192,6 +197,7 @@ class Engine:
         loss: LossFn = cross_entropy,
         callbacks: Sequence[Callback] = (),
         sampler: TrainingSampler | None = None,
+        dist: Dist = LOCAL,
     ) -> None:
         self.cfg = cfg
         self.supernet = supernet
@@ -202,7 +208,10 @@ class Engine:
         self.loss = loss
         self.callbacks = list(callbacks)
         self.sampler = sampler or TrainingSampler("controller", strategy, evaluator.costs)
+        self.dist = dist
         supernet.to(device=placement.device, memory_format=placement.memory_format)
+        # what the training step runs: DDP around the supernet when there are several ranks
+        self.model = dist.wrap(supernet, static=self.fixed_architecture)
         self.optimizer = make_optimizer(cfg.optim, supernet)
         self.epoch = 0  # completed epochs
         self.global_step = 0
@@ -254,25 +263,28 @@ class Engine:
             self.evaluator.restart_reward_batches()
         lr = self.set_lr(epoch)
         train = progress.train
-        steps = len(self.data.train)
-        self._emit("on_phase", "train", steps)
-        batches = self.data.train.batches(epoch, start=progress.step)
-        for i, (x, y) in enumerate(batches, start=progress.step):
-            loss, correct = self.train_step(self.training_architectures(epoch), x, y)
-            train.add(loss, correct, len(y))
-            if i % 20 == 0 or i == steps - 1:
+        # `progress.step` counts the epoch's batches over all ranks: a step trains `world` of them
+        world = self.dist.world_size
+        end = progress.step + world * self.dist.steps(len(self.data.train), progress.step)
+        self._emit("on_phase", "train", end)
+        for i, (x, y) in self.dist.shard(self.data.train, epoch, start=progress.step):
+            done = i + world
+            train.add(*self.shared_step(epoch, x, y))
+            if i % 20 < world or done == end:
                 self._check_finite(train, epoch, i)
                 mean_loss, mean_acc = train.means()
-                self._emit("on_step", "train", {"n": i + 1, "loss": mean_loss, "acc": mean_acc})
-            if learn and every and (i + 1) % every == 0:
+                self._emit("on_step", "train", {"n": done, "loss": mean_loss, "acc": mean_acc})
+            if learn and every and done // every > i // every:  # every `every` batches
                 progress.controller.append(self.controller_phase(epoch, search.controller_steps))
-            progress.step = i + 1
+            progress.step = done
             progress.elapsed += time.perf_counter() - started
             started = time.perf_counter()
             self._emit("on_batch_end")
-            if self.interrupted:
+            if self._stop_requested():
+                self.dist.average_buffers(self.supernet)
                 self._emit("on_interrupt")
                 raise KeyboardInterrupt
+        self.dist.average_buffers(self.supernet)  # each rank updated them from its own batches
         self._emit("on_phase_end", "train")
         if learn and not every:
             progress.controller.append(self.controller_phase(epoch, search.controller_steps))
@@ -290,8 +302,13 @@ class Engine:
         )
 
     def _stop_if_interrupted(self) -> None:
-        if self.interrupted:
+        if self._stop_requested():
             raise KeyboardInterrupt
+
+    def _stop_requested(self) -> bool:
+        """Whether Ctrl-C / SIGTERM reached any rank: then all stop at this safe point."""
+        self.interrupted = self.dist.any(self.interrupted)
+        return self.interrupted
 
     def set_lr(self, epoch: int) -> float:
         o = self.cfg.optim
@@ -309,37 +326,59 @@ class Engine:
             )
 
     # ---- shared-weight phase --------------------------------------------------------------
+    @property
+    def fixed_architecture(self) -> bool:
+        """Every step trains the same architecture (a retrain)."""
+        return not self.strategy.proposes_candidates and self.sampler.mode == "controller"
+
     def training_architectures(self, epoch: int) -> list[Architecture]:
-        return self.sampler.architectures(epoch)
+        """The architectures of the next step: rank 0's sampler draws them for every rank."""
+        return self.dist.from_main(lambda: self.sampler.architectures(epoch))
+
+    def shared_step(self, epoch: int, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, int]:
+        """One step of the shared-weight phase; its mean loss, correct count and sample count
+        over every rank's batch."""
+        loss, correct = self.train_step(self.training_architectures(epoch), x, y)
+        return self.dist.step_totals(loss, correct, len(y))
 
     def train_step(
         self, archs: Sequence[Architecture], x: Tensor, y: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """One optimizer step on the summed gradients of `archs` (one, or a sandwich); the
-        mean loss and the correct count of the first."""
+        """One optimizer step on the summed gradients of `archs` (one, or a sandwich, averaged
+        over the ranks); the mean loss and the correct count of the first, on this rank."""
         self.supernet.train()
         x, y = self.placement.input(x), self.placement.target(y)
         self.optimizer.zero_grad(set_to_none=True)
         distill = self.cfg.search.inplace_distill
         largest = self.sampler.largest
-        teacher = self.inplace_teacher(archs, x) if distill else None
         losses, correct = [], None
-        for arch in archs:
-            self.supernet.set_architecture(arch)
-            with self.placement.autocast():
-                logits = self.supernet(x)
-            soft = teacher if arch != largest else None
-            loss = self.child_loss(logits.float(), y, x, soft)
-            loss.backward()
-            losses.append(loss.detach())
-            if distill and arch == largest:
-                teacher = logits.detach().float()  # the soft targets of the step's other children
-            correct = (logits.argmax(1) == y).sum() if correct is None else correct
+        with self.dist.synced_batchnorm(self.supernet, self.cfg.distributed.sync_bn):
+            teacher = self.inplace_teacher(archs, x) if distill else None
+            for k, arch in enumerate(archs):
+                soft = teacher if arch != largest else None
+                logits, loss = self.child_backward(arch, x, y, soft, last=k == len(archs) - 1)
+                losses.append(loss)
+                if distill and arch == largest:
+                    teacher = logits.detach().float()  # the soft targets of the other children
+                correct = (logits.argmax(1) == y).sum() if correct is None else correct
         if self.cfg.optim.grad_clip:
             nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.global_step += 1
         return torch.stack(losses).mean(), correct
+
+    def child_backward(
+        self, arch: Architecture, x: Tensor, y: Tensor, soft: Tensor | None, last: bool
+    ) -> tuple[Tensor, Tensor]:
+        """Forward and backward of one child of the step: its logits and loss. The ranks
+        average the gradients once, in the step's `last` backward."""
+        self.supernet.set_architecture(arch)
+        with self.dist.accumulating(self.model, not last):
+            with self.placement.autocast():
+                logits = self.model(x)
+            loss = self.child_loss(logits.float(), y, x, soft)
+            loss.backward()
+        return logits, loss.detach()
 
     def inplace_teacher(self, archs: Sequence[Architecture], x: Tensor) -> Tensor | None:
         """The largest child's logits for in-place distillation: None when the step trains the
@@ -358,9 +397,12 @@ class Engine:
 
     # ---- controller phase -----------------------------------------------------------------
     def controller_step(self, epoch: int) -> dict:
-        """Ask for candidates, score them all on the same reward batches, tell the scores."""
-        candidates = self.strategy.ask(self.cfg.search.controller_batch)
-        return self.strategy.tell(candidates, self.evaluator.scores(candidates, epoch))
+        """Ask for candidates, score them all on the same reward batches, tell the scores (the
+        strategy lives on rank 0; every rank scores its share of the batches)."""
+        ask = self.cfg.search.controller_batch
+        candidates = self.dist.from_main(lambda: self.strategy.ask(ask))
+        scores = self.evaluator.scores(candidates, epoch)
+        return self.dist.from_main(lambda: self.strategy.tell(candidates, scores))
 
     def controller_phase(self, epoch: int, steps: int) -> dict:
         """`steps` ask / tell rounds; the mean of their statistics ({} when none ran)."""
@@ -380,10 +422,10 @@ class Engine:
         n = self.cfg.search.num_val_samples if s.proposes_candidates else 0
         picks: dict[str, Architecture] = {}
         self._emit("on_phase", "valid", n + 2)
-        favourite = s.favourite()
+        favourite = self.dist.from_main(s.favourite)
         if n > 0:
             with torch.no_grad():
-                candidates = s.candidates(epoch, n)
+                candidates = self.dist.from_main(lambda: s.candidates(epoch, n))
             rewards = [score.reward for score in self.evaluator.scores(candidates, epoch)]
             picks["sampled"] = candidates[max(range(n), key=lambda i: (rewards[i], i))]
         if favourite is not None:

@@ -24,3 +24,8 @@ class CheckpointError(LightNASError):
 
 class ArchitectureError(LightNASError, ValueError):
     """An architecture (JSON) that does not fit its search space."""
+
+
+class ReportedError(LightNASError):
+    """Bad input that rank 0 of a distributed run reports: the other ranks exit with code 2
+    without a message (lightnas.distributed)."""

@@ -2,17 +2,22 @@
 
 Prints a narrow table and writes it as JSON: `evaluation.json` in a training folder, or
 `<name>.evaluation.json` next to an exported model (a folder of exports holds one per epoch).
+Under torchrun the ranks share the evaluated split; rank 0 measures the costs and writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from torch import nn
 
 from lightnas.config import ArgParser, Config, parse_config, resolve_device
 from lightnas.cost import COSTS, LATENCY_TABLE
 from lightnas.data import DataBundle, build_data
+from lightnas.distributed import LOCAL, Dist, session
 from lightnas.errors import ConfigError, DataError
 from lightnas.evaluation import base_network, measure
 from lightnas.export import load_architecture, load_child, read_metadata, resolve_target
@@ -46,8 +51,27 @@ def pick_split(data: DataBundle, split: str) -> tuple[object, str, list[str]]:
 
 
 # ---- the report --------------------------------------------------------------------------
-def evaluate(args: argparse.Namespace) -> tuple[dict, Path]:
-    """The evaluation report of `args.target` and where to write it."""
+@dataclass
+class Inputs:
+    """What an evaluation measures, loaded and checked."""
+
+    weights: Path
+    folder_config: Path | None
+    out: Path
+    cfg: Config
+    device: object
+    description: dict
+    net: nn.Module
+    data: DataBundle
+    loader: object
+    split: str
+    base: nn.Module | None = None
+    base_weights: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_inputs(args: argparse.Namespace, dist: Dist = LOCAL) -> Inputs:
+    """The model, its data and the base network to compare with; bad input raises."""
     weights, folder_config, out = resolve_target(args.target, args.epoch)
     config = Path(args.config) if args.config else folder_config
     if config is None or not config.is_file():
@@ -56,7 +80,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict, Path]:
             "so its dataset can be rebuilt"
         )
     cfg = load_data_config(config, args.data_dir)
-    device = resolve_device(args.device)
+    device = dist.place(resolve_device(args.device))
     description = read_metadata(weights)
     info = description["model"]
     net = load_child(weights)
@@ -68,37 +92,49 @@ def evaluate(args: argparse.Namespace) -> tuple[dict, Path]:
             f"{config} gives {tuple(data.input_shape)} and {data.num_classes}"
         )
     loader, split, notes = pick_split(data, args.split)
-    compare = args.compare_base or args.base is not None
-    base, base_weights = base_network(info, net, weights, args.base) if compare else (None, None)
+    found = Inputs(weights, folder_config, out, cfg, device, description, net, data, loader, split)
+    found.notes = notes
+    if args.compare_base or args.base is not None:
+        found.base, found.base_weights = base_network(info, net, weights, args.base)
+    return found
+
+
+def evaluate(args: argparse.Namespace, dist: Dist = LOCAL) -> tuple[dict, Path]:
+    """The evaluation report of `args.target` and where to write it (complete on rank 0)."""
+    job = dist.agree(lambda: load_inputs(args, dist))
+    data, notes = job.data, job.notes
+    shape = tuple(job.description["model"]["input_shape"])
     timing = {"latency_batch": args.latency_batch, "latency_repeats": args.latency_repeats}
-    results = {"model": measure(net, loader, data.num_classes, shape, device, **timing)}
-    results["model"].update(trained=True, weights=str(weights))
-    if base is not None:
-        trained = base_weights is not None
-        row = measure(base, loader if trained else None, data.num_classes, shape, device, **timing)
-        results["base"] = {**row, "trained": trained, "weights": base_weights}
+    timing |= {"dist": dist}  # the ranks share the accuracy, rank 0 measures the costs
+    model = measure(job.net, job.loader, data.num_classes, shape, job.device, **timing)
+    results = {"model": {**model, "trained": True, "weights": str(job.weights)}}
+    if job.base is not None:
+        trained = job.base_weights is not None
+        loader = job.loader if trained else None
+        row = measure(job.base, loader, data.num_classes, shape, job.device, **timing)
+        results["base"] = {**row, "trained": trained, "weights": job.base_weights}
         if not trained:
             notes.append(
                 "base: untrained, so costs and latency only; for its accuracy pass --base <its "
                 "training folder or export>, e.g. from `lightnas retrain <search> --arch base`"
             )
     notes.append(LATENCY_NOTE)
-    latency_rows = add_latency_table(results, folder_config, weights)
+    latency_rows = add_latency_table(results, job.folder_config, job.weights)
     report = {
-        "model": str(weights),
-        "architecture": description["architecture"]["choices"],
-        "dataset": cfg.data.dataset,
-        "split": split,
+        "model": str(job.weights),
+        "architecture": job.description["architecture"]["choices"],
+        "dataset": job.cfg.data.dataset,
+        "split": job.split,
         "samples": results["model"]["samples"],
         "num_classes": data.num_classes,
-        "device": str(device),
+        "device": str(job.device),
         "latency_batch_size": args.latency_batch,
         "results": results,
         "notes": notes,
     }
     if latency_rows is not None:
         report["latency_table"] = latency_rows
-    return report, Path(args.output) if args.output else out
+    return report, Path(args.output) if args.output else job.out
 
 
 def add_latency_table(results: dict, config: Path | None, weights: Path) -> list[dict] | None:
@@ -162,13 +198,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str]) -> int:
-    """`lightnas evaluate ...`; bad input raises a LightNASError (one line, exit 2 in the CLI)."""
+def checked_args(argv: list[str]) -> argparse.Namespace:
     args = parse_args(argv)
     if args.latency_batch < 1 or args.latency_repeats < 1:
         raise ConfigError("--latency-batch and --latency-repeats must be >= 1")
-    report, out = evaluate(args)
-    write_json_atomic(out, report)
-    print(format_report(report))
-    print(f"written to {out}")
-    return 0
+    return args
+
+
+def main(argv: list[str]) -> int:
+    """`lightnas evaluate ...`; bad input raises a LightNASError (one line, exit 2 in the CLI)."""
+    with session() as dist:
+        args = dist.agree(lambda: checked_args(argv))
+        report, out = evaluate(args, dist)
+        if dist.is_main:
+            write_json_atomic(out, report)
+            print(format_report(report))
+            print(f"written to {out}")
+        return 0

@@ -5,7 +5,7 @@ and the benchmarks."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightnas.cost import COSTS, count_costs, measure_costs
+from lightnas.distributed import LOCAL, Dist
 from lightnas.errors import ArchitectureError, DataError
 from lightnas.export import find_trainable, load_architecture, load_child, resolve_target
 from lightnas.models import Supernet, child, create_supernet
@@ -169,6 +170,10 @@ class Evaluator:
     on the same draw, with the same BatchNorm protocol as the full validation: running statistics
     re-estimated for that architecture on the epoch's first `bn_recalibration_batches` training
     batches, then eval mode. Validation data never reaches BatchNorm's statistics.
+
+    In a distributed run (`dist`) a draw is the next `reward_batches` x world size batches, each
+    rank scoring its share; rewards, BN statistics and validation figures are reduced over the
+    ranks to what one process computes on all those batches.
     """
 
     def __init__(
@@ -178,38 +183,43 @@ class Evaluator:
         placement: Placement,
         options: ScoringOptions,
         costs: CostTable | None = None,
+        dist: Dist = LOCAL,
     ) -> None:
         self.supernet = supernet
         self.data = data
         self.placement = placement
         self.options = options
+        self.dist = dist
         self.costs = costs or CostTable(supernet, data.input_shape)
-        self.target_cost = options.target_cost or self.costs.reference(options.cost)
+        # rank 0's: a measured reference (latency) differs from rank to rank
+        self.target_cost = options.target_cost or dist.from_main(
+            lambda: self.costs.reference(options.cost)
+        )
         self.restart_reward_batches()
 
     # -- the reward --
-    def restart_reward_batches(self) -> None:
-        """Rewards read validation batches in order, from the first one again each epoch."""
-        self._val_batches = _cycle(self.data.val)
-        self.reward_batches_used = 0
-
-    def next_reward_batch(self) -> tuple[Tensor, Tensor]:
-        self.reward_batches_used += 1
-        return next(self._val_batches)
+    def restart_reward_batches(self, used: int = 0) -> None:
+        """Rewards read validation batches in order, from the first one again each epoch (or
+        after the first `used`), repeating the split as often as needed."""
+        self._val_batches = self.dist.cycle(self.data.val, used)
+        self.reward_batches_used = used  # over all ranks: a checkpoint fits any world size
 
     def draw(self) -> list[tuple[Tensor, Tensor]]:
-        """The validation batches of the next reward (all candidates of a step share it)."""
+        """This rank's validation batches of the next reward (all candidates of a step share
+        it): `reward_batches` of them per rank, or its share of the whole split."""
         n = self.options.reward_batches
-        return [self.next_reward_batch() for _ in range(len(self.data.val) if n is None else n)]
+        if n is None:
+            self.reward_batches_used += len(self.data.val)
+            return list(self.dist.split(self.data.val))
+        self.reward_batches_used += n * self.dist.world_size
+        return [next(self._val_batches) for _ in range(n)]
 
     def state_dict(self) -> dict:
         return {"reward_batches_used": self.reward_batches_used}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue the epoch's reward batches where a checkpoint left them."""
-        self.restart_reward_batches()
-        for _ in range(state["reward_batches_used"]):
-            self.next_reward_batch()
+        self.restart_reward_batches(state["reward_batches_used"])
 
     @torch.no_grad()
     def accuracy(self, arch: Architecture, batches: Sequence, epoch: int) -> float:
@@ -220,21 +230,29 @@ class Evaluator:
         BN on each reward batch's own statistics; kept to measure against.
         """
         self.supernet.set_architecture(arch)
-        if self.options.reward_bn == "recalibrate":
+        batch_bn = self.options.reward_bn != "recalibrate"
+        if batch_bn:
+            self.supernet.train()
+        else:
             self.recalibrate_bn(self.supernet, epoch, self.options.reward_calibration_batches)
             self.supernet.eval()
-        else:
-            self.supernet.train()
         correct, count = 0.0, 0
         for x, y in batches:
             with self.placement.autocast():
                 logits = self.supernet(self.placement.input(x))
             correct += float((logits.argmax(1) == self.placement.target(y)).sum())
             count += len(y)
+        if batch_bn:  # the forwards moved each rank's running statistics its own way
+            self.dist.average_buffers(self.supernet)
+        correct, count = self.dist.sum_floats([correct, count])
         return correct / max(count, 1)
 
     def cost(self, arch: Architecture) -> float:
-        return self.costs.cost(arch, self.options.cost)
+        key = self.options.cost
+        if COSTS[key].additive:
+            return self.costs.cost(arch, key)
+        # a measured cost (latency) differs from rank to rank: rank 0's counts on every rank
+        return self.dist.from_main(lambda: self.costs.cost(arch, key))
 
     def reward(self, arch: Architecture, accuracy: float) -> float:
         """accuracy x (cost / target) ** w, and a hard budget's penalty (MnasNet)."""
@@ -256,26 +274,29 @@ class Evaluator:
 
     # -- validation --
     @torch.no_grad()
-    def recalibrate_bn(self, net: nn.Module, epoch: int, batches: int | None = None) -> None:
+    def recalibrate_bn(
+        self, net: nn.Module, epoch: int, batches: int | None = None, dist: Dist | None = None
+    ) -> None:
         """Re-estimate `net`'s BatchNorm running statistics on the first `batches` (default
-        `bn_recalibration_batches`) training batches of `epoch`.
+        `bn_recalibration_batches`) training batches of `epoch` (shared by the ranks of `dist`,
+        default the evaluator's).
 
         `net` is the supernet set to one architecture, or a child extracted from it.
         """
         batches = self.options.bn_recalibration_batches if batches is None else batches
         if batches <= 0:
             return
+        dist = dist or self.dist
         bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         momenta = [bn.momentum for bn in bns]
         for bn in bns:
             bn.reset_running_stats()
             bn.momentum = None  # cumulative average over the recalibration batches
         net.train()
-        for i, (x, _) in enumerate(self.data.train.batches(epoch)):
-            if i >= batches:
-                break
+        for x, _ in dist.first(self.data.train, epoch, batches):
             with self.placement.autocast():
                 net(self.placement.input(x))
+        dist.reduce_bn_statistics(bns)
         for bn, momentum in zip(bns, momenta, strict=True):
             bn.momentum = momentum
 
@@ -286,12 +307,13 @@ class Evaluator:
         self.recalibrate_bn(self.supernet, epoch)
         self.supernet.eval()
         total = Running()
-        for x, y in loader:
+        for x, y in self.dist.split(loader):
             y = self.placement.target(y)
             with self.placement.autocast():
                 logits = self.supernet(self.placement.input(x)).float()
             total.add(F.cross_entropy(logits, y), (logits.argmax(1) == y).sum(), len(y))
-        return total.means()
+        sums = self.dist.sum_floats([float(total.loss), float(total.correct), total.count])
+        return Running(sums[0], sums[1], int(sums[2])).means()
 
     def trained_child(self, arch: Architecture, epoch: int) -> nn.Module:
         """A stand-alone copy of `arch` with BN statistics re-estimated for it, on the CPU.
@@ -300,29 +322,26 @@ class Evaluator:
         what was exported.
         """
         net = child(self.supernet, arch)
-        self.recalibrate_bn(net, epoch)
+        self.recalibrate_bn(net, epoch, dist=LOCAL)  # rank 0 alone exports, on all the batches
         return net.cpu().eval()
-
-
-def _cycle(loader) -> Iterator:
-    while True:
-        yield from loader
 
 
 # ---- a stand-alone child --------------------------------------------------------------------
 @torch.no_grad()
-def accuracy(net: nn.Module, loader, num_classes: int) -> dict:
-    """top1 (and top5 when there are more than 5 classes) of `net` over `loader`."""
+def accuracy(net: nn.Module, loader, num_classes: int, dist: Dist = LOCAL) -> dict:
+    """top1 (and top5 when there are more than 5 classes) of `net` over `loader` (its batches
+    shared by the ranks of `dist`)."""
     net.eval()
     device = next(net.parameters()).device
     k = min(5, num_classes)
     top1 = top5 = n = 0
-    for x, y in loader:
+    for x, y in dist.split(loader):
         x, y = x.to(device), y.to(device)
         hits = net(x).float().topk(k, dim=1).indices == y[:, None]
         top1 += int(hits[:, 0].sum())
         top5 += int(hits.any(dim=1).sum())
         n += len(y)
+    top1, top5, n = (int(v) for v in dist.sum_floats([top1, top5, n]))
     if n == 0:
         raise DataError("the evaluation split is empty")
     return {"top1": top1 / n, "top5": top5 / n if num_classes > 5 else None, "samples": n}
@@ -336,15 +355,17 @@ def measure(
     device: torch.device,
     latency_batch: int = 1,
     latency_repeats: int = 20,
+    dist: Dist = LOCAL,
 ) -> dict[str, object]:
-    """Every registered cost of `net` (latency on `device`), plus its accuracy if `loader`."""
+    """Every registered cost of `net` (latency on `device`), plus its accuracy if `loader`.
+    In a distributed run the ranks share the accuracy and rank 0 alone measures the costs (the
+    others' rows have none): its latency is timed without the others competing."""
     net.to(device)
-    row: dict[str, object] = dict(
-        measure_costs(
-            net, input_shape, latency_batch=latency_batch, latency_repeats=latency_repeats
-        )
-    )
-    scores = accuracy(net, loader, num_classes) if loader is not None else {}
+    row: dict[str, object] = {}
+    if dist.is_main:
+        timing = {"latency_batch": latency_batch, "latency_repeats": latency_repeats}
+        row.update(measure_costs(net, input_shape, **timing))
+    scores = accuracy(net, loader, num_classes, dist) if loader is not None else {}
     row["top1"], row["top5"] = scores.get("top1"), scores.get("top5")
     row["samples"] = scores.get("samples")
     return row

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
@@ -157,7 +158,15 @@ def _check_formats(formats: Sequence[str]) -> None:
 
 
 def _pipe(dot_source: str, fmt: str) -> bytes:
-    return graphviz.pipe("dot", fmt, dot_source.encode())
+    # `dot` runs in a session of its own: Ctrl-C, which a terminal (and torchrun) sends to the
+    # whole process group, stops a run at its next safe point and must not kill the renderer
+    # half-way through an epoch's files
+    done = subprocess.run(
+        ["dot", f"-T{fmt}"], input=dot_source.encode(), capture_output=True, start_new_session=True
+    )
+    if done.returncode:
+        raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
+    return done.stdout
 
 
 def render_dot(dot_source: str, out_stem: Path, formats: Sequence[str] = ("png",)) -> list[Path]:

@@ -283,8 +283,8 @@ def table_entry(
 
 
 class LatencyCostTable(CostTable):
-    """A CostTable whose `latency_table` cost comes from a per-op latency table: measured once
-    here (or read from `saved`, or from `options.csv`), then only looked up."""
+    """A CostTable whose `latency_table` cost comes from a per-op latency table: `table`, or
+    measured once here (or read from `saved`, or from `options.csv`), then only looked up."""
 
     def __init__(
         self,
@@ -292,11 +292,14 @@ class LatencyCostTable(CostTable):
         input_shape: Sequence[int],
         options: LatencyTableOptions,
         saved: Path | None = None,
+        table: LatencyTable | None = None,
     ) -> None:
         super().__init__(supernet, input_shape)
         space = supernet.space
         source = saved if saved is not None and saved.is_file() else options.csv
-        if source is not None:
+        if table is not None:
+            self.latency = table
+        elif source is not None:
             self.latency = LatencyTable.read_csv(Path(source), space)
         else:
             self.latency = self._measure_table(options)
@@ -336,14 +339,19 @@ class LatencyCostTable(CostTable):
 
 
 def latency_cost_table(
-    search, supernet: Supernet, input_shape: Sequence[int], folder: TrainingFolder | None
+    search,
+    supernet: Supernet,
+    input_shape: Sequence[int],
+    folder: TrainingFolder | None,
+    table: LatencyTable | None = None,
 ) -> LatencyCostTable | None:
-    """The run's cost table when `search.cost` is latency_table (None otherwise); a resumed run
-    reads the table its folder holds instead of measuring again."""
+    """The run's cost table when `search.cost` is latency_table (None otherwise), with `table`
+    (measured elsewhere: rank 0 of a distributed run) or else the one its folder holds (a
+    resumed run) or else measured now."""
     if search.cost != LATENCY_TABLE:
         return None
     saved = None if folder is None else folder.latency_table
-    return LatencyCostTable(supernet, input_shape, search.latency_table, saved)
+    return LatencyCostTable(supernet, input_shape, search.latency_table, saved, table)
 
 
 def latency_table_of(evaluator) -> LatencyTable | None:

@@ -5,6 +5,7 @@ retrain defaults (no sampled validation, no BN re-estimation: one architecture o
 statistics), then `-c` files and `--key value` overrides. The folder `<search>_retrain` (never
 overwritten) holds the same artefacts as a search plus `architecture.json`, the trained
 architecture and where it came from; `lightnas retrain --resume <folder>` continues it.
+Under torchrun the ranks train it together, as a search (lightnas.distributed).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,6 +21,7 @@ import torch
 from lightnas.checkpoint import load_checkpoint
 from lightnas.config import ArgParser, Config, parse_config
 from lightnas.distill import mismatched_keys
+from lightnas.distributed import LOCAL, Dist, session
 from lightnas.engine import Callback
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.fileio import write_json_atomic
@@ -31,6 +34,7 @@ from lightnas.runs import (
     describe_best,
     new_folder,
     run_logged,
+    run_quietly,
     save_config,
 )
 from lightnas.runs import search as run_search
@@ -55,6 +59,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     search = argv[0] if argv and not argv[0].startswith("-") else None
     args, rest = p.parse_known_args(argv[1:] if search else argv)
     args.search = search
+    if args.resume and (args.search or args.epoch is not None or args.arch or args.inherit):
+        raise ConfigError("--resume takes only config overrides (-c, --key value)")
     return args, rest
 
 
@@ -108,8 +114,20 @@ def inherit_weights(parts: Parts, search: TrainingFolder) -> None:
     parts.supernet.load_state_dict(state)
 
 
-def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, TrainingFolder]:
-    """Config, parts (inherited weights loaded) and the new folder; nothing written on error."""
+@dataclass
+class Plan:
+    """A checked retrain, before its folder exists."""
+
+    cfg: Config
+    ns: object
+    parser: object
+    parts: Parts
+    arch: Architecture
+    origin: dict  # where the architecture came from
+
+
+def plan(args: argparse.Namespace, rest: list[str], dist: Dist = LOCAL) -> Plan:
+    """Config and parts (inherited weights loaded) of the retrain, writing nothing."""
     search = search_folder(args.search)
     name = f"{search.name}_{'base' if args.arch == 'base' else 'retrain'}"
     configs = [a for c in args.config for a in ("--config", c)]
@@ -123,24 +141,46 @@ def prepare(args: argparse.Namespace, rest: list[str]) -> tuple[Config, Parts, T
         arch_file = Path(tmp) / "architecture.json"
         arch_file.write_text(arch.to_json())
         cfg, ns, parser = parse_config([*argv, "--search.architecture", str(arch_file)])
-        parts = build_parts(cfg)
+        parts = build_parts(cfg, dist)
     if args.inherit:
         inherit_weights(parts, search)
-    folder = new_folder(cfg)
-    copy = folder.architecture
     origin = {"search": str(search.root), "architecture": source, "inherit": args.inherit}
-    write_json_atomic(copy, {**arch.to_dict(), "source": origin})
-    cfg.search.architecture = str(copy)
-    ns["search.architecture"] = str(copy)
-    save_config(parser, ns, folder.config)
-    return cfg, parts, folder
+    return Plan(cfg, ns, parser, parts, arch, origin)
+
+
+def create_folder(plan: Plan) -> TrainingFolder:
+    """The retrain's new folder with its architecture.json and config.yml."""
+    folder = new_folder(plan.cfg)
+    copy = folder.architecture
+    write_json_atomic(copy, {**plan.arch.to_dict(), "source": plan.origin})
+    plan.cfg.search.architecture = str(copy)
+    plan.ns["search.architecture"] = str(copy)
+    save_config(plan.parser, plan.ns, folder.config)
+    return folder
+
+
+def prepare(
+    args: argparse.Namespace, rest: list[str], dist: Dist = LOCAL
+) -> tuple[Config, Parts, TrainingFolder | None]:
+    """Config, parts (inherited weights loaded) and the new folder (rank 0's; None on the other
+    ranks); nothing is written when any rank fails on bad input."""
+    checked = dist.agree(lambda: plan(args, rest, dist))
+    folder = create_folder(checked) if dist.is_main else None
+    return checked.cfg, checked.parts, folder
 
 
 def run(
-    cfg: Config, parts: Parts, folder: TrainingFolder, callbacks: Sequence[Callback] = ()
+    cfg: Config,
+    parts: Parts,
+    folder: TrainingFolder | None,
+    dist: Dist = LOCAL,
+    callbacks: Sequence[Callback] = (),
 ) -> int:
-    """Train into `folder`, logging to its log.txt, as a search does."""
-    engine = build_engine(cfg, parts, callbacks)
+    """Train into `folder`, logging to its log.txt, as a search does (rank 0; the other ranks
+    train along). `callbacks` are added to the run's own (e.g. a sweep's pruning hook)."""
+    engine = build_engine(cfg, parts, callbacks, dist=dist)
+    if folder is None:
+        return run_quietly(engine)
     code = run_logged(engine, folder, parts.info, f"lightnas retrain --resume {folder.root}")
     if code:
         return code
@@ -151,11 +191,10 @@ def run(
 def main(argv: list[str], callbacks: Sequence[Callback] = ()) -> int:
     """`lightnas retrain ...`; bad input raises a LightNASError (one line, exit 2 in the CLI).
     `callbacks` are added to the run's own (e.g. a sweep's pruning hook)."""
-    args, rest = parse_args(argv)
-    if args.resume:
-        if args.search or args.epoch is not None or args.arch or args.inherit:
-            raise ConfigError("--resume takes only config overrides (-c, --key value)")
-        configs = [a for c in args.config for a in ("--config", c)]
-        return run_search(["--resume", args.resume, *configs, *rest], callbacks)
-    cfg, parts, folder = prepare(args, rest)
-    return run(cfg, parts, folder, callbacks)
+    with session() as dist:
+        args, rest = dist.agree(lambda: parse_args(argv))
+        if args.resume:
+            configs = [a for c in args.config for a in ("--config", c)]
+            return run_search(["--resume", args.resume, *configs, *rest], callbacks)
+        cfg, parts, folder = prepare(args, rest, dist)
+        return run(cfg, parts, folder, dist, callbacks)

@@ -2,6 +2,10 @@
 
 The command line, `lightnas retrain`, sweeps, the dashboard, the benchmarks and the tests start
 and resume runs through this module; it is the only one that creates a training folder.
+
+Under torchrun every rank parses, builds and checks the same run (every machine sees the same
+config, dataset and, to resume, training folder); bad input on any rank stops them all before
+anything is written, and only rank 0 writes the folder (lightnas.distributed).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from lightnas.config import Config, parse_config, resolve_device
 from lightnas.cost import COSTS
 from lightnas.data import DataBundle, build_data
 from lightnas.distill import DistillationLoss, build_teacher
+from lightnas.distributed import LOCAL, Dist, session
 from lightnas.engine import Callback, Engine, NonFiniteLossError, cross_entropy
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.evaluation import Evaluator, Placement, ScoringOptions
 from lightnas.export import model_info
-from lightnas.latency import latency_cost_table
+from lightnas.latency import LatencyCostTable, latency_cost_table
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
 from lightnas.sampling import TrainingSampler
@@ -41,6 +46,7 @@ RESUMABLE = (
     "tracking",
     "data.num_workers",
     "data.data_dir",
+    "distributed",
 )
 AUTOSAVE_DIR = Path("configs/autosaved")
 
@@ -69,10 +75,12 @@ def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Super
     )
 
 
-def build_parts(cfg: Config) -> Parts:
-    placement = Placement(resolve_device(cfg.device), cfg.bf16, cfg.channels_last)
+def build_parts(cfg: Config, dist: Dist = LOCAL) -> Parts:
+    """The parts of `cfg` for this rank of `dist` (a ConfigError if its ranks cannot share it)."""
+    placement = Placement(dist.place(resolve_device(cfg.device)), cfg.bf16, cfg.channels_last)
     torch.manual_seed(cfg.seed)
     data = build_data(cfg.data, seed=cfg.seed, device=placement.device)
+    dist.check(placement.device, len(data.train), cfg.distributed.sync_bn)
     supernet = build_supernet(cfg, data.num_classes, data.input_shape[0])
     info = model_info(
         cfg.model.name,
@@ -110,14 +118,15 @@ def build_engine(
     parts: Parts,
     callbacks: Sequence[Callback] = (),
     folder: TrainingFolder | None = None,
+    dist: Dist = LOCAL,
 ) -> Engine:
     """The engine of a run: evaluator, loss (distillation when a teacher is set), callbacks.
-    `folder`: the run's training folder when it exists (a resumed run reads its latency table)."""
+    `folder`: the run's training folder when it exists (a resumed run reads its latency table).
+    With several ranks (`dist`) every rank builds it, together: this runs collectives."""
     p = parts.placement
     parts.supernet.to(device=p.device, memory_format=p.memory_format)
-    # search.cost latency_table: the per-op table, measured on this device or the folder's
-    costs = latency_cost_table(cfg.search, parts.supernet, parts.data.input_shape, folder)
-    evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg), costs)
+    costs = shared_latency_costs(cfg, parts, folder, dist)
+    evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg), costs, dist)
     # after the cost table: its extracted ops must count their own, uncompiled forward
     compile_supernet(parts.supernet, cfg.compile, cfg.compile_backend)
     loss = cross_entropy
@@ -130,8 +139,35 @@ def build_engine(
         s.sampling, parts.strategy, evaluator.costs, key, s.sandwich_k, cfg.seed
     )
     return Engine(
-        cfg, parts.supernet, parts.strategy, parts.data, evaluator, p, loss, callbacks, sampler
+        cfg,
+        parts.supernet,
+        parts.strategy,
+        parts.data,
+        evaluator,
+        p,
+        loss,
+        callbacks,
+        sampler,
+        dist,
     )
+
+
+def shared_latency_costs(
+    cfg: Config, parts: Parts, folder: TrainingFolder | None, dist: Dist
+) -> LatencyCostTable | None:
+    """search.cost latency_table: the per-op table, measured on this device or read from the
+    folder, by rank 0, whose table every rank uses (None for the other costs)."""
+    args = (cfg.search, parts.supernet, parts.data.input_shape, folder)
+    made: list[LatencyCostTable | None] = []
+
+    def measured():
+        made.append(latency_cost_table(*args))
+        return None if made[0] is None else made[0].latency
+
+    table = dist.from_main(measured)
+    if made:  # rank 0
+        return made[0]
+    return None if table is None else latency_cost_table(*args, table=table)
 
 
 # ---- the training folder -------------------------------------------------------------------
@@ -347,20 +383,42 @@ def prepare_folder(request: Request) -> TrainingFolder:
 
 def search(argv: Sequence[str], callbacks: Sequence[Callback] = ()) -> int:
     """`train_enas.py` / `lightnas search`: parse, build and check everything, then run into a
-    training folder (created or resumed only once nothing can fail on bad input). `callbacks`
-    are added to the run's own (e.g. a sweep's pruning hook)."""
+    training folder (created or resumed only once nothing can fail on bad input, on any rank).
+    `callbacks` are added to the run's own (e.g. a sweep's pruning hook), on every rank."""
+    with session() as dist:
+        request, parts = dist.agree(lambda: prepare_run(argv, dist))
+        engine = build_engine(request.cfg, parts, callbacks, request.folder, dist)
+        if request.state is not None:
+            dist.agree(lambda: restore(engine, request))
+        if not dist.is_main:
+            return run_quietly(engine)
+        folder = prepare_folder(request)
+        command = f"python train_enas.py --resume {folder.root}"
+        code = run_logged(engine, folder, parts.info, command)
+        if code == 0:
+            print(f"done: {describe_best(engine)} in {folder.best_architecture}")
+        return code
+
+
+def prepare_run(argv: Sequence[str], dist: Dist = LOCAL) -> tuple[Request, Parts]:
+    """The parsed request and its parts, checked; rank 0 prints the config's warnings."""
     request = parse_request(argv)
-    for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
-        print(f"warning: {warning}", file=sys.stderr)
-    parts = build_parts(request.cfg)
-    engine = build_engine(request.cfg, parts, callbacks, request.folder)
-    if request.state is not None:
-        restore(engine, request)
-    folder = prepare_folder(request)
-    code = run_logged(engine, folder, parts.info, f"python train_enas.py --resume {folder.root}")
-    if code == 0:
-        print(f"done: {describe_best(engine)} in {folder.best_architecture}")
-    return code
+    if dist.is_main:
+        for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
+            print(f"warning: {warning}", file=sys.stderr)
+    return request, build_parts(request.cfg, dist)
+
+
+def run_quietly(engine: Engine) -> int:
+    """A rank other than 0: the same run without the training folder's callbacks; rank 0
+    reports how it ends, and this rank exits with the same code."""
+    try:
+        engine.run()
+    except KeyboardInterrupt:
+        return 130
+    except NonFiniteLossError:
+        return 1
+    return 0
 
 
 def describe_best(engine: Engine) -> str:

@@ -3,6 +3,7 @@ line holding the documented keys."""
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,25 @@ def test_pareto_hypervolume():
     # rectangles up to the reference cost 1.1: 0.3 * 0.4 + 0.5 * 0.1 + 0.6 * 0.1
     assert bench.hypervolume([(0.5, 0.9), (0.6, 1.0), (0.3, 0.5)]) == pytest.approx(0.23)
     assert bench.hypervolume([(0.9, 1.2)]) == 0.0  # beyond the reference point
+
+
+def test_distributed_scaling_smoke(capsys, monkeypatch):
+    bench = load("distributed_scaling")
+    # its processes are spawned: they import the script by name, as the parent knows it
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.setitem(sys.modules, "distributed_scaling", bench)
+    result = bench.main(["--procs", "1", "2", "--steps", "1", "--warmup", "0", "--batch", "2"])
+    printed = last_json_line(capsys)
+    assert printed["benchmark"] == "distributed_scaling"
+    assert printed["results"] == json.loads(json.dumps(result["results"]))
+    rows = {(r["mode"], r["procs"]): r for r in printed["results"]}
+    assert set(rows) == {(m, p) for m in ("search", "fixed", "fixed+unused") for p in (1, 2)}
+    for (mode, procs), row in rows.items():
+        assert row["step_s"] > 0 and row["batch_per_proc"] == 2
+        assert row["img_s"] == pytest.approx(procs * 2 / row["step_s"])
+        single = rows[mode, 1]["step_s"]
+        assert row["ddp_x"] == pytest.approx(row["step_s"] / single)
+        assert row["efficiency"] == pytest.approx(1 / row["ddp_x"])
+        assert row["cpu_s"] > 0 and row["cpu_x"] == pytest.approx(
+            row["cpu_s"] / rows[mode, 1]["cpu_s"]
+        )

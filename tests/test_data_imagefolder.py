@@ -85,6 +85,21 @@ def test_folder_loader_starts_mid_epoch_without_decoding_skipped_batches(
             assert torch.equal(xa, xb) and torch.equal(ya, yb)
 
 
+def test_folder_loader_steps_over_batches_without_decoding_them(image_folder: Path, monkeypatch):
+    data = build(data_dir=str(image_folder), image_size=8, batch_size=2, val_size=2)
+    loader = data.train  # 8 samples, 4 batches of 2
+    full = list(loader.batches(1))
+    decoded = []
+    getitem = ImageFolderDataset.__getitem__
+    monkeypatch.setattr(
+        ImageFolderDataset, "__getitem__", lambda self, i: decoded.append(i) or getitem(self, i)
+    )
+    strided = list(loader.batches(1, start=1, step=2))  # one rank's share of two
+    assert len(decoded) == 2 * 2
+    for (xa, ya), (xb, yb) in zip(strided, full[1::2], strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
 def test_missing_imagefolder_is_a_data_error_naming_the_layout(tmp_path: Path):
     with pytest.raises(DataError, match=rf"{tmp_path.resolve()}/train/<class>/\*\.jpg"):
         build(data_dir=str(tmp_path))

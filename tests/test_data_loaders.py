@@ -135,6 +135,19 @@ def test_start_outside_the_epoch_is_rejected(start):
         loader.batches(0, start)
 
 
+@pytest.mark.parametrize("augment", [True, False])
+@pytest.mark.parametrize("start, step", [(0, 2), (1, 2), (2, 3), (4, 4), (0, 9)])
+def test_a_step_yields_every_nth_batch_of_the_full_pass(augment, start, step):
+    loader = _loader(augment=augment, batch_size=12, drop_last=False)  # 4 batches, 1 partial
+    full = list(loader.batches(3))
+    strided = list(loader.batches(3, start, step))
+    assert len(strided) == len(full[start::step])
+    for (xa, ya), (xb, yb) in zip(strided, full[start::step], strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    with pytest.raises(ValueError, match="step=0"):
+        loader.batches(0, 0, 0)
+
+
 # --------------------------------------------------------------------------- frozen expectations
 # Computed with the single-module lightnas/data.py before it became a package (commit 440fa2a):
 # the package must reproduce its batches bit for bit, so seeded runs compare across the change.

@@ -3,7 +3,9 @@
 Both yield normalised float batches `(x, y)` already on the target device. Shuffling and
 augmentation depend only on `(seed, epoch)`, and `batches(epoch, start=k)` yields exactly the
 batches from index k on that a full pass over the epoch yields: a run resumed at an epoch
-boundary, or in the middle of one, sees the batches of an uninterrupted run.
+boundary, or in the middle of one, sees the batches of an uninterrupted run. `step=n` yields
+every n-th of them (k, k + n, ...) without loading the others: one process's share of a
+distributed run (lightnas.distributed).
 """
 
 from __future__ import annotations
@@ -57,12 +59,14 @@ class _EpochLoader:
         epoch, self.epoch = self.epoch, self.epoch + 1
         return self.batches(epoch)
 
-    def batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
-        """The batches of `epoch` from batch index `start` on, as if the first `start` had been
-        drawn; the loader's own epoch counter (`set_epoch`, iteration) is left alone."""
+    def batches(self, epoch: int, start: int = 0, step: int = 1) -> Iterator[Batch]:
+        """The batches of `epoch` with index `start`, `start + step`, ..., exactly as a full pass
+        yields them; the loader's own epoch counter (`set_epoch`, iteration) is left alone."""
         if not 0 <= start <= len(self):
             raise ValueError(f"start={start} is not a batch index in [0, {len(self)}]")
-        return self._batches(int(epoch), int(start))
+        if step < 1:
+            raise ValueError(f"step={step} must be >= 1")
+        return self._batches(int(epoch), int(start), int(step))
 
     def __len__(self) -> int:
         if self._drops_last:
@@ -74,7 +78,7 @@ class _EpochLoader:
         # The last partial batch is dropped unless it is the only one (tiny datasets).
         return self.drop_last and self.num_samples >= self.batch_size
 
-    def _batches(self, epoch: int, start: int) -> Iterator[Batch]:
+    def _batches(self, epoch: int, start: int, step: int) -> Iterator[Batch]:
         raise NotImplementedError
 
     def _order(self, epoch: int, device: torch.device) -> Tensor:
@@ -132,7 +136,7 @@ class ArrayLoader(_EpochLoader):
         self.augment = augment
         self.pad = x.shape[-1] // 8 if pad is None else pad  # 4 pixels at 32x32, as for CIFAR
 
-    def _batches(self, epoch: int, start: int) -> Iterator[Batch]:
+    def _batches(self, epoch: int, start: int, step: int) -> Iterator[Batch]:
         store = self.x.device
         order = self._order(epoch, store)
         # One augmentation generator per epoch, drawn batch after batch; a skipped batch still
@@ -141,7 +145,7 @@ class ArrayLoader(_EpochLoader):
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             params = draw_crops_and_flips(len(idx), self.pad, gen, store) if self.augment else None
-            if b < start:
+            if b < start or (b - start) % step:
                 continue
             x = self.x[idx]
             if params is not None:
@@ -182,15 +186,17 @@ class FolderLoader(_EpochLoader):
         self.num_samples = len(dataset)
         self.num_workers = num_workers
 
-    def _batches(self, epoch: int, start: int) -> Iterator[Batch]:
+    def _batches(self, epoch: int, start: int, step: int) -> Iterator[Batch]:
         # Workers are forked per iteration (not persistent), so they see this epoch's dataset state.
         self.dataset.epoch = epoch
         order = self._order(epoch, torch.device("cpu"))
+        size = self.batch_size
+        # the chunks of the order a full pass batches (len() drops a last partial one when it
+        # should); skipped batches are never decoded
+        chosen = [order[b * size : (b + 1) * size].tolist() for b in range(start, len(self), step)]
         loader = DataLoader(
             self.dataset,
-            batch_size=self.batch_size,
-            sampler=order[start * self.batch_size :].tolist(),  # skipped batches: never decoded
-            drop_last=self._drops_last,
+            batch_sampler=chosen,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
         )
