@@ -4,8 +4,8 @@ its own training folder, trials/trial_NNNN/, through the run module's public ent
 Its config is the base config, the sweep's `overrides`, then the trial's sampled parameters,
 written to one file so the run is exactly `lightnas search -c <that file>` (and its config.yml
 says everything). Its objectives are the metrics of the run's pick (best_architecture.json):
-the final selection's winner, scored with the final weights. Each epoch's value of the (single) objective is
-reported to Optuna, and when the pruner says so the run stops after that epoch
+the final selection's winner, scored with the final weights. Each epoch's value of the (single)
+objective is reported to Optuna, and when the pruner says so the run stops after that epoch
 (lightnas.runs.StopRun): status.json says `pruned`, the folder keeps that epoch's files.
 """
 
