@@ -138,7 +138,8 @@ class TensorBoard(Callback):
 
 
 class ArchitectureFiles(Callback):
-    """logs/architectures/epoch_N.{json,txt,dot,png} and best_architecture.json."""
+    """logs/architectures/epoch_N.{json,txt,dot,png} and best_architecture.json (with the base
+    network's costs)."""
 
     def __init__(self, folder: TrainingFolder, formats, info: dict) -> None:
         self.folder = folder
@@ -152,10 +153,12 @@ class ArchitectureFiles(Callback):
             arch, out, epoch_name(result.epoch), epoch_stats(result), self.formats
         )
         best = engine.best
+        base = engine.supernet.space.default()  # the published network, for comparison
         data = {
             "architecture": {"space": arch.space.name, "choices": best.architecture},
             "model": self.info,
             "stats": best.as_dict(),
+            "base": {"architecture": dict(base), **engine.evaluator.costs.costs(base)},
         }
         write_json_atomic(self.folder.best_architecture, data)
 

@@ -7,7 +7,7 @@ import torch
 
 from lightnas.config import Config, ControllerConfig, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
-from lightnas.engine import Callback, NonFiniteLossError
+from lightnas.engine import Callback, EpochResult, NonFiniteLossError
 from lightnas.runs import build_engine, build_parts
 
 
@@ -138,3 +138,19 @@ def test_ctrl_c_during_epoch_end_bookkeeping_is_held_until_it_is_done():
     with pytest.raises(KeyboardInterrupt):
         engine.run()
     assert cb.finished and engine.epoch == 1 and len(engine.history) == 1
+
+
+def test_rows_carry_choice_probabilities_and_every_validated_architecture_with_costs():
+    engine = make_engine(tiny_cfg())
+    engine.run()
+    result = engine.history[0]
+    space = engine.supernet.space
+    assert result.probabilities.keys() == set(space.names)
+    for point, probs in result.probabilities.items():
+        assert list(probs) == list(space[point].choices)
+        assert sum(probs.values()) == pytest.approx(1.0)
+    assert result.validated_costs.keys() == result.validated.keys()
+    chosen = result.validated_costs[result.chosen]
+    assert chosen["architecture"] == result.architecture and chosen["ops"] == result.costs["ops"]
+    row = result.to_row()
+    assert EpochResult.from_row(row).to_row() == row
