@@ -1,4 +1,5 @@
-"""Command line: `lightnas {search,retrain,evaluate} ...`; `train_enas.py` is `lightnas search`.
+"""Command line: `lightnas {search,retrain,evaluate,dashboard} ...`; `train_enas.py` is
+`lightnas search`.
 
 Argument parsing and dispatch only. LightNAS's own errors (bad input) are reported as one line
 with exit code 2; anything else is a bug and keeps its traceback.
@@ -9,13 +10,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from lightnas import evaluate, retrain, runs
+from lightnas import dashboard, evaluate, retrain, runs
 from lightnas.errors import LightNASError
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "search": runs.search,
     "retrain": retrain.main,
     "evaluate": evaluate.main,
+    "dashboard": dashboard.main,
 }
 
 
