@@ -174,6 +174,8 @@ def api_run(request: Request, path: str) -> JSONResponse:
             {"summary": {"path": path, "name": full.name, "state": state}, "launch": record}
         )
     folder, summary = _training(request, path)
+    if launching.starting(record, summary.pid):
+        summary.state = "starting"
     return JSONResponse({**run_data(root, folder, summary), "launch": record})
 
 

@@ -210,6 +210,12 @@ def launch_record(root: Path, path: str) -> dict | None:
     return {**record, "alive": _alive(record.get("pid")), "log": tail(log, 40)}
 
 
+def starting(record: dict | None, status_pid: object) -> bool:
+    """Whether a process the dashboard started for a run is alive but has not yet written the
+    run's status.json (importing, building the data and the supernet)."""
+    return bool(record and record["alive"] and record.get("pid") != status_pid)
+
+
 def _alive(pid: object) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False

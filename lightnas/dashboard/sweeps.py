@@ -68,12 +68,15 @@ def _plain(value: object) -> object:
 
 
 def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
-    """Parameter importances (fANOVA) per objective; {} while too few trials are complete."""
+    """Parameter importances (fANOVA: the share of each objective's variance a parameter
+    explains) per objective; {} while too few trials are complete."""
     out = {}
     for i, name in enumerate(objective_names(study)):
-        target = None if len(study.directions) == 1 else (lambda t, i=i: t.values[i])
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
         try:
-            scores = optuna.importance.get_param_importances(study, target=target)
+            scores = optuna.importance.get_param_importances(
+                study, evaluator=evaluator, target=lambda t, i=i: t.values[i]
+            )
         except (ValueError, RuntimeError, ZeroDivisionError):
             continue
         out[name] = {k: float(v) for k, v in scores.items()}

@@ -101,7 +101,8 @@ class Dashboard:
 
     def _up(self) -> bool:
         try:
-            return httpx2.get(self.url + "/static/dashboard.css", timeout=2).status_code == 200
+            # any answer will do (with a token the answer is 401)
+            return httpx2.get(self.url + "/static/dashboard.css", timeout=2).status_code < 500
         except httpx2.TransportError:
             return False
 

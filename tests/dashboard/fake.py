@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import optuna
 import yaml
 
 SPACE = {
@@ -91,3 +94,35 @@ def old(path: Path, age_s: float = 3600) -> None:
     """Make a file look untouched for `age_s` seconds."""
     stamp = time.time() - age_s
     os.utime(path, (stamp, stamp))
+
+
+def sweep(folder: Path, run: Path, accuracies: list[float], ops: list[float]) -> Path:
+    """A sweep folder: sweep.yml, an Optuna study (val_acc up, ops down) with one trial per
+    accuracy, and each trial's training folder (a copy of `run` with that accuracy and OPs)."""
+    folder.mkdir(parents=True)
+    (folder / "sweep.yml").write_text(yaml.safe_dump({"n_trials": len(accuracies) + 1}))
+    study = optuna.create_study(
+        study_name="s",
+        storage=f"sqlite:///{folder / 'study.db'}",
+        directions=["maximize", "minimize"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["val_acc", "ops"])
+    dist = {
+        "search.cost_weight": optuna.distributions.FloatDistribution(-0.5, 0.0),
+        "optim.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+    }
+    for i, (acc, cost) in enumerate(zip(accuracies, ops, strict=True)):
+        params = {"search.cost_weight": -0.1 * i, "optim.lr": 1e-3 * (1 + i)}
+        trial = optuna.trial.create_trial(params=params, distributions=dist, values=[acc, cost])
+        study.add_trial(trial)
+        trial_dir = folder / "trials" / str(i)
+        shutil.copytree(run, trial_dir)
+        rows = [json.loads(line) for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
+        for r in rows:
+            r.update(val_acc=acc, ops=cost, reward=acc)
+        (trial_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "report").mkdir()
+    (folder / "report" / "trials.csv").write_text("number,val_acc\n")
+    return folder
