@@ -1,5 +1,4 @@
-"""Command line: `lightnas {search,retrain,evaluate,dashboard} ...`; `train_enas.py` is
-`lightnas search`.
+"""Command line: `lightnas {search,retrain,evaluate} ...`; `train_enas.py` is `lightnas search`.
 
 Argument parsing and dispatch only. LightNAS's own errors (bad input) are reported as one line
 with exit code 2; anything else is a bug and keeps its traceback.

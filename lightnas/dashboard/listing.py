@@ -21,7 +21,8 @@ from lightnas.dashboard.paths import relative_to_root
 from lightnas.layout import SweepFolder, TrainingFolder
 from lightnas.tracking import FAILED, FINISHED, INTERRUPTED, RUNNING
 
-STATES = (RUNNING, FINISHED, INTERRUPTED, FAILED)
+PRUNED = "pruned"  # a sweep's trial its pruner ended early (status.json, issue #9)
+STATES = (RUNNING, FINISHED, INTERRUPTED, FAILED, PRUNED)
 KINDS = ("training", "trial", "sweep")
 MAX_DEPTH = 4  # folders below the root searched for training folders and sweeps
 
@@ -127,13 +128,13 @@ def summarize_training(root: Path, found: Found) -> RunSummary:
 
 
 def sweep_state(trials: Sequence[RunSummary]) -> str:
-    """running while a trial runs; failed when one failed; finished when all did; else
-    interrupted (a sweep with no trials yet counts as interrupted)."""
+    """running while a trial runs; failed when one failed; finished when all finished (or were
+    pruned); else interrupted (a sweep with no trials yet counts as interrupted)."""
     states = {t.state for t in trials}
     for state in (RUNNING, FAILED):
         if state in states:
             return state
-    return FINISHED if states == {FINISHED} else INTERRUPTED
+    return FINISHED if states and states <= {FINISHED, PRUNED} else INTERRUPTED
 
 
 def summarize_sweep(root: Path, found: Found, trials: Sequence[RunSummary]) -> RunSummary:

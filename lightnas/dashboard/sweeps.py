@@ -1,18 +1,24 @@
 """A sweep's page data (`lightnas sweep`, issue #9): its trials, the Pareto front across them and
-the parameter importances, read from the sweep folder (lightnas.layout.SweepFolder): the Optuna
-storage `study.db`, the trials' training folders `trials/<trial>/` and the `report/` files.
+the parameter importances, read from the sweep folder (lightnas.layout.SweepFolder): `sweep.yml`
+(study name, storage URL, objectives), the Optuna storage (`study.db` unless sweep.yml names
+another), the trials' training folders `trials/<trial>/` and the `report/` files.
 
-Kept apart from the rest of the dashboard: only this module knows Optuna.
+Follows the conventions of the sweeps branch (#9): a trial's user attributes `folder` (its
+training folder, relative to the sweep folder), `overrides` (its parameters as config keys) and
+`skipped` (a trial beyond the budget, never run: left out). Kept apart from the rest of the
+dashboard: only this module knows Optuna.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from lightnas.dashboard.folders import cached, parse_yaml
 from lightnas.dashboard.listing import RunSummary
@@ -21,22 +27,33 @@ from lightnas.dashboard.rundata import pareto_front
 from lightnas.layout import SweepFolder
 
 optuna.logging.set_verbosity(logging.WARNING)
+SKIPPED = "skipped"  # user attribute of a trial beyond the budget (lightnas.sweeps.study)
 
 
-def load_studies(storage: Path) -> list[optuna.Study]:
-    """The studies in a sweep's SQLite storage (none when the file does not exist)."""
-    if not storage.is_file():
-        return []
-    url = f"sqlite:///{storage.resolve()}"
-    summaries = optuna.get_all_study_summaries(url, include_best_trial=False)
-    return [optuna.load_study(study_name=s.study_name, storage=url) for s in summaries]
+# ---- reading the storage ---------------------------------------------------------------------
+def storage_url(sweep: SweepFolder, config: dict) -> str | None:
+    """sweep.yml's `storage`, else the folder's SQLite file (None when it does not exist)."""
+    if isinstance(config.get("storage"), str):
+        return config["storage"]
+    return f"sqlite:///{sweep.storage.resolve()}" if sweep.storage.is_file() else None
 
 
-def objective_names(study: optuna.Study) -> list[str]:
-    names = study.metric_names
-    if names and len(names) == len(study.directions):
-        return list(names)
-    return [f"objective {i}" for i in range(len(study.directions))]
+def load_studies(url: str, name: str) -> list[optuna.Study]:
+    """The sweep's study (named in sweep.yml, else after the folder), or every study the
+    storage holds when none has that name."""
+    names = [s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)]
+    picked = [name] if name in names else names
+    return [optuna.load_study(study_name=n, storage=url) for n in picked]
+
+
+def objective_names(study: optuna.Study, config: dict) -> list[str]:
+    """Objective names: the study's metric names, sweep.yml's objectives, or numbers."""
+    n = len(study.directions)
+    objectives = config.get("objectives")
+    for names in (study.metric_names, objectives if isinstance(objectives, dict) else None):
+        if names and len(names) == n:
+            return [str(k) for k in names]
+    return ["value"] if n == 1 else [f"objective {i}" for i in range(n)]
 
 
 def _number(value: object) -> float | None:
@@ -45,58 +62,83 @@ def _number(value: object) -> float | None:
     return None
 
 
-def trial_rows(study: optuna.Study) -> list[dict]:
-    """One row per trial: number, state, objective values, params, duration."""
-    names = objective_names(study)
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        values = t.values or []
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name.lower(),
-                "values": dict(zip(names, [_number(v) for v in values], strict=False)),
-                "params": {k: _plain(v) for k, v in t.params.items()},
-                "duration_s": None if t.duration is None else t.duration.total_seconds(),
-            }
-        )
-    return rows
-
-
 def _plain(value: object) -> object:
     return value if isinstance(value, int | float | str | bool) or value is None else str(value)
 
 
-def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
-    """Parameter importances (fANOVA: the share of each objective's variance a parameter
-    explains) per objective; {} while too few trials are complete."""
-    out = {}
-    for i, name in enumerate(objective_names(study)):
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        try:
-            scores = optuna.importance.get_param_importances(
-                study, evaluator=evaluator, target=lambda t, i=i: t.values[i]
-            )
-        except (ValueError, RuntimeError, ZeroDivisionError):
-            continue
-        out[name] = {k: float(v) for k, v in scores.items()}
-    return out
+def run_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SKIPPED)]
 
 
-def objective_front(study: optuna.Study) -> dict | None:
-    """A two-objective study: every complete trial's values and Optuna's Pareto front."""
-    if len(study.directions) != 2:
-        return None
-    complete = [t for t in study.get_trials(deepcopy=False) if t.values and len(t.values) == 2]
-    best = {t.number for t in study.best_trials} if complete else set()
+def trial_row(trial: FrozenTrial, names: list[str]) -> dict:
+    """One trial: number, state, objective values, parameters, duration, folder."""
+    params = trial.user_attrs.get("overrides") or trial.params
     return {
-        "names": objective_names(study),
-        "directions": [d.name.lower() for d in study.directions],
-        "trials": [{"number": t.number, "values": t.values} for t in complete],
-        "front": sorted(best),
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "values": dict(zip(names, [_number(v) for v in trial.values or []], strict=False)),
+        "params": {str(k): _plain(v) for k, v in params.items()},
+        "duration_s": None if trial.duration is None else trial.duration.total_seconds(),
+        "folder": trial.user_attrs.get("folder"),
     }
 
 
+def importances(study: optuna.Study, names: list[str]) -> dict[str, dict[str, float]]:
+    """Parameter importances (fANOVA: the share of each objective's variance a parameter
+    explains) per objective; objectives with too few complete trials are left out."""
+    out = {}
+    for i, name in enumerate(names):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                scores = optuna.importance.get_param_importances(
+                    study,
+                    evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+                    target=lambda t, i=i: t.values[i],
+                )
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue
+        if scores:
+            out[name] = {k: float(v) for k, v in scores.items()}
+    return out
+
+
+def objective_front(study: optuna.Study, names: list[str]) -> dict | None:
+    """A two-objective study: every complete trial's values and Optuna's Pareto front."""
+    if len(study.directions) != 2:
+        return None
+    complete = [t for t in run_trials(study) if t.state == TrialState.COMPLETE]
+    front = {t.number for t in study.best_trials} if complete else set()
+    return {
+        "names": names,
+        "directions": [d.name.lower() for d in study.directions],
+        "trials": [{"number": t.number, "values": t.values} for t in complete],
+        "front": sorted(front),
+    }
+
+
+def study_data(study: optuna.Study, config: dict) -> dict:
+    names = objective_names(study, config)
+    return {
+        "name": study.study_name,
+        "directions": [d.name.lower() for d in study.directions],
+        "objectives": names,
+        "trials": [trial_row(t, names) for t in run_trials(study)],
+        "importances": importances(study, names),
+        "objective_front": objective_front(study, names),
+    }
+
+
+def read_studies(sweep: SweepFolder, config: dict) -> list[dict]:
+    """What the storage says about the sweep's study; [] before it exists."""
+    url = storage_url(sweep, config)
+    if url is None:
+        return []
+    studies = load_studies(url, str(config.get("name") or sweep.name))
+    return [study_data(s, config) for s in studies]
+
+
+# ---- joining the trials' folders -----------------------------------------------------------
 def accuracy_front(trials: Sequence[RunSummary]) -> dict:
     """Every trial's best validation accuracy against its best architecture's OPs, and the
     Pareto front across trials."""
@@ -109,7 +151,7 @@ def accuracy_front(trials: Sequence[RunSummary]) -> dict:
 
 
 def trial_numbers(trials: Sequence[RunSummary]) -> dict[int, RunSummary]:
-    """Trial folders by trial number: the digits their name ends with (`3`, `trial_0003`)."""
+    """Trial folders by trial number: the digits their name ends with (`trial_0003`, `3`)."""
     out = {}
     for t in trials:
         digits = t.name[len(t.name.rstrip("0123456789")) :]
@@ -118,20 +160,18 @@ def trial_numbers(trials: Sequence[RunSummary]) -> dict[int, RunSummary]:
     return out
 
 
-def read_studies(storage: Path) -> list[dict]:
-    """What the storage says about each study: objectives, trials, importances, front."""
+def with_runs(studies: list[dict], sweep_path: str, trials: Sequence[RunSummary]) -> list[dict]:
+    """The studies with each trial's training folder (its path under the root) attached."""
+    by_path = {t.path: t for t in trials}
+    by_number = trial_numbers(trials)
     out = []
-    for study in load_studies(storage):
-        out.append(
-            {
-                "name": study.study_name,
-                "directions": [d.name.lower() for d in study.directions],
-                "objectives": objective_names(study),
-                "trials": trial_rows(study),
-                "importances": importances(study),
-                "objective_front": objective_front(study),
-            }
-        )
+    for study in studies:
+        rows = []
+        for row in study["trials"]:
+            named = by_path.get(f"{sweep_path}/{row['folder']}") if row["folder"] else None
+            run = named or by_number.get(row["number"])
+            rows.append({**row, "run": None if run is None else run.path})
+        out.append({**study, "trials": rows})
     return out
 
 
@@ -142,18 +182,23 @@ def report_files(root: Path, sweep: SweepFolder) -> list[dict]:
     return [{"name": p.name, "path": relative_to_root(root, p)} for p in files]
 
 
-def sweep_data(root: Path, sweep: SweepFolder, summary: RunSummary, trials: list) -> dict:
-    """Everything a sweep's page shows, as JSON."""
-    studies = cached("studies", sweep.storage, read_studies, [])
-    by_number = trial_numbers(trials)
-    for study in studies:
-        for row in study["trials"]:
-            run = by_number.get(row["number"])
-            row["run"] = None if run is None else run.path
+def sweep_data(
+    root: Path, sweep: SweepFolder, summary: RunSummary, trials: Sequence[RunSummary]
+) -> dict:
+    """Everything a sweep's page shows, as JSON; `error` says why the storage was not read."""
+    config = parse_yaml(sweep.config)
+    error = None
+    try:
+        studies = cached("studies", sweep.storage, lambda _: read_studies(sweep, config), None)
+        if studies is None:  # no SQLite file: another storage (or none yet), read every time
+            studies = read_studies(sweep, config)
+    except Exception as err:  # SQLAlchemy's and Optuna's errors: many classes
+        studies, error = [], f"cannot read the study: {' '.join(str(err).split())[:300]}"
     return {
         "summary": summary.as_dict(),
-        "config": parse_yaml(sweep.config),
-        "studies": studies,
+        "config": config,
+        "studies": with_runs(studies, summary.path, trials),
+        "error": error,
         "trials": [t.as_dict() for t in trials],
         "accuracy_front": accuracy_front(trials),
         "report": report_files(root, sweep),

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import optuna
@@ -97,32 +96,43 @@ def old(path: Path, age_s: float = 3600) -> None:
 
 
 def sweep(folder: Path, run: Path, accuracies: list[float], ops: list[float]) -> Path:
-    """A sweep folder: sweep.yml, an Optuna study (val_acc up, ops down) with one trial per
-    accuracy, and each trial's training folder (a copy of `run` with that accuracy and OPs)."""
+    """A sweep folder as `lightnas sweep` (#9) leaves it: sweep.yml, an Optuna study (val_acc
+    up, ops down; no metric names: sweep.yml has the objectives) with one trial per accuracy,
+    each with its user attributes and training folder trials/trial_000N (a copy of `run` with
+    that accuracy and OPs), a skipped trial beyond the budget, and a report file."""
     folder.mkdir(parents=True)
-    (folder / "sweep.yml").write_text(yaml.safe_dump({"n_trials": len(accuracies) + 1}))
-    study = optuna.create_study(
-        study_name="s",
-        storage=f"sqlite:///{folder / 'study.db'}",
-        directions=["maximize", "minimize"],
+    objectives = {"val_acc": "maximize", "ops": "minimize"}
+    config = {"name": "study_" + folder.name, "n_trials": len(accuracies) + 1}
+    (folder / "sweep.yml").write_text(
+        yaml.safe_dump(config | {"objectives": objectives}, sort_keys=False)
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["val_acc", "ops"])
+    study = optuna.create_study(
+        study_name=config["name"],
+        storage=f"sqlite:///{folder / 'study.db'}",
+        directions=list(objectives.values()),
+    )
     dist = {
         "search.cost_weight": optuna.distributions.FloatDistribution(-0.5, 0.0),
         "optim.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
     }
     for i, (acc, cost) in enumerate(zip(accuracies, ops, strict=True)):
         params = {"search.cost_weight": -0.1 * i, "optim.lr": 1e-3 * (1 + i)}
-        trial = optuna.trial.create_trial(params=params, distributions=dist, values=[acc, cost])
+        where = f"trials/trial_{i:04d}"
+        attrs = {"folder": where, "overrides": params}
+        trial = optuna.trial.create_trial(
+            params=params, distributions=dist, values=[acc, cost], user_attrs=attrs
+        )
         study.add_trial(trial)
-        trial_dir = folder / "trials" / str(i)
-        shutil.copytree(run, trial_dir)
-        rows = [json.loads(line) for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
+        shutil.copytree(run, folder / where)
+        metrics = folder / where / "metrics.jsonl"
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
         for r in rows:
             r.update(val_acc=acc, ops=cost, reward=acc)
-        (trial_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    skipped = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.FAIL, user_attrs={"skipped": True}
+    )
+    study.add_trial(skipped)
     (folder / "report").mkdir()
-    (folder / "report" / "trials.csv").write_text("number,val_acc\n")
+    (folder / "report" / "trials.csv").write_text("trial,val_acc\n")
     return folder

@@ -5,7 +5,7 @@ import time
 
 import yaml
 
-from lightnas.dashboard.listing import discover, filter_runs, list_runs, sort_runs
+from lightnas.dashboard.listing import discover, filter_runs, list_runs, sort_runs, sweep_state
 
 from .fake import dead_pid, old, row, status, training
 
@@ -124,3 +124,14 @@ def test_filter_by_text_state_and_kind_and_sort_with_missing_values_last(tmp_pat
     assert [r.path for r in sort_runs(runs, "ops", desc=False)] == ["melius_a", "melius_b", "res_c"]
     assert sort_runs(runs, "no such key") == sort_runs(runs, "started")
     assert os.path.basename(sort_runs(runs, "name")[0].path) == "res_c"
+
+
+def test_a_sweep_whose_trials_finished_or_were_pruned_is_finished(tmp_path):
+    sweep = tmp_path / "s"
+    sweep.mkdir()
+    (sweep / "sweep.yml").write_text("n_trials: 2\n")
+    training(sweep / "trials" / "trial_0000", [row(1, 0.6, 90)], 1, status("finished", 1, 1))
+    training(sweep / "trials" / "trial_0001", [row(1, 0.5, 90)], 3, status("pruned", 1, 3))
+    runs = by_path(list_runs(tmp_path))
+    assert runs["s"].state == "finished" and runs["s/trials/trial_0001"].state == "pruned"
+    assert sweep_state([]) == "interrupted"

@@ -12,13 +12,15 @@ def test_the_sweep_page_data_reads_the_study_trials_front_and_importances(client
     assert client.get("/run/sweeps/s", follow_redirects=False).status_code == 303
     data = client.get("/api/sweep/sweeps/s").json()
     assert (data["summary"]["kind"], data["summary"]["epochs"]) == ("sweep", 5)
+    assert data["error"] is None
     (study,) = data["studies"]
+    assert study["name"] == "study_s"
     assert study["objectives"] == ["val_acc", "ops"]
     assert study["directions"] == ["maximize", "minimize"]
     assert [t["number"] for t in study["trials"]] == [0, 1, 2, 3]
     assert study["trials"][1]["values"] == {"val_acc": 0.7, "ops": 150}
     assert study["trials"][1]["params"]["search.cost_weight"] == -0.1
-    assert study["trials"][2]["run"] == "sweeps/s/trials/2"
+    assert study["trials"][2]["run"] == "sweeps/s/trials/trial_0002"
     assert set(study["importances"]) == {"val_acc", "ops"}
     assert set(study["importances"]["val_acc"]) == {"search.cost_weight", "optim.lr"}
     assert study["objective_front"]["front"] == [1, 2, 3]  # trial 2 beats trial 0 in both
@@ -26,7 +28,10 @@ def test_the_sweep_page_data_reads_the_study_trials_front_and_importances(client
     assert front == {"ops": [90, 150, 300], "val_acc": [0.6, 0.7, 0.9]}
     assert [f["name"] for f in data["report"]] == ["trials.csv"]
     runs = {r["path"]: r for r in client.get("/api/runs").json()}
-    assert runs["sweeps/s"]["kind"] == "sweep" and runs["sweeps/s/trials/3"]["kind"] == "trial"
+    assert (
+        runs["sweeps/s"]["kind"] == "sweep"
+        and runs["sweeps/s/trials/trial_0003"]["kind"] == "trial"
+    )
 
 
 def test_trial_folders_are_matched_by_the_number_their_name_ends_with(client, root):

@@ -434,6 +434,8 @@
       const data = await getJSON("/api/sweep/" + urlPath(path));
       state = data.summary.state;
       setState(state);
+      $("sweep-error").hidden = !data.error;
+      $("sweep-error").textContent = data.error || "";
       drawSweepFronts(data);
       drawImportances($("importances"), data.studies);
       $("studies").replaceChildren(...data.studies.map(studyTable));
