@@ -259,6 +259,26 @@ def _config_file(request: Request, config: str, text: str, filename: str) -> Pat
     return s.configs / config
 
 
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("the uploaded config is not UTF-8 text") from None
+
+
+def _prepare(request: Request, form: dict[str, str], text: str, filename: str) -> launching.Launch:
+    """Validate the launch form as the CLI would; an uploaded config is kept only if valid."""
+    epochs = form["epochs"].strip()
+    argv = launching.parse_overrides((f"epochs={epochs}\n" if epochs else "") + form["overrides"])
+    path = _config_file(request, form["config"], text, filename)
+    try:
+        return launching.validate(_settings(request).root, path, argv, form["name"].strip())
+    except ConfigError:
+        if text.strip():
+            path.unlink(missing_ok=True)
+        raise
+
+
 async def launch_post(
     request: Request,
     config: Annotated[str, Form()] = "",
@@ -271,17 +291,8 @@ async def launch_post(
     form = {"config": config, "name": name, "epochs": epochs, "overrides": overrides}
     raw = await upload.read(launching.MAX_CONFIG_BYTES + 1) if upload is not None else b""
     try:
-        text = raw.decode("utf-8")
-        more = f"epochs={epochs.strip()}\n" if epochs.strip() else ""
-        argv = launching.parse_overrides(more + overrides)
-        path = _config_file(request, config, text, upload.filename if upload else "")
-        try:
-            launch = launching.validate(s.root, path, argv, name.strip())
-        except ConfigError:
-            if text.strip():
-                path.unlink(missing_ok=True)
-            raise
-    except (ConfigError, UnicodeDecodeError) as err:
+        launch = _prepare(request, form, _decode(raw), upload.filename if upload else "")
+    except ConfigError as err:
         context = _launch_context(request)
         return _page(request, "launch.html", 400, error=str(err), form=form, **context)
     launching.start(s.root, launch, s.cwd or Path.cwd())

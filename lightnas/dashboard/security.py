@@ -15,6 +15,13 @@ from starlette.types import ASGIApp
 COOKIE = "lightnas_dashboard_token"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# scripts only from the dashboard itself (Plotly sets inline styles; SVGs are shown as blob: URLs)
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -66,6 +73,7 @@ class Guard(BaseHTTPMiddleware):
                     status_code=401,
                 )
         response = await call_next(request)
+        response.headers.update(HEADERS)
         if self.token is not None and request.query_params.get("token") == self.token:
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
         return response

@@ -33,9 +33,10 @@ def page(browser) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield page
     context.close()
-    assert errors == []  # no script failed on any page
+    assert errors == []  # no script failed, nothing was refused (CSP) or missing on any page
 
 
 @pytest.fixture(scope="module")

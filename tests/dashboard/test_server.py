@@ -121,6 +121,12 @@ def test_static_files_and_plotly_come_from_the_installed_packages(client):
         ).replace("http://127.0.0.1", "")
 
 
+def test_pages_forbid_scripts_from_elsewhere_and_framing(client):
+    csp = client.get("/").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert client.get("/api/runs").headers["x-content-type-options"] == "nosniff"
+
+
 def test_unknown_runs_and_sweeps_are_404(client):
     assert client.get("/run/nope").status_code == 404
     assert client.get("/api/run/nope").status_code == 404
@@ -193,6 +199,7 @@ def test_the_launch_page_offers_the_configs(client):
         ({"config": "tiny.yml", "overrides": "resume=x"}, None, "not a config key"),
         ({"config": "tiny.yml", "overrides": "justaword"}, None, "key=value"),
         ({"config": "tiny.yml", "name": "../x"}, None, "name"),
+        ({}, "epochs: 1\n" + "#" * 300_000, "larger than"),
     ],
 )
 def test_an_invalid_config_is_refused_before_anything_starts(
