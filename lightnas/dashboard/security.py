@@ -20,7 +20,7 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 
 
@@ -81,6 +81,6 @@ class Guard(BaseHTTPMiddleware):
     @staticmethod
     def _same_origin(request: Request, host: str) -> bool:
         origin = request.headers.get("origin")
-        if origin:
+        if origin and origin != "null":  # "null": a privacy-sensitive context, ask Sec-Fetch-Site
             return urlsplit(origin).netloc == host
         return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")

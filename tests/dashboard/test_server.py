@@ -160,6 +160,10 @@ def test_on_loopback_a_foreign_host_header_and_cross_site_posts_are_refused(clie
     assert client.post("/launch", data={"config": "tiny.yml"}, headers=evil).status_code == 403
     cross = {"sec-fetch-site": "cross-site"}
     assert client.post("/stop/tiny", headers=cross).status_code == 403
+    opaque = {"origin": "null", "sec-fetch-site": "cross-site"}
+    assert client.post("/stop/tiny", headers=opaque).status_code == 403
+    same = {"origin": "null", "sec-fetch-site": "same-origin"}
+    assert client.post("/stop/tiny", headers=same).status_code == 409  # not running
     assert list((client.app.state.settings.root).iterdir()) == [
         client.app.state.settings.root / "tiny"
     ]

@@ -36,6 +36,14 @@
     return Number(value).toPrecision(digits || 3);
   }
 
+  function si(value) {
+    if (value === null || value === undefined) return "–";
+    for (const [factor, unit] of [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+      if (Math.abs(value) >= factor) return Number((value / factor).toPrecision(3)) + " " + unit;
+    }
+    return String(Number(value.toPrecision(3)));
+  }
+
   function percent(value) {
     return value === null || value === undefined ? "–" : (100 * value).toFixed(1) + " %";
   }
@@ -131,7 +139,7 @@
       ["Epoch", s.epoch === undefined ? "–" : s.epoch + (s.epochs ? " / " + s.epochs : "")],
       ["ETA", s.state === "running" ? duration(s.eta_s) : "–"],
       ["Best val acc", percent(s.best_val_acc)],
-      ["OPs (best)", fmt(s.ops)],
+      ["OPs (best)", si(s.ops)],
       ["Model size (best)", kib(s.model_bits)],
       ["Model", (s.model || "–") + (s.dataset ? " · " + s.dataset : "")],
       ["Started", s.started ? new Date(s.started).toLocaleString() : "–"],
@@ -296,7 +304,7 @@
       const caption = document.createElement("figcaption");
       const s = r.summary;
       caption.textContent = s.path + " · best epoch " + (r.best_epoch || "–") + " · acc " +
-        percent(s.best_val_acc) + " · OPs " + fmt(s.ops);
+        percent(s.best_val_acc) + " · OPs " + si(s.ops);
       figure.append(caption);
       if (r.best_epoch) {
         const img = document.createElement("img");
@@ -315,14 +323,14 @@
     const query = runs.map((r) => "run=" + encodeURIComponent(r)).join("&");
     const data = await getJSON("/api/compare?" + query);
     const charts = $("compare-charts");
-    charts.replaceChildren();
-    for (const chart of data.charts) {
+    // every chart's box first, so that each is drawn at its final width
+    charts.replaceChildren(...data.charts.map((chart) => {
       const div = document.createElement("div");
       div.className = "chart";
       div.id = chart.id;
-      charts.append(div);
-      drawChart(div, chart);
-    }
+      return div;
+    }));
+    for (const chart of data.charts) drawChart($(chart.id), chart);
     compareArchitectures($("compare-archs"), data.runs);
     choicesTable($("choices"), data.runs, data.choices);
     holder.dataset.loaded = "1";
@@ -368,19 +376,20 @@
   }
 
   function drawImportances(holder, studies) {
-    holder.replaceChildren();
-    for (const study of studies) {
-      for (const [objective, scores] of Object.entries(study.importances)) {
-        const div = document.createElement("div");
-        div.className = "chart importance";
-        holder.append(div);
-        const names = Object.keys(scores).reverse();
-        const trace = { type: "bar", orientation: "h", x: names.map((n) => scores[n]), y: names };
-        const extra = { margin: { l: 200, r: 20, t: 40, b: 45 } };
-        const title = "Parameter importance for " + objective + " (fANOVA)";
-        Plotly.react(div, [trace], layout(title, "", "importance", extra), PLOT_CONFIG);
-      }
-    }
+    const charts = studies.flatMap((study) => Object.entries(study.importances));
+    const divs = charts.map(() => {
+      const div = document.createElement("div");
+      div.className = "chart importance";
+      return div;
+    });
+    holder.replaceChildren(...divs); // the boxes first: each chart is drawn at its final width
+    charts.forEach(([objective, scores], i) => {
+      const names = Object.keys(scores).reverse();
+      const trace = { type: "bar", orientation: "h", x: names.map((n) => scores[n]), y: names };
+      const extra = { margin: { l: 200, r: 20, t: 40, b: 45 } };
+      const title = "Parameter importance for " + objective + " (fANOVA)";
+      Plotly.react(divs[i], [trace], layout(title, "", "importance", extra), PLOT_CONFIG);
+    });
   }
 
   function drawSweepFronts(data) {
@@ -421,7 +430,7 @@
       cell(tr, badge);
       cell(tr, t.epoch + (t.epochs ? " / " + t.epochs : ""));
       cell(tr, percent(t.best_val_acc));
-      cell(tr, fmt(t.ops));
+      cell(tr, si(t.ops));
       cell(tr, kib(t.model_bits));
       body.append(tr);
     }
