@@ -96,7 +96,12 @@ class Dashboard:
             command, cwd=self.cwd, env=child_env(), stdout=subprocess.PIPE, text=True
         )
         self.banner = self.proc.stdout.readline()
-        wait_for(lambda: self._up(), 30, "the dashboard to answer")
+        try:
+            wait_for(lambda: self._up(), 30, "the dashboard to answer")
+        except AssertionError:
+            self.proc.kill()
+            self.proc.wait()
+            raise
         return self
 
     def _up(self) -> bool:
