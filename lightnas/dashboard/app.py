@@ -10,12 +10,12 @@ Files: `/download/<path>` (inside the root only). Actions (POST): `/launch`, `/s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
 import plotly
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -103,51 +103,35 @@ def plotly_js() -> FileResponse:
 
 
 # ---- the runs page -----------------------------------------------------------------------------
-def _listed(
-    request: Request, q: str, state: str, kind: str, sort: str, order: str
-) -> list[listing.RunSummary]:
+@dataclass
+class RunsQuery:
+    """The runs page's filter and order (query parameters)."""
+
+    q: str = ""
+    state: str = ""
+    kind: str = ""
+    sort: str = "started"
+    order: str = "desc"
+
+
+def _listed(request: Request, query: RunsQuery) -> list[listing.RunSummary]:
     runs = listing.list_runs(_settings(request).root)
-    runs = listing.filter_runs(runs, q, state, kind)
-    return listing.sort_runs(runs, sort, order != "asc")
+    runs = listing.filter_runs(runs, query.q, query.state, query.kind)
+    return listing.sort_runs(runs, query.sort, query.order != "asc")
 
 
-def runs_page(
-    request: Request,
-    q: str = "",
-    state: str = "",
-    kind: str = "",
-    sort: str = "started",
-    order: str = "desc",
-) -> HTMLResponse:
-    runs = _listed(request, q, state, kind, sort, order)
-    query = {"q": q, "state": state, "kind": kind, "sort": sort, "order": order}
-    context = {"runs": runs, "query": query, "states": listing.STATES, "kinds": listing.KINDS}
-    return _page(request, "runs.html", root=str(_settings(request).root), **context)
+def runs_page(request: Request, query: Annotated[RunsQuery, Depends()]) -> HTMLResponse:
+    context = {"states": listing.STATES, "kinds": listing.KINDS, "query": asdict(query)}
+    root = str(_settings(request).root)
+    return _page(request, "runs.html", runs=_listed(request, query), root=root, **context)
 
 
-def runs_table(
-    request: Request,
-    q: str = "",
-    state: str = "",
-    kind: str = "",
-    sort: str = "started",
-    order: str = "desc",
-) -> HTMLResponse:
-    runs = _listed(request, q, state, kind, sort, order)
-    query = {"q": q, "state": state, "kind": kind, "sort": sort, "order": order}
-    return _page(request, "_runs_table.html", runs=runs, query=query)
+def runs_table(request: Request, query: Annotated[RunsQuery, Depends()]) -> HTMLResponse:
+    return _page(request, "_runs_table.html", runs=_listed(request, query), query=asdict(query))
 
 
-def api_runs(
-    request: Request,
-    q: str = "",
-    state: str = "",
-    kind: str = "",
-    sort: str = "started",
-    order: str = "desc",
-) -> JSONResponse:
-    runs = _listed(request, q, state, kind, sort, order)
-    return JSONResponse([r.as_dict() for r in runs])
+def api_runs(request: Request, query: Annotated[RunsQuery, Depends()]) -> JSONResponse:
+    return JSONResponse([r.as_dict() for r in _listed(request, query)])
 
 
 # ---- a run ---------------------------------------------------------------------------------
