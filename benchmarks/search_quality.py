@@ -1,274 +1,245 @@
-"""Does the search find better networks than random search and the base network?
+"""Does the search find better networks than random search and the base network? A fair protocol.
 
-    python benchmarks/search_quality.py [--datasets digits mock] [--seeds 0 1 2]
-        [--search-epochs 6] [--retrain-epochs 6] [--cost-weight -0.3] [--device cpu] [--jobs 2]
+    python benchmarks/search_quality.py [--strategies enas random evolution] [--seeds 0 1 2 3 4]
+        [--retrain-seeds 0 1 2] [--epochs 10] [--retrain-epochs 15] [--jobs 2] [--quick]
+        [--config configs/quickstart.yml] [--retrain-config configs/retrain_quickstart.yml]
+        [--set key=value ...]
 
-For every dataset and seed, the quick-start search (configs/quickstart.yml: a small MeliusNet
-supernet at 16x16) runs with strategy `enas` and with `random` (uniform sampling, same weight
-sharing, same budget); the best architecture of each (best_architecture.json in a real run) and
-the base network (first choice everywhere) are then retrained from scratch with strategy `fixed`,
-the same epochs and seed, and evaluated on the test split (BatchNorm recalibrated, eval mode, as
-the engine validates). Printed per seed and as means: test accuracy, MOPs (FLOPs + BOPs/64),
-accuracy per MOPs and the search's own objective, reward = acc * (OPs / base OPs) ** cost_weight.
-No training folder is written: engines run without callbacks; architecture JSONs go to a temp dir.
-(dataset, seed) units run in `--jobs` processes of cores // jobs torch threads each: such small
-networks parallelise poorly over threads, and one thread per process suffers far less when other
-work shares the cores (measured here under load: 0.2 s vs 0.76 s per forward with 2 threads).
-Results depend on the seed (and, in the last bits, on the thread count).
+For every search seed, each strategy searches the quick start's space (configs/quickstart.yml,
+digits) with the same supernet epochs and the same number of architecture evaluations per epoch
+(a strategy without controller steps ranks that many more candidates at validation), and the
+final selection protocol picks its architecture (best_architecture.json in a real run). Every
+found architecture and the base network are then trained alone from scratch (strategy fixed,
+the retrain config, `--retrain-epochs`) with each retrain seed and scored on the test split.
+Printed: per search seed and strategy, the architecture (choice index per decision point),
+its test accuracy (mean over retrain seeds), OPs and reward = acc x (OPs / base OPs) ** w; then
+mean +- standard error over search seeds, and the paired comparison of each strategy with
+random and with the base network (mean difference +- SE, wins). The last line is JSON. No
+training folder is written. On CIFAR with a GPU:
+
+    python benchmarks/search_quality.py --config configs/default_config_melius22_cifar100.yml \\
+        --retrain-config configs/retrain_quickstart.yml --set data.data_dir=~/data \\
+        --epochs 100 --retrain-epochs 200 --device cuda --jobs 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
 from lightnas.config import Config, parse_config
-from lightnas.engine import Engine
-from lightnas.runs import build_engine, build_parts
+from lightnas.ranking import standalone_accuracy
+from lightnas.runs import build_engine, build_parts, build_supernet
 from lightnas.search.space import Architecture
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yml"
-DATASETS = {
-    "digits": [],  # the quick start's own data: scikit-learn digits, 16x16
-    "mock": ["--data.dataset", "mock", "--data.num_samples", "1024", "--data.num_classes", "10"],
-}
-METHODS = ("enas", "random", "base")
+ROOT = Path(__file__).resolve().parents[1]
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+QUICK = [
+    "--data.dataset=mock",
+    "--data.num_samples=192",
+    "--data.num_classes=4",
+    "--data.image_size=8",
+    "--model.kwargs={block_config: [1, 1], growth_rate: 8, init_features: 16, reduction: [0.5]}",
+    "--search.warmup_epochs=0",
+    "--search.controller_steps=2",
+    "--search.num_val_samples=2",
+    "--search.final_top_k=2",
+]
 
 
-def make_config(args, dataset: str, seed: int, epochs: int, *overrides: str) -> Config:
-    argv = [
-        "--config",
-        str(QUICKSTART),
-        *DATASETS[dataset],
-        "--epochs",
-        str(epochs),
-        "--seed",
-        str(seed),
-        "--device",
-        args.device,
-        "--search.cost_weight",
-        str(args.cost_weight),
-        "--export.formats",
-        "[]",
-        "--progress",
-        "false",
-        "--name",
-        "search_quality",
-        *overrides,
-    ]
+def config(args, retrain: bool, *overrides: str) -> Config:
+    argv = ["--config", args.config] + (["--config", args.retrain_config] if retrain else [])
+    argv += [*(QUICK if args.quick else []), f"--device={args.device}", "--export.formats=[]"]
+    argv += ["--progress=false", "--checkpoint.every_minutes=1000"]
+    argv += [f"--{kv}" for kv in args.set] + list(overrides)
     return parse_config(argv)[0]
 
 
-def run_engine(cfg: Config) -> Engine:
-    parts = build_parts(cfg)
-    engine = build_engine(cfg, parts)
+def evaluations_per_epoch(cfg: Config) -> int:
+    """Architecture evaluations (rewards) of one epoch of a strategy with controller steps
+    (one controller phase per epoch)."""
+    s = cfg.search
+    return s.controller_steps * s.controller_batch + s.num_val_samples
+
+
+def search(args, strategy: str, seed: int) -> dict:
+    """One search; the final selection's architecture with its shared-weight scores."""
+    started = time.perf_counter()
+    cfg = config(args, False, f"--search.strategy={strategy}", f"--seed={seed}")
+    if strategy == "random":  # no controller steps: rank as many candidates at validation
+        cfg.search.num_val_samples = evaluations_per_epoch(cfg)
+    engine = build_engine(cfg, build_parts(cfg))
     engine.run()
-    return engine
+    best = engine.best
+    log(f"  {strategy} seed {seed}: search {time.perf_counter() - started:.0f} s")
+    return {"choices": best.architecture, "val_acc": best.val_acc, "test_acc_shared": best.test_acc}
+
+
+def retrain(args, choices: dict, seed: int) -> float:
+    cfg = config(args, True)
+    with torch.device("meta"):
+        space = build_supernet(cfg, 10).space
+    return standalone_accuracy(cfg, Architecture(space, choices), args.retrain_epochs, seed)
+
+
+def costs_of(args, choices_list: list[dict]) -> tuple[list[dict], dict]:
+    """OPs and reward inputs of each architecture, and the base network's choices."""
+    cfg = config(args, False)
+    engine = build_engine(cfg, build_parts(cfg))
+    space, ev = engine.supernet.space, engine.evaluator
+    out = [{"ops": ev.costs.costs(Architecture(space, c))["ops"]} for c in choices_list]
+    base = dict(space.default())
+    return out, {"choices": base, "ops": ev.costs.costs(space.default())["ops"], "space": space}
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def search(args, dataset: str, seed: int, strategy: str) -> tuple[Architecture, float, float]:
-    """(best architecture, its validation accuracy with shared weights, seconds)."""
-    started = time.perf_counter()
-    cfg = make_config(args, dataset, seed, args.search_epochs, "--search.strategy", strategy)
-    engine = run_engine(cfg)
-    arch = Architecture(engine.supernet.space, engine.best.architecture)
-    seconds = time.perf_counter() - started
-    log(f"  {dataset} seed {seed}: {strategy} search {seconds:.0f} s")
-    return arch, engine.best.val_acc, seconds
+def init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
 
 
-def retrain(args, dataset: str, seed: int, arch: Architecture, folder: Path) -> dict:
-    """Train `arch` from scratch (strategy fixed) and evaluate it on the test split."""
-    started = time.perf_counter()
-    path = folder / f"{dataset}_{seed}_{''.join(map(str, arch.indices()))}.json"
-    path.write_text(arch.to_json())
-    cfg = make_config(
-        args,
-        dataset,
-        seed,
-        args.retrain_epochs,
-        "--search.strategy",
-        "fixed",
-        "--search.architecture",
-        str(path),
-        "--search.warmup_epochs",
-        "0",
-        "--search.num_val_samples",
-        "0",
-    )
-    engine = run_engine(cfg)
-    data = engine.data
-    split = "test" if data.test is not None else "val"
-    loader = data.test if data.test is not None else data.val
-    _, acc = engine.evaluator.evaluate(arch, loader, engine.epoch)
-    costs = engine.evaluator.costs.costs(arch)
-    mops = costs["ops"] / 1e6
-    seconds = time.perf_counter() - started
-    log(f"  {dataset} seed {seed}: retrain {path.stem} {seconds:.0f} s")
-    return {
-        "arch": "".join(map(str, arch.indices())),
-        "val_acc": engine.history[-1].val_acc,
-        "test_acc": acc,
-        "split": split,
-        "mops": mops,
-        "acc_per_mops": acc / mops,
-        "reward": engine.evaluator.reward(arch, acc),
-        "params": costs["params"],
-        "model_bits": costs["model_bits"],
-        "retrain_s": seconds,
-    }
+class InProcess(Executor):
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
 
 
-def run_unit(args, dataset: str, seed: int, folder: str) -> list[dict]:
-    """Both searches and the three retrains of one dataset and seed: three rows."""
-    found = {m: search(args, dataset, seed, m) for m in METHODS[:2]}
-    space = found["enas"][0].space
-    found["base"] = (space.default(), None, 0.0)
-    cache: dict[Architecture, dict] = {}  # equal architectures retrain identically
-    rows = []
-    for method in METHODS:
-        arch, search_val, search_s = found[method]
-        if arch not in cache:
-            cache[arch] = retrain(args, dataset, seed, arch, Path(folder))
-        rows.append(
-            {
-                "dataset": dataset,
-                "seed": seed,
-                "method": method,
-                "search_val_acc": search_val,
-                "search_s": search_s,
-                **cache[arch],
-            }
+def executor(jobs: int) -> Executor:
+    if jobs == 1:
+        return InProcess()
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(jobs, context, init_worker, (max(1, CORES // jobs),))
+
+
+def run(args) -> tuple[list[dict], dict]:
+    with executor(max(1, min(args.jobs, CORES))) as pool:
+        found = {
+            (st, s): pool.submit(search, args, st, s) for st in args.strategies for s in args.seeds
+        }
+        found = {k: f.result() for k, f in found.items()}
+        rows = [{"strategy": st, "seed": s, **found[st, s]} for st, s in found]
+        costs, base = costs_of(args, [r["choices"] for r in rows])
+        base_row = {"strategy": "base", "seed": None, "choices": base["choices"]}
+        rows.append(base_row)
+        costs.append({"ops": base["ops"]})
+        archs = {json.dumps(r["choices"], sort_keys=True) for r in rows}
+        jobs = {(a, rs): pool.submit(retrain, args, json.loads(a), rs) for a in archs
+                for rs in args.retrain_seeds}  # fmt: skip
+        accs = {k: f.result() for k, f in jobs.items()}
+    w = args.cost_weight
+    for row, cost in zip(rows, costs, strict=True):
+        key = json.dumps(row["choices"], sort_keys=True)
+        row["test_accs"] = [accs[key, rs] for rs in args.retrain_seeds]
+        row["test_acc"] = statistics.fmean(row["test_accs"])
+        row["ops"] = cost["ops"]
+        row["reward"] = row["test_acc"] * (cost["ops"] / base["ops"]) ** w
+        row["arch"] = "".join(
+            str(base["space"][n].choices.index(c)) for n, c in row["choices"].items()
         )
-    return rows
+    return rows, base
 
 
-def run(args) -> list[dict]:
-    units = [(d, s) for d in args.datasets for s in args.seeds]
-    with tempfile.TemporaryDirectory(prefix="lightnas_quality_") as tmp:
-        if args.jobs <= 1:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(args.threads or threads)
-            try:
-                return [row for d, s in units for row in run_unit(args, d, s, tmp)]
-            finally:
-                torch.set_num_threads(threads)
-        spawn = multiprocessing.get_context("spawn")
-        jobs = min(args.jobs, len(units))
-        init = (torch.set_num_threads, (args.threads,)) if args.threads else (None, ())
-        with ProcessPoolExecutor(jobs, spawn, initializer=init[0], initargs=init[1]) as pool:
-            futures = [pool.submit(run_unit, args, d, s, tmp) for d, s in units]
-            return [row for f in futures for row in f.result()]
+def mean_se(values: list[float]) -> tuple[float, float]:
+    m = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return m, se
 
 
-def summarise(rows: list[dict], datasets: list[str]) -> list[dict]:
-    means = []
-    for dataset in datasets:
-        mine = [r for r in rows if r["dataset"] == dataset]
-        for method in METHODS:
-            picked = [r for r in mine if r["method"] == method]
-            entry = {"dataset": dataset, "method": method, "seeds": len(picked)}
-            for key in ("test_acc", "mops", "acc_per_mops", "reward"):
-                entry[key] = statistics.fmean(r[key] for r in picked)
-            if method == "enas":
-                for other in ("random", "base"):
-                    rivals = {r["seed"]: r["reward"] for r in mine if r["method"] == other}
-                    entry[f"beats_{other}"] = sum(r["reward"] > rivals[r["seed"]] for r in picked)
-            means.append(entry)
-    return means
+def summarise(args, rows: list[dict]) -> dict:
+    by = {(r["strategy"], r["seed"]): r for r in rows}
+    base = by["base", None]
+    summary: dict = {"strategies": {}, "paired": {}}
+    for st in args.strategies:
+        mine = [by[st, s] for s in args.seeds]
+        summary["strategies"][st] = {
+            k: mean_se([r[k] for r in mine]) for k in ("test_acc", "ops", "reward")
+        }
+        rivals = [("random", lambda s: by["random", s])] if st != "random" else []
+        rivals.append(("base", lambda s: base))
+        for name, rival in rivals:
+            if name == "random" and "random" not in args.strategies:
+                continue
+            for k in ("test_acc", "reward"):
+                diffs = [by[st, s][k] - rival(s)[k] for s in args.seeds]
+                m, se = mean_se(diffs)
+                wins = sum(d > 0 for d in diffs)
+                summary["paired"][f"{st} - {name} ({k})"] = {"mean": m, "se": se, "wins": wins}
+    summary["base"] = {k: base[k] for k in ("test_acc", "ops", "reward")}
+    return summary
 
 
-def print_table(rows: list[dict], means: list[dict]) -> None:
-    print(
-        f"{'dataset':<7} {'seed':>4} {'method':<6} {'arch':<12} {'test acc':>8} {'MOPs':>6} "
-        f"{'acc/MOPs':>8} {'reward':>6}"
-    )
-    line = "{:<7} {:>4} {:<6} {:<12} {:>8.4f} {:>6.3f} {:>8.3f} {:>6.4f}"
+def print_table(args, rows: list[dict], summary: dict) -> None:
+    print(f"{'strategy':<10} {'seed':>4}  {'arch':<14} {'test acc':>8} {'kOPs':>7} {'reward':>7}")
     for r in rows:
+        seed = "-" if r["seed"] is None else r["seed"]
         print(
-            line.format(
-                r["dataset"], r["seed"], r["method"], r["arch"], r["test_acc"], r["mops"],
-                r["acc_per_mops"], r["reward"],
-            )
-        )  # fmt: skip
-    for m in means:
+            f"{r['strategy']:<10} {seed:>4}  {r['arch']:<14} {r['test_acc']:>8.4f} "
+            f"{r['ops'] / 1e3:>7.1f} {r['reward']:>7.4f}"
+        )
+    print(f"\nmean +- SE over {len(args.seeds)} search seeds ({len(args.retrain_seeds)} retrains)")
+    for st, m in summary["strategies"].items():
+        acc, ops, rew = m["test_acc"], m["ops"], m["reward"]
         print(
-            line.format(
-                m["dataset"], "mean", m["method"], "", m["test_acc"], m["mops"],
-                m["acc_per_mops"], m["reward"],
-            )
-        )  # fmt: skip
-    for m in means:
-        if m["method"] == "enas":
-            print(
-                f"{m['dataset']}: enas beats random on reward in {m['beats_random']}/{m['seeds']} "
-                f"seeds, the base network in {m['beats_base']}/{m['seeds']}"
-            )
+            f"{st:<10} acc {acc[0]:.4f}+-{acc[1]:.4f}  kOPs {ops[0] / 1e3:.1f}+-{ops[1] / 1e3:.1f}"
+            f"  reward {rew[0]:.4f}+-{rew[1]:.4f}"
+        )
+    b = summary["base"]
+    print(
+        f"{'base':<10} acc {b['test_acc']:.4f}  kOPs {b['ops'] / 1e3:.1f}  reward {b['reward']:.4f}"
+    )
+    print("\npaired differences (mean +- SE, wins):")
+    for name, d in summary["paired"].items():
+        print(f"  {name:<28} {d['mean']:+.4f} +- {d['se']:.4f}  {d['wins']}/{len(args.seeds)}")
     print("arch: choice index per decision point (0 = the base network's choice)")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--search-epochs", type=int, default=6)
-    parser.add_argument("--retrain-epochs", type=int, default=6)
-    parser.add_argument(
-        "--cost-weight", type=float, default=-0.3, help="w <= 0 of the reward (OPs)"
-    )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=min(2, CORES),
-        help="(dataset, seed) units run in parallel processes (default: min(2, cores))",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads per job (default: cores // jobs when jobs > 1, else torch's)",
-    )
-    return parser.parse_args(argv)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--strategies", nargs="+", default=["enas", "random", "evolution"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--retrain-seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=None, help="search epochs (default: config's)")
+    p.add_argument("--retrain-epochs", type=int, default=15)
+    p.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yml"))
+    p.add_argument("--retrain-config", default=str(ROOT / "configs" / "retrain_quickstart.yml"))
+    p.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="tiny mock data and budgets (CI)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seeds, args.retrain_seeds, args.retrain_epochs = args.seeds[:2], [0], 1
+        args.epochs = 1
+    if args.epochs is not None:
+        args.set = [*args.set, f"epochs={args.epochs}"]
+    args.cost_weight = config(args, False).search.cost_weight
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    if args.threads is None and args.jobs > 1:
-        args.threads = max(1, CORES // args.jobs)
     started = time.perf_counter()
-    rows = run(args)
-    means = summarise(rows, args.datasets)
-    print_table(rows, means)
+    rows, _ = run(args)
+    summary = summarise(args, rows)
+    print_table(args, rows, summary)
     result = {
         "benchmark": "search_quality",
-        "config": {
-            "datasets": args.datasets,
-            "seeds": args.seeds,
-            "search_epochs": args.search_epochs,
-            "retrain_epochs": args.retrain_epochs,
-            "cost_weight": args.cost_weight,
-            "device": args.device,
-            "jobs": args.jobs,
-            "threads": args.threads or torch.get_num_threads(),
-        },
-        "results": rows,
-        "means": means,
+        "config": {k: v for k, v in vars(args).items() if k != "set"} | {"set": args.set},
+        "results": [{k: v for k, v in r.items() if k != "choices"} for r in rows],
+        "summary": summary,
         "wall_s": time.perf_counter() - started,
     }
     print(json.dumps(result))

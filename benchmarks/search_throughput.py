@@ -98,7 +98,7 @@ def measure(args, model: str, device_name: str) -> dict:
 
     # the search's shared-weight phase: sample an architecture, train the supernet on it
     def search_step() -> None:
-        engine.train_step(engine.strategy.sample(cfg.search.warmup_epochs), x, y)
+        engine.train_step(engine.training_architectures(cfg.search.warmup_epochs), x, y)
 
     search_s = timed(search_step, steps, warmup, device)
 
@@ -126,7 +126,9 @@ def measure(args, model: str, device_name: str) -> dict:
     engine.evaluator.restart_reward_batches()
     ctrl_s = 0.0
     if ctrl_timed:
-        ctrl_s = timed(lambda: engine.controller_phase(1), ctrl_timed, 1, device)
+        ctrl_s = timed(
+            lambda: engine.controller_phase(cfg.search.warmup_epochs, 1), ctrl_timed, 1, device
+        )
     steps_per_epoch = EPOCH_IMAGES // batch
     search_epoch_s = steps_per_epoch * search_s
     controller_phase_s = ctrl_s * cfg.search.controller_steps

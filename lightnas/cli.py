@@ -1,4 +1,4 @@
-"""Command line: `lightnas {search,retrain,evaluate} ...`; `train_enas.py` is `lightnas search`.
+"""Command line: `lightnas COMMAND ...`; `train_enas.py` is `lightnas search`.
 
 Argument parsing and dispatch only. LightNAS's own errors (bad input) are reported as one line
 with exit code 2; anything else is a bug and keeps its traceback.
@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from lightnas import dashboard, evaluate, retrain, runs
+from lightnas import dashboard, evaluate, rank, retrain, runs
 from lightnas.errors import LightNASError
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "search": runs.search,
     "retrain": retrain.main,
     "evaluate": evaluate.main,
+    "rank": rank.main,
     "dashboard": dashboard.main,
 }
 

@@ -8,8 +8,11 @@ docstring under its field: that text is what `train_enas.py --help` prints.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -22,11 +25,14 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsin
 from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
+from lightnas.evaluation import REWARD_BN
 from lightnas.export import EXPORT_FORMATS
 from lightnas.graphs import RENDER_FORMATS
+from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
 from lightnas.registry import Registry
-from lightnas.search.strategies import STRATEGIES
+from lightnas.sampling import SAMPLINGS
+from lightnas.search.strategies import STRATEGIES, EvolutionOptions
 
 # --help shows each field's docstring
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
@@ -96,20 +102,39 @@ class SearchConfig:
     """Controller steps (sample, reward, update) per controller phase."""
     controller_batch: int = 1
     """Architectures sampled per controller step."""
-    reward_batches: int = 1
-    """Validation batches per reward."""
+    reward_batches: int | None = 1
+    """Validation batches per reward (every candidate of a step sees the same); null = all."""
+    reward_bn: str = "recalibrate"
+    """BatchNorm of a reward: recalibrate (statistics re-estimated for the architecture on
+    training batches, then eval mode: the protocol of validation) or batch (each reward batch's
+    own statistics, ENAS's original)."""
     num_val_samples: int = 10
     """Candidates ranked on reward batches at each validation; the best is validated fully."""
     bn_recalibration_batches: int = 10
-    """Training batches that re-estimate BatchNorm statistics before a validation (0 = none)."""
+    """Training batches that re-estimate BatchNorm statistics for an architecture before a
+    reward or a validation (0 = none, e.g. to train one fixed architecture)."""
+    sampling: str = "controller"
+    """Architectures each training batch trains: controller (the strategy's sample), uniform,
+    or sandwich (largest + smallest + sandwich_k uniform, BigNAS)."""
+    sandwich_k: int = 2
+    """Uniform architectures per step between the largest and the smallest (sampling sandwich)."""
+    inplace_distill: bool = False
+    """The largest architecture's predictions are the soft targets of the others (BigNAS)."""
+    final_top_k: int = 5
+    """After the last epoch, re-score the k best distinct validated architectures with the
+    final weights and pick the winner (0 = keep the last epoch's)."""
     cost: str = "ops"
     """Cost metric of the reward."""
     cost_weight: float = 0.0
     """w <= 0 in reward = accuracy * (cost / target_cost) ** w; 0 = accuracy only."""
     target_cost: float | None = None
     """null = the cost of the base network (first choice everywhere)."""
+    cost_budget: float | None = None
+    """Hard budget (MnasNet): a costlier architecture's reward is multiplied by budget / cost."""
     architecture: str | None = None
     """JSON file of the architecture to train with strategy `fixed`."""
+    latency_table: LatencyTableOptions = field(default_factory=LatencyTableOptions)
+    """The per-op latency table of cost `latency_table` (see lightnas/latency.py)."""
 
 
 @dataclass
@@ -154,6 +179,9 @@ class CheckpointConfig:
 class Config:
     """A LightNAS run."""
 
+    imports: list[str] = field(default_factory=list)
+    """Python modules (names or .py files) imported first: they register your own datasets,
+    search ops, cost metrics or models (see "Extending LightNAS" in the README)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The supernet."""
     search_space: dict | None = None
@@ -164,6 +192,8 @@ class Config:
     """The supernet's optimizer."""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     """The ENAS controller."""
+    evolution: EvolutionOptions = field(default_factory=EvolutionOptions)
+    """The evolution strategy."""
     search: SearchConfig = field(default_factory=SearchConfig)
     """The search."""
     export: ExportConfig = field(default_factory=ExportConfig)
@@ -193,7 +223,17 @@ class Config:
         return asdict(self)
 
 
-SECTIONS = ("model", "data", "optim", "controller", "search", "export", "distill", "checkpoint")
+SECTIONS = (
+    "model",
+    "data",
+    "optim",
+    "controller",
+    "evolution",
+    "search",
+    "export",
+    "distill",
+    "checkpoint",
+)
 # the keys whose valid values are a registry's names (shown in --help and in errors)
 REGISTRY_KEYS: dict[str, Registry] = {
     "model.name": MODELS,
@@ -250,7 +290,12 @@ def _one_line(err: Exception) -> str:
     text = re.sub(r"typing\.Literal\[(.*?)\]", r"one of [\1]", text)
     text = re.sub(r"<class '(\w+)'>", r"\1", text)
     text = text.replace("Expected a ", "expected ").replace("Got value:", "got")
-    return text.replace('Parser key "', 'config key "')
+    text = text.replace('Parser key "', 'config key "')
+    # jsonargparse refuses nan and inf as floats with a message that hides why
+    infinite = re.search(r'config key "([\w.]+)".*got (-?(?:nan|inf))\b', text, re.IGNORECASE)
+    if infinite:
+        return f"{infinite[1]}={infinite[2]} must be a finite number"
+    return text
 
 
 def config_files(argv: list[str]) -> Iterator[str]:
@@ -292,8 +337,35 @@ def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, Argu
     except Exception as err:  # jsonargparse raises ArgumentError/TypeError with multi-line text
         raise ConfigError(_one_line(err)) from None
     cfg = Config(**{k: getattr(init, k) for k in Config.__dataclass_fields__})
+    import_extensions(cfg.imports)
     validate(cfg)
     return cfg, ns, parser
+
+
+def import_extensions(modules: list[str]) -> None:
+    """Import the user's extension modules (a dotted name, or a path to a .py file)."""
+    for name in modules:
+        try:
+            if name.endswith(".py"):
+                path = Path(name).resolve()
+                if not path.is_file():
+                    raise ConfigError(f"imports: {name} does not exist")
+                load_module_file(path)
+            else:
+                importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            raise ConfigError(f"imports: no module named {err.name!r} (importing {name})") from None
+
+
+def load_module_file(path: Path) -> None:
+    """Run a .py file once as the module named after it (imported again: nothing happens)."""
+    name = f"lightnas_ext_{path.stem}_{abs(hash(str(path)))}"
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
 
 
 # ---- validation ------------------------------------------------------------------------------
@@ -316,6 +388,10 @@ def _floats(obj: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
             yield from _floats(value, f"{prefix}{f.name}.")
         elif isinstance(value, float):
             yield f"{prefix}{f.name}", value
+
+
+def _one_of(key: str, value: str, valid: tuple[str, ...]) -> tuple[bool, str]:
+    return value in valid, f"{key}={value!r} is not valid; valid: {', '.join(valid)}"
 
 
 def _optional_positive(key: str, value: float | None) -> tuple[bool, str]:
@@ -343,7 +419,15 @@ def validate(cfg: Config) -> None:
         _optional_positive("search.target_cost", s.target_cost),
         (s.controller_steps >= 0, f"search.controller_steps={s.controller_steps} must be >= 0"),
         (s.controller_batch >= 1, f"search.controller_batch={s.controller_batch} must be >= 1"),
-        (s.reward_batches >= 1, f"search.reward_batches={s.reward_batches} must be >= 1"),
+        (
+            s.reward_batches is None or s.reward_batches >= 1,
+            f"search.reward_batches={s.reward_batches} must be >= 1 or null (all)",
+        ),
+        _one_of("search.reward_bn", s.reward_bn, REWARD_BN),
+        _one_of("search.sampling", s.sampling, SAMPLINGS),
+        (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
+        (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),
+        _optional_positive("search.cost_budget", s.cost_budget),
         (s.num_val_samples >= 0, f"search.num_val_samples={s.num_val_samples} must be >= 0"),
         (s.warmup_epochs >= 0, f"search.warmup_epochs={s.warmup_epochs} must be >= 0"),
         (
@@ -393,3 +477,4 @@ def validate(cfg: Config) -> None:
             raise ConfigError(message)
     cfg.data.check()
     STRATEGIES[s.strategy].check_config(cfg)
+    check_options(cfg.search.latency_table)

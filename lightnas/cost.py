@@ -10,10 +10,15 @@ Conventions (those of the BNN literature, e.g. Bi-Real Net and MeliusNet):
 - OPs = FLOPs + BOPs / 64, as a 64-bit CPU does 64 binary MACs per instruction.
 - Only the MACs of convolutions and linear layers are counted; biases, BatchNorm, activations,
   pooling and residual additions are not.
+- The classifier's MACs count by default (they are real work, and every search so far was
+  scored with them). The published MeliusNet / BMXNet counter counted convolutions only:
+  `count_costs(net, shape, linear_macs=False)` reproduces its numbers (for MeliusNet-22 at
+  224x224 the classifier is 2.6e5 of 2.09e8 OPs, 0.1 %).
 
 Every cost metric is registered in `COSTS` under one key, the spelling used everywhere
 (metrics.jsonl, evaluation.json, TensorBoard's `cost/<key>`, `search.cost`): `params`,
-`model_bits`, `flops`, `bops`, `ops` and `latency` (seconds). A new metric is one decorated
+`model_bits`, `flops`, `bops`, `ops`, `latency` (seconds) and `latency_table` (seconds, from a
+search's per-op latency table, see `lightnas.latency`). A new metric is one decorated
 function, e.g. in your own module:
 
     @register_cost("conv_layers", label="convs")
@@ -129,9 +134,13 @@ def _restore_modes(modes: dict[nn.Module, bool]) -> None:
         m.training = training
 
 
-def count_macs(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, int]:
-    """(FLOPs, BOPs) of one forward pass of a single (C, H, W) input."""
+def count_macs(
+    model: nn.Module, input_shape: Sequence[int], linear_macs: bool = True
+) -> tuple[int, int]:
+    """(FLOPs, BOPs) of one forward pass of a single (C, H, W) input; `linear_macs=False` leaves
+    out the linear layers (the classifier), as the published MeliusNet counter did."""
     totals = {"flops": 0, "bops": 0}
+    counted = (nn.Conv2d, nn.Linear) if linear_macs else (nn.Conv2d,)
 
     def hook(module: nn.Module, _inputs: tuple, output: Tensor) -> None:
         macs = _layer_macs(module, output)
@@ -140,11 +149,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, int]:
         else:
             totals["flops"] += macs
 
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, counted)]
     modes = _in_eval(model)
     try:
         with torch.no_grad():
@@ -156,10 +161,11 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, int]:
     return totals["flops"], totals["bops"]
 
 
-def count_costs(model: nn.Module, input_shape: Sequence[int]) -> Costs:
-    """Parameters, model bits, FLOPs and BOPs of `model` for one input of shape (C, H, W)."""
+def count_costs(model: nn.Module, input_shape: Sequence[int], linear_macs: bool = True) -> Costs:
+    """Parameters, model bits, FLOPs and BOPs of `model` for one input of shape (C, H, W);
+    `linear_macs=False`: FLOPs without the classifier (the published MeliusNet convention)."""
     params, bits = count_parameters(model)
-    flops, bops = count_macs(model, input_shape)
+    flops, bops = count_macs(model, input_shape, linear_macs)
     return Costs(params=params, model_bits=bits, flops=flops, bops=bops)
 
 
@@ -283,6 +289,17 @@ register_cost("ops", "OPs")(lambda m: m.counts.ops)
 def latency(m: Measured) -> float:
     """Median seconds per forward pass on the network's device (not bit-reproducible)."""
     return measure_latency(m.net, m.input_shape, m.latency_batch, m.latency_repeats)
+
+
+LATENCY_TABLE = "latency_table"
+
+
+@register_cost(LATENCY_TABLE, "table latency", additive=False, fmt=lambda s: f"{s * 1e3:.3g} ms")
+def latency_table(m: Measured) -> float | None:
+    """Seconds from a search's per-op latency table (lightnas.latency): the sum of the measured
+    latencies of an architecture's choices. A run with `search.cost: latency_table` measures the
+    table once and looks every architecture up in it; a standalone network has no table: None."""
+    return None
 
 
 def measure_costs(

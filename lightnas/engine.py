@@ -17,11 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
+from lightnas.distill import distillation_loss
 from lightnas.errors import LightNASError
 from lightnas.evaluation import Evaluator, Placement, Running
 from lightnas.models import Supernet
+from lightnas.sampling import TrainingSampler
 from lightnas.search.space import Architecture
 from lightnas.search.strategies import Strategy
+from lightnas.selection import FinalSelection, Proposal, select_final
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, targets, inputs) -> loss
 CONTROLLER_KEYS = ("reward", "baseline", "entropy", "loss")
@@ -45,6 +48,9 @@ class Callback:
 
     def on_phase_end(self, engine: Engine, phase: str) -> None: ...
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None: ...
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        """The final selection is made (after the last epoch): `engine.best` is its winner."""
+
     def on_end(self, engine: Engine) -> None: ...
 
 
@@ -155,12 +161,15 @@ class EpochResult:
 
 @dataclass
 class Best:
-    """The best epoch so far: its architecture and scores."""
+    """The search's pick: the latest epoch's architecture until the final selection, then its
+    winner (with its accuracy on the test split)."""
 
     epoch: int
     architecture: dict[str, str]
     val_acc: float
     reward: float
+    selected_by: str = "latest epoch"
+    test_acc: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,6 +201,7 @@ class Engine:
         placement: Placement,
         loss: LossFn = cross_entropy,
         callbacks: Sequence[Callback] = (),
+        sampler: TrainingSampler | None = None,
     ) -> None:
         self.cfg = cfg
         self.supernet = supernet
@@ -201,6 +211,7 @@ class Engine:
         self.placement = placement
         self.loss = loss
         self.callbacks = list(callbacks)
+        self.sampler = sampler or TrainingSampler("controller", strategy, evaluator.costs)
         supernet.to(device=placement.device, memory_format=placement.memory_format)
         self.optimizer = make_optimizer(cfg.optim, supernet)
         self.epoch = 0  # completed epochs
@@ -208,6 +219,8 @@ class Engine:
         self.history: list[EpochResult] = []
         self.best: Best | None = None
         self.progress: EpochProgress | None = None  # the epoch in progress
+        self.proposals: list[Proposal] = []  # every architecture validated, for the final pick
+        self.final: FinalSelection | None = None
         self.interrupted = False  # set by the first Ctrl-C / SIGTERM
 
     # ---- the loop -------------------------------------------------------------------------
@@ -218,14 +231,27 @@ class Engine:
                 result = self.run_epoch(epoch)
                 self.epoch = epoch + 1
                 self.progress = None
+                self.final = None  # a resumed run with more epochs chooses again
                 self.history.append(result)
-                if self.best is None or result.reward > self.best.reward:
-                    best = Best(result.epoch, result.architecture, result.val_acc, result.reward)
-                    self.best = best
+                self.best = Best(result.epoch, result.architecture, result.val_acc, result.reward)
                 # an epoch's files (metrics, checkpoint) land together: a stop waits for them
                 self._emit("on_epoch_end", result)
                 self._stop_if_interrupted()
+            if self.final is None and self.cfg.search.final_top_k > 0:
+                self.choose_final()
             self._emit("on_end")
+
+    def choose_final(self) -> None:
+        """The final selection protocol (lightnas.selection); its winner becomes `best`."""
+        k = self.cfg.search.final_top_k
+        self._emit("on_phase", "final", k)
+        self.final = select_final(self.evaluator, self.proposals, k, self.epoch - 1)
+        self._emit("on_phase_end", "final")
+        w = self.final.best
+        self.best = Best(
+            w.proposed_epoch, w.architecture, w.val_acc, w.reward, "final selection", w.test_acc
+        )
+        self._emit("on_final", self.final)
 
     def run_epoch(self, epoch: int) -> EpochResult:
         started = time.perf_counter()
@@ -242,14 +268,14 @@ class Engine:
         self._emit("on_phase", "train", steps)
         batches = self.data.train.batches(epoch, start=progress.step)
         for i, (x, y) in enumerate(batches, start=progress.step):
-            loss, correct = self.train_step(self.strategy.sample(epoch), x, y)
+            loss, correct = self.train_step(self.training_architectures(epoch), x, y)
             train.add(loss, correct, len(y))
             if i % 20 == 0 or i == steps - 1:
                 self._check_finite(train, epoch, i)
                 mean_loss, mean_acc = train.means()
                 self._emit("on_step", "train", {"n": i + 1, "loss": mean_loss, "acc": mean_acc})
             if learn and every and (i + 1) % every == 0:
-                progress.controller.append(self.controller_phase(search.controller_steps))
+                progress.controller.append(self.controller_phase(epoch, search.controller_steps))
             progress.step = i + 1
             progress.elapsed += time.perf_counter() - started
             started = time.perf_counter()
@@ -259,7 +285,7 @@ class Engine:
                 raise KeyboardInterrupt
         self._emit("on_phase_end", "train")
         if learn and not every:
-            progress.controller.append(self.controller_phase(search.controller_steps))
+            progress.controller.append(self.controller_phase(epoch, search.controller_steps))
         train_loss, train_acc = train.means()
         self._check_finite(train, epoch)
         validation = self.validate(epoch)
@@ -300,33 +326,65 @@ class Engine:
             )
 
     # ---- shared-weight phase --------------------------------------------------------------
-    def train_step(self, arch: Architecture, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def training_architectures(self, epoch: int) -> list[Architecture]:
+        return self.sampler.architectures(epoch)
+
+    def train_step(
+        self, archs: Sequence[Architecture], x: Tensor, y: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """One optimizer step on the summed gradients of `archs` (one, or a sandwich); the
+        mean loss and the correct count of the first."""
         self.supernet.train()
-        self.supernet.set_architecture(arch)
         x, y = self.placement.input(x), self.placement.target(y)
-        with self.placement.autocast():
-            logits = self.supernet(x)
-            loss = self.loss(logits.float(), y, x)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        distill = self.cfg.search.inplace_distill
+        largest = self.sampler.largest
+        teacher = self.inplace_teacher(archs, x) if distill else None
+        losses, correct = [], None
+        for arch in archs:
+            self.supernet.set_architecture(arch)
+            with self.placement.autocast():
+                logits = self.supernet(x)
+            soft = teacher if arch != largest else None
+            loss = self.child_loss(logits.float(), y, x, soft)
+            loss.backward()
+            losses.append(loss.detach())
+            if distill and arch == largest:
+                teacher = logits.detach().float()  # the soft targets of the step's other children
+            correct = (logits.argmax(1) == y).sum() if correct is None else correct
         if self.cfg.optim.grad_clip:
             nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.global_step += 1
-        return loss, (logits.argmax(1) == y).sum()
+        return torch.stack(losses).mean(), correct
+
+    def inplace_teacher(self, archs: Sequence[Architecture], x: Tensor) -> Tensor | None:
+        """The largest child's logits for in-place distillation: None when the step trains the
+        largest first (it provides them), else from a forward without grad."""
+        if archs[0] == self.sampler.largest:
+            return None
+        self.supernet.set_architecture(self.sampler.largest)
+        with torch.no_grad(), self.placement.autocast():
+            return self.supernet(x).float()
+
+    def child_loss(self, logits: Tensor, y: Tensor, x: Tensor, soft: Tensor | None) -> Tensor:
+        """The run's loss, or (in-place distillation) the KL to the largest child's output."""
+        if soft is None:
+            return self.loss(logits, y, x)
+        return distillation_loss(logits, soft, y, alpha=1.0, temperature=1.0)
 
     # ---- controller phase -----------------------------------------------------------------
-    def controller_step(self) -> dict:
+    def controller_step(self, epoch: int) -> dict:
+        """Ask for candidates, score them all on the same reward batches, tell the scores."""
         candidates = self.strategy.ask(self.cfg.search.controller_batch)
-        rewards = [self.evaluator.score(a) for a in candidates]
-        return self.strategy.tell(candidates, rewards)
+        return self.strategy.tell(candidates, self.evaluator.scores(candidates, epoch))
 
-    def controller_phase(self, steps: int) -> dict:
+    def controller_phase(self, epoch: int, steps: int) -> dict:
         """`steps` ask / tell rounds; the mean of their statistics ({} when none ran)."""
         self._emit("on_phase", "controller", steps)
         stats: list[dict] = []
         for i in range(steps):
-            stats.append(self.controller_step())
+            stats.append(self.controller_step(epoch))
             self._emit("on_step", "controller", {"n": i + 1, "reward": stats[-1].get("reward")})
             self._stop_if_interrupted()
         self._emit("on_phase_end", "controller")
@@ -343,8 +401,8 @@ class Engine:
         if n > 0:
             with torch.no_grad():
                 candidates = s.candidates(epoch, n)
-            scored = [(self.evaluator.score(a), i) for i, a in enumerate(candidates)]
-            picks["sampled"] = candidates[max(scored)[1]]
+            rewards = [score.reward for score in self.evaluator.scores(candidates, epoch)]
+            picks["sampled"] = candidates[max(range(n), key=lambda i: (rewards[i], i))]
         if favourite is not None:
             picks[s.favourite_label] = favourite
         if not picks:
@@ -355,6 +413,7 @@ class Engine:
             loss, acc = self.evaluator.evaluate(arch, self.data.val, epoch)
             reward = self.evaluator.reward(arch, acc)
             validated[label] = {"acc": acc, "loss": loss}
+            self.proposals.append(Proposal(epoch + 1, label, dict(arch), reward))
             self._emit("on_step", "valid", {"n": len(validated), f"acc_{label}": acc})
             self._stop_if_interrupted()
             if reward > best_reward:
@@ -390,6 +449,9 @@ class Engine:
             "rng": rng,
             "config": self.cfg.to_dict(),
             "progress": None if self.progress is None else self._progress_state(),
+            "proposals": [asdict(p) for p in self.proposals],
+            "final": None if self.final is None else self.final.to_dict(),
+            "sampler": self.sampler.state_dict(),
         }
 
     def _progress_state(self) -> dict:
@@ -406,6 +468,11 @@ class Engine:
         self.global_step = state["global_step"]
         self.history = [EpochResult.from_row(r) for r in state["history"]]
         self.best = None if state.get("best") is None else Best(**state["best"])
+        self.proposals = [Proposal(**p) for p in state.get("proposals", [])]
+        final = state.get("final")
+        self.final = None if final is None else FinalSelection.from_dict(final)
+        if state.get("sampler") is not None:
+            self.sampler.load_state_dict(state["sampler"])
         progress = state.get("progress")
         self.progress = None
         if progress is not None:

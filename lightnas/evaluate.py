@@ -11,12 +11,14 @@ import textwrap
 from pathlib import Path
 
 from lightnas.config import ArgParser, Config, parse_config, resolve_device
-from lightnas.cost import COSTS
+from lightnas.cost import COSTS, LATENCY_TABLE
 from lightnas.data import DataBundle, build_data
 from lightnas.errors import ConfigError, DataError
 from lightnas.evaluation import base_network, measure
-from lightnas.export import load_child, read_metadata, resolve_target
+from lightnas.export import load_architecture, load_child, read_metadata, resolve_target
 from lightnas.fileio import write_json_atomic
+from lightnas.latency import LatencyTable, format_rows
+from lightnas.layout import TrainingFolder
 
 LATENCY_NOTE = (
     "latency: eager PyTorch forward; binary convs are simulated in floating point, so it is not "
@@ -46,8 +48,8 @@ def pick_split(data: DataBundle, split: str) -> tuple[object, str, list[str]]:
 # ---- the report --------------------------------------------------------------------------
 def evaluate(args: argparse.Namespace) -> tuple[dict, Path]:
     """The evaluation report of `args.target` and where to write it."""
-    weights, config, out = resolve_target(args.target, args.epoch)
-    config = Path(args.config) if args.config else config
+    weights, folder_config, out = resolve_target(args.target, args.epoch)
+    config = Path(args.config) if args.config else folder_config
     if config is None or not config.is_file():
         raise ConfigError(
             f"{weights}: no config.yml of its training folder; pass --config <config.yml> "
@@ -81,6 +83,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict, Path]:
                 "training folder or export>, e.g. from `lightnas retrain <search> --arch base`"
             )
     notes.append(LATENCY_NOTE)
+    latency_rows = add_latency_table(results, folder_config, weights)
     report = {
         "model": str(weights),
         "architecture": description["architecture"]["choices"],
@@ -93,7 +96,22 @@ def evaluate(args: argparse.Namespace) -> tuple[dict, Path]:
         "results": results,
         "notes": notes,
     }
+    if latency_rows is not None:
+        report["latency_table"] = latency_rows
     return report, Path(args.output) if args.output else out
+
+
+def add_latency_table(results: dict, config: Path | None, weights: Path) -> list[dict] | None:
+    """When the training folder of `weights` searched with a latency table: the table's latency
+    of each evaluated architecture into `results`, and the table's rows (one per block)."""
+    if config is None or not TrainingFolder(config.parent).latency_table.is_file():
+        return None
+    arch = load_architecture(weights)
+    table = LatencyTable.read_csv(TrainingFolder(config.parent).latency_table, arch.space)
+    results["model"][LATENCY_TABLE] = table.latency(arch)
+    if "base" in results:
+        results["base"][LATENCY_TABLE] = table.latency(arch.space.default())
+    return table.rows(arch)
 
 
 def report_rows(num_classes: int) -> list[tuple[str, str, object]]:
@@ -114,8 +132,13 @@ def format_report(report: dict) -> str:
         f"{'':<11}" + "".join(f"{name:>12}" for name in results),
     ]
     for label, key, fmt in report_rows(report["num_classes"]):
+        if all(r.get(key) is None for r in results.values()):
+            continue  # e.g. the table latency of a search without a latency table
         cells = [("-" if r.get(key) is None else fmt(r[key])) for r in results.values()]
         lines.append(f"{label:<11}" + "".join(f"{c:>12}" for c in cells))
+    if report.get("latency_table"):
+        lines += ["latency table of the search (per block, measured once):"]
+        lines += [format_rows(report["latency_table"])]
     lines += [
         textwrap.fill(n, 78, initial_indent="note: ", subsequent_indent="  ")
         for n in report["notes"]

@@ -18,6 +18,7 @@ from lightnas.errors import ArchitectureError, DataError
 from lightnas.export import find_trainable, load_architecture, load_child, resolve_target
 from lightnas.models import Supernet, child, create_supernet
 from lightnas.search.space import Architecture
+from lightnas.search.strategies.base import Score
 
 
 # ---- costs and the reward ----------------------------------------------------------------------
@@ -82,6 +83,11 @@ class CostTable:
         """Every additive cost of `arch`, by key."""
         return {k: v + self._choices_total(arch, k) for k, v in self.fixed.items()}
 
+    def reference(self, key: str) -> float:
+        """The cost `search.target_cost` defaults to: the base network's (first choice
+        everywhere). A latency table normalises by its mean instead (lightnas.latency)."""
+        return self.cost(self.supernet.space.default(), key)
+
     def cost(self, arch: Architecture, key: str) -> float:
         """The cost `key` of `arch` (a registered metric, e.g. ops, model_bits or latency)."""
         if COSTS[key].additive:
@@ -138,19 +144,31 @@ class Running:
 
 
 # ---- scoring architectures on the shared weights ----------------------------------------------
+REWARD_BN = ("recalibrate", "batch")
+
+
 @dataclass(frozen=True)
 class ScoringOptions:
     """What the search's reward and validation depend on (the `search` section's keys)."""
 
-    reward_batches: int = 1
+    reward_batches: int | None = 1  # validation batches per reward; None = the whole split
     bn_recalibration_batches: int = 10
+    reward_bn: str = "recalibrate"  # see REWARD_BN and Evaluator.accuracy
     cost: str = "ops"
     cost_weight: float = 0.0
     target_cost: float | None = None
+    cost_budget: float | None = None  # hard budget: rewards of costlier architectures penalised
 
 
 class Evaluator:
-    """Rewards and validation of architectures on a supernet's shared weights."""
+    """Rewards and validation of architectures on a supernet's shared weights.
+
+    A reward is measured on a *draw*: the next `reward_batches` validation batches. Every
+    candidate compared in one step (a controller step, the candidates of a validation) is scored
+    on the same draw, with the same BatchNorm protocol as the full validation: running statistics
+    re-estimated for that architecture on the epoch's first `bn_recalibration_batches` training
+    batches, then eval mode. Validation data never reaches BatchNorm's statistics.
+    """
 
     def __init__(
         self,
@@ -165,9 +183,7 @@ class Evaluator:
         self.placement = placement
         self.options = options
         self.costs = costs or CostTable(supernet, data.input_shape)
-        self.target_cost = options.target_cost or self.costs.cost(
-            supernet.space.default(), options.cost
-        )
+        self.target_cost = options.target_cost or self.costs.reference(options.cost)
         self.restart_reward_batches()
 
     # -- the reward --
@@ -180,6 +196,11 @@ class Evaluator:
         self.reward_batches_used += 1
         return next(self._val_batches)
 
+    def draw(self) -> list[tuple[Tensor, Tensor]]:
+        """The validation batches of the next reward (all candidates of a step share it)."""
+        n = self.options.reward_batches
+        return [self.next_reward_batch() for _ in range(len(self.data.val) if n is None else n)]
+
     def state_dict(self) -> dict:
         return {"reward_batches_used": self.reward_batches_used}
 
@@ -190,17 +211,21 @@ class Evaluator:
             self.next_reward_batch()
 
     @torch.no_grad()
-    def batch_accuracy(self, arch: Architecture) -> float:
-        """Accuracy of `arch` on the next validation batches, BN on batch statistics.
+    def accuracy(self, arch: Architecture, batches: Sequence, epoch: int) -> float:
+        """Accuracy of `arch` on `batches` with the shared weights.
 
-        Batch statistics avoid the running averages that mix all architectures; the running
-        averages are re-estimated for one architecture before every full validation.
+        `reward_bn: recalibrate`: BN statistics re-estimated for `arch` on training data, then
+        eval mode (the protocol of the full validation). `batch` (ENAS's original): train mode,
+        BN on each reward batch's own statistics; kept to measure against.
         """
-        self.supernet.train()
         self.supernet.set_architecture(arch)
+        if self.options.reward_bn == "recalibrate":
+            self.recalibrate_bn(self.supernet, epoch)
+            self.supernet.eval()
+        else:
+            self.supernet.train()
         correct, count = 0.0, 0
-        for _ in range(self.options.reward_batches):
-            x, y = self.next_reward_batch()
+        for x, y in batches:
             with self.placement.autocast():
                 logits = self.supernet(self.placement.input(x))
             correct += float((logits.argmax(1) == self.placement.target(y)).sum())
@@ -211,12 +236,22 @@ class Evaluator:
         return self.costs.cost(arch, self.options.cost)
 
     def reward(self, arch: Architecture, accuracy: float) -> float:
-        o = self.options
-        return soft_constrained_reward(accuracy, self.cost(arch), self.target_cost, o.cost_weight)
+        """accuracy x (cost / target) ** w, and a hard budget's penalty (MnasNet)."""
+        o, cost = self.options, self.cost(arch)
+        reward = soft_constrained_reward(accuracy, cost, self.target_cost, o.cost_weight)
+        if o.cost_budget is not None and cost > o.cost_budget:
+            # MnasNet's hard constraint: below the budget the weight is 0, above it -1
+            reward *= o.cost_budget / cost
+        return reward
 
-    def score(self, arch: Architecture) -> float:
-        """The reward of `arch` on the next reward batches."""
-        return self.reward(arch, self.batch_accuracy(arch))
+    def scores(self, archs: Sequence[Architecture], epoch: int) -> list[Score]:
+        """Reward, accuracy and cost of each of `archs`, all on one draw of reward batches."""
+        batches = self.draw()
+        out = []
+        for arch in archs:
+            acc = self.accuracy(arch, batches, epoch)
+            out.append(Score(self.reward(arch, acc), acc, self.cost(arch)))
+        return out
 
     # -- validation --
     @torch.no_grad()

@@ -1,8 +1,11 @@
 """Export of a searched child: trainable weights (safetensors + JSON) and inference graphs.
 
 A training's `exported_models/` holds `trainables/<name>.{safetensors,json}`, which `load_child`
-turns back into a trainable `nn.Module`, and `inference_only/<name>.{pt2,onnx}`, standalone graphs
-for `torch.export.load` and ONNX runtimes. Every graph has a dynamic batch dimension.
+turns back into a trainable `nn.Module`, `inference_only/<name>.{pt2,onnx}`, standalone graphs
+for `torch.export.load` and ONNX runtimes (every graph has a dynamic batch dimension), and with
+the `packed` format `deploy/<name>.packed.safetensors`: the 1-bit deployment file, binary conv
+weights packed eight to a byte (`lightnas.binary.packing`), which `load_child` unpacks into a
+network computing exactly what the float child computes.
 """
 
 from __future__ import annotations
@@ -19,9 +22,23 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from lightnas.binary.packing import (
+    PackedConv2d,
+    is_packable,
+    pack_signs,
+    unpack_signs,
+    weight_scale,
+)
 from lightnas.errors import ArchitectureError, CheckpointError, ConfigError
 from lightnas.fileio import atomic_write
-from lightnas.layout import TrainingFolder, epoch_of, inference_dir, trainables_dir
+from lightnas.layout import (
+    FINAL_NAME,
+    TrainingFolder,
+    deploy_dir,
+    epoch_of,
+    inference_dir,
+    trainables_dir,
+)
 from lightnas.models import child, create_supernet
 from lightnas.registry import Registry
 from lightnas.search.space import Architecture, architecture_of
@@ -29,9 +46,13 @@ from lightnas.search.space import Architecture, architecture_of
 METADATA_KEY = "lightnas"  # key of the description in the .pt2 extra files and ONNX metadata
 _EXAMPLE_BATCH = 2  # torch.export specializes batch sizes 0 and 1, so trace with another
 
-# inference formats: name -> save(model, example, description, path); the file is <name>.<format>
+# inference formats: name -> save(model, example, description, path); the file is
+# inference_only/<name>.<format>, deploy/<name>.packed.safetensors for `packed` (format_path)
 Saver = Callable[[nn.Module, Tensor, dict, Path], None]
 EXPORT_FORMATS: Registry[Saver] = Registry("export format", "export.formats")
+PACKED = "packed"
+PACKED_SUFFIX = ".packed.safetensors"
+PACKED_KEY = "packed"  # metadata: {weight key: {"shape": [...], "scale": scale key or null}}
 
 
 def model_info(
@@ -82,19 +103,30 @@ def export_child(
     paths = _save_trainable(model, description, trainables_dir(out_dir), name)
     example = torch.zeros(_EXAMPLE_BATCH, *info["input_shape"])
     for fmt, save_as in savers.items():
-        path = inference_dir(out_dir) / f"{name}.{fmt}"
+        path = format_path(out_dir, name, fmt)
         save_as(model, example, description, path)
         paths[fmt] = path
     return paths
 
 
+def format_path(out_dir: str | Path, name: str, fmt: str) -> Path:
+    """Where the export format `fmt` writes the child `name` in an `exported_models` folder."""
+    if fmt == PACKED:
+        return deploy_dir(Path(out_dir)) / f"{name}{PACKED_SUFFIX}"
+    return inference_dir(Path(out_dir)) / f"{name}.{fmt}"
+
+
 def load_child(path: str | Path) -> nn.Module:
-    """The exported child at `path` (its .safetensors, .json or stem), in eval mode."""
+    """The exported child at `path` (its .safetensors, .json or stem, or a packed 1-bit
+    .packed.safetensors), in eval mode."""
     weights_path = _trainable_path(path, ".safetensors")
     description = read_metadata(weights_path)
     arch = _architecture(description)
     net = child(_build_supernet(description["model"]), arch)
     state = load_file(weights_path)
+    packed = _packed_entries(weights_path)
+    if packed is not None:
+        _unpack_into(net, state, packed)
     _check_state(net, state, weights_path)
     net.load_state_dict(state, strict=True)
     return net.eval()
@@ -155,6 +187,52 @@ def _save_onnx(model: nn.Module, example: Tensor, description: dict, path: Path)
     program.model.metadata_props[METADATA_KEY] = json.dumps(description)
     # one self-contained file: children stay far below protobuf's 2 GB limit
     atomic_write(path, lambda tmp: program.save(tmp, external_data=False))
+
+
+@EXPORT_FORMATS.register(PACKED)
+def _save_packed(model: nn.Module, example: Tensor, description: dict, path: Path) -> None:
+    """The 1-bit deployment file: binary conv weights as sign bits (+ scales), the rest as is."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    packed: dict[str, dict] = {}
+    for name, module in model.named_modules():
+        if not is_packable(module):
+            continue
+        key = f"{name}.weight"
+        tensors[key] = pack_signs(module.weight).cpu()
+        scale = weight_scale(module)
+        if scale is not None:
+            tensors[f"{key}_scale"] = scale.cpu().contiguous()
+        packed[key] = {
+            "shape": list(module.weight.shape),
+            "scale": None if scale is None else f"{key}_scale",
+        }
+    metadata = {key: json.dumps(description[key]) for key in ("architecture", "model")}
+    metadata[PACKED_KEY] = json.dumps(packed)
+    data = save(tensors, metadata=metadata)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def _packed_entries(path: Path) -> dict | None:
+    """The packed weights' descriptions of a .safetensors (None: not a packed file)."""
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata() or {}
+    return json.loads(metadata[PACKED_KEY]) if PACKED_KEY in metadata else None
+
+
+def _unpack_into(net: nn.Module, state: dict[str, Tensor], packed: Mapping) -> None:
+    """Replace `net`'s binary convs by PackedConv2d and `state`'s bits by their weights."""
+    modules = dict(net.named_modules())
+    for key, entry in packed.items():
+        name = key.removesuffix(".weight")
+        conv = modules.get(name)
+        if not is_packable(conv) or list(conv.weight.shape) != entry["shape"]:
+            raise CheckpointError(f"packed weight {key} does not fit its architecture")
+        signs = unpack_signs(state[key], entry["shape"])
+        scale = state.pop(entry["scale"]) if entry["scale"] else None
+        deployed = PackedConv2d.from_signs(conv, signs, scale)
+        parent, _, attr = name.rpartition(".")
+        setattr(net.get_submodule(parent) if parent else net, attr, deployed)
+        state[key] = deployed.weight.detach().clone()
 
 
 class _quiet_exporter:  # noqa: N801  (a context manager used like a function)
@@ -254,7 +332,11 @@ def best_epoch(folder: Path) -> int | None:
 
 
 def find_trainable(folder: Path, epoch: int | None = None) -> Path:
-    """The folder's export of `epoch`; by default the best epoch's, else the latest."""
+    """The folder's export of `epoch`; by default the final selection's winner, else the best
+    epoch's, else the latest."""
+    final = trainables_dir(TrainingFolder(folder).exports) / f"{FINAL_NAME}.safetensors"
+    if epoch is None and final.is_file():
+        return final
     found = exported_trainables(folder)
     if not found:
         raise CheckpointError(f"{folder}: no exported child in exported_models/trainables/")
@@ -278,7 +360,7 @@ def resolve_target(target: str, epoch: int | None) -> tuple[Path, Path | None, P
         return find_trainable(path, epoch), folder.config, folder.evaluation
     if epoch is not None:
         raise ConfigError("--epoch selects an export of a training folder, not of a model file")
-    if path.suffix in tuple(f".{f}" for f in EXPORT_FORMATS):
+    if path.suffix in tuple(f".{f}" for f in EXPORT_FORMATS if f != PACKED):
         # inference graphs hold no QConv2d to count: use their trainable twin
         path = trainables_dir(path.parent.parent) / path.stem
     weights = path.with_suffix(".safetensors") if path.suffix == ".json" else path

@@ -15,8 +15,16 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 
+import graphviz
+
+from lightnas.errors import ConfigError
 from lightnas.fileio import write_atomic
-from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
+from lightnas.search.space import (
+    Architecture,
+    DecisionPoint,
+    SearchSpace,
+    read_architecture_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +106,6 @@ def architecture_to_dot(
     stats: Mapping | None = None,
 ) -> str:
     """DOT source of `arch`: input → stem → one node per decision point → classifier."""
-    import graphviz  # optional dependency (the `graphviz` extra), only needed here
 
     graph = graphviz.Digraph(name=arch.space.name)
     label = [title or arch.space.name] + [
@@ -146,12 +153,10 @@ def _warn_missing_dot() -> None:
 def _check_formats(formats: Sequence[str]) -> None:
     bad = [f for f in formats if f not in RENDER_FORMATS]
     if bad:
-        raise ValueError(f"unknown graph format {bad[0]!r}; valid: {', '.join(RENDER_FORMATS)}")
+        raise ConfigError(f"unknown graph format {bad[0]!r}; valid: {', '.join(RENDER_FORMATS)}")
 
 
 def _pipe(dot_source: str, fmt: str) -> bytes:
-    import graphviz
-
     return graphviz.pipe("dot", fmt, dot_source.encode())
 
 
@@ -195,6 +200,38 @@ def architecture_table(arch: Architecture, stats: Mapping | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+_SUMMARY_LABELS = {"binary": "kept", "replaced": "replaced", "skipped": "skipped"}
+
+
+def _summary_label(choice: str) -> str:
+    """kept / replaced / skipped for block ops; a bit-width choice is its width ("1bit")."""
+    if _BITS.fullmatch(choice):
+        return choice
+    return _SUMMARY_LABELS.get(choice_category(choice), choice)
+
+
+def blocks_summary(arch: Architecture) -> dict[str, object]:
+    """What the original printed per epoch: per decision-point kind, how many blocks kept their
+    base op, were replaced (a dense block's 1x1), skipped, or took each bit width, e.g.
+    {"dense_kept": 14, "dense_replaced": 3, "improvement_kept": 12, "improvement_skipped": 5};
+    with bit-width choices also "bits", the width of every block in order (0 = skipped).
+
+    Every label any point's choices can take is a key (0 when unused), so the keys of one search
+    are the same every epoch."""
+    counts: dict[str, int] = {}
+    bits: list[int] = []
+    for point in arch.space:
+        kind = point.kind or "block"
+        for choice in point.choices:
+            counts.setdefault(f"{kind}_{_summary_label(choice)}", 0)
+        choice = arch[point.name]
+        counts[f"{kind}_{_summary_label(choice)}"] += 1
+        if any(_BITS.fullmatch(c) for c in point.choices):
+            width = _BITS.fullmatch(choice)
+            bits.append(int(width.group(1)) if width else 0)
+    return {**counts, "bits": bits} if bits else dict(counts)
+
+
 def _json_default(value: object) -> object:
     # Tensors and NumPy scalars in stats become plain numbers.
     if hasattr(value, "item"):
@@ -236,19 +273,13 @@ def _kind_from_name(name: str) -> str:
     return name.rsplit(".", 1)[-1] if "." in name else ""
 
 
-def load_architecture_file(path: Path) -> tuple[Architecture, dict | None]:
+def read_logged_architecture(path: Path) -> tuple[Architecture, dict | None]:
     """An Architecture and its stats from a saved .json, without the model's search space.
 
     Only the chosen choice of each point is known, so the rebuilt space has one choice per point.
     """
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not isinstance(choices, dict):
-        raise ValueError(f"{path}: architecture JSON needs a 'choices' object")
-    points = [DecisionPoint(n, (str(c),), _kind_from_name(n)) for n, c in choices.items()]
+    data = read_architecture_json(path)
+    points = [DecisionPoint(n, (str(c),), _kind_from_name(n)) for n, c in data["choices"].items()]
     space = SearchSpace(str(data.get("space", "architecture")), points)
     return Architecture.from_dict(space, data), data.get("stats")
 
@@ -262,7 +293,7 @@ def rerender_architecture_file(
     """Rewrite the .dot next to a saved architecture .json and render it; returns paths written."""
     _check_formats(formats)
     json_path = Path(json_path)
-    arch, stats = load_architecture_file(json_path)
+    arch, stats = read_logged_architecture(json_path)
     dot_source = architecture_to_dot(arch, title=title, colored=colored, stats=stats)
     dot_path = json_path.with_suffix(".dot")
     write_atomic(dot_path, dot_source)

@@ -11,6 +11,8 @@ trainings/<name>/
   logs/architectures/epoch_N.*    each epoch's architecture (json, txt, dot, png/svg/pdf)
   exported_models/inference_only/epoch_N.{pt2,onnx}
   exported_models/trainables/epoch_N.{safetensors,json}
+  exported_models/deploy/epoch_N.packed.safetensors    binary weights packed 8 to a byte
+  latency_table.csv               the per-op latency table of a `search.cost: latency_table` run
   enas_checkpoint/{last,previous}.pt
 """
 
@@ -21,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EPOCH_NAME = re.compile(r"epoch_(\d+)")
+
+
+FINAL_NAME = "final"  # file stem of the final selection's winner in exported_models/
 
 
 def epoch_name(epoch: int) -> str:
@@ -63,8 +68,16 @@ class TrainingFolder:
         return self.root / "best_architecture.json"
 
     @property
+    def final_selection(self) -> Path:
+        return self.root / "final_selection.json"
+
+    @property
     def architecture(self) -> Path:
         return self.root / "architecture.json"
+
+    @property
+    def ranking(self) -> Path:
+        return self.root / "ranking.json"
 
     @property
     def evaluation(self) -> Path:
@@ -87,6 +100,10 @@ class TrainingFolder:
         return self.root / "exported_models"
 
     @property
+    def latency_table(self) -> Path:
+        return self.root / "latency_table.csv"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "enas_checkpoint"
 
@@ -102,6 +119,11 @@ def inference_dir(exports: Path) -> Path:
 def trainables_dir(exports: Path) -> Path:
     """Where the trainable children (safetensors + JSON) of an `exported_models` folder go."""
     return exports / "trainables"
+
+
+def deploy_dir(exports: Path) -> Path:
+    """Where the packed 1-bit deployment files of an `exported_models` folder go."""
+    return exports / "deploy"
 
 
 @dataclass(frozen=True)

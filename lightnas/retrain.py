@@ -26,6 +26,7 @@ from lightnas.runs import (
     build_engine,
     build_parts,
     build_supernet,
+    describe_best,
     new_folder,
     run_logged,
     save_config,
@@ -139,11 +140,7 @@ def run(cfg: Config, parts: Parts, folder: TrainingFolder) -> int:
     code = run_logged(engine, folder, parts.info, f"lightnas retrain --resume {folder.root}")
     if code:
         return code
-    best = engine.best
-    print(
-        f"done: best val acc {best.val_acc:.4f} (epoch {best.epoch}); "
-        f"evaluate with: lightnas evaluate {folder.root}"
-    )
+    print(f"done: {describe_best(engine)}; evaluate with: lightnas evaluate {folder.root}")
     return 0
 
 

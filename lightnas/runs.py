@@ -17,14 +17,17 @@ from torch import nn
 
 from lightnas.checkpoint import has_checkpoint, load_checkpoint
 from lightnas.config import Config, parse_config, resolve_device
+from lightnas.cost import COSTS
 from lightnas.data import DataBundle, build_data
 from lightnas.distill import DistillationLoss, build_teacher
 from lightnas.engine import Callback, Engine, NonFiniteLossError, cross_entropy
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.evaluation import Evaluator, Placement, ScoringOptions
 from lightnas.export import model_info
+from lightnas.latency import latency_cost_table
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
+from lightnas.sampling import TrainingSampler
 from lightnas.search.strategies import STRATEGIES, Strategy
 from lightnas.tracking import FAILED, INTERRUPTED, standard_callbacks, write_status
 
@@ -82,20 +85,41 @@ def build_parts(cfg: Config) -> Parts:
 def scoring_options(cfg: Config) -> ScoringOptions:
     s = cfg.search
     return ScoringOptions(
-        s.reward_batches, s.bn_recalibration_batches, s.cost, s.cost_weight, s.target_cost
+        s.reward_batches,
+        s.bn_recalibration_batches,
+        s.reward_bn,
+        s.cost,
+        s.cost_weight,
+        s.target_cost,
+        s.cost_budget,
     )
 
 
-def build_engine(cfg: Config, parts: Parts, callbacks: Sequence[Callback] = ()) -> Engine:
-    """The engine of a run: evaluator, loss (distillation when a teacher is set), callbacks."""
+def build_engine(
+    cfg: Config,
+    parts: Parts,
+    callbacks: Sequence[Callback] = (),
+    folder: TrainingFolder | None = None,
+) -> Engine:
+    """The engine of a run: evaluator, loss (distillation when a teacher is set), callbacks.
+    `folder`: the run's training folder when it exists (a resumed run reads its latency table)."""
     p = parts.placement
     parts.supernet.to(device=p.device, memory_format=p.memory_format)
-    evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg))
+    # search.cost latency_table: the per-op table, measured on this device or the folder's
+    costs = latency_cost_table(cfg.search, parts.supernet, parts.data.input_shape, folder)
+    evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg), costs)
     loss = cross_entropy
     if parts.teacher is not None:
         teacher = parts.teacher.to(p.device, memory_format=p.memory_format)
         loss = DistillationLoss(teacher, cfg.distill.alpha, cfg.distill.temperature)
-    return Engine(cfg, parts.supernet, parts.strategy, parts.data, evaluator, p, loss, callbacks)
+    s = cfg.search
+    key = s.cost if COSTS[s.cost].additive else "ops"  # what "largest" and "smallest" mean
+    sampler = TrainingSampler(
+        s.sampling, parts.strategy, evaluator.costs, key, s.sandwich_k, cfg.seed
+    )
+    return Engine(
+        cfg, parts.supernet, parts.strategy, parts.data, evaluator, p, loss, callbacks, sampler
+    )
 
 
 # ---- the training folder -------------------------------------------------------------------
@@ -180,7 +204,8 @@ def parse_request(argv: Sequence[str]) -> Request:
             f"{', '.join(changed)}; only {', '.join(RESUMABLE)} may change "
             "(pass --force true to resume anyway)"
         )
-    if cfg.epochs <= state["epoch"]:
+    chosen = state.get("final") is not None or cfg.search.final_top_k == 0
+    if cfg.epochs < state["epoch"] or (cfg.epochs == state["epoch"] and chosen):
         raise ConfigError(
             f"--resume {folder.root}: {state['epoch']} of epochs={cfg.epochs} already done; "
             "raise --epochs to train longer"
@@ -302,15 +327,19 @@ def search(argv: Sequence[str], callbacks: Sequence[Callback] = ()) -> int:
     for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
         print(f"warning: {warning}", file=sys.stderr)
     parts = build_parts(request.cfg)
-    engine = build_engine(request.cfg, parts, callbacks)
+    engine = build_engine(request.cfg, parts, callbacks, request.folder)
     if request.state is not None:
         restore(engine, request)
     folder = prepare_folder(request)
     code = run_logged(engine, folder, parts.info, f"python train_enas.py --resume {folder.root}")
     if code == 0:
-        best = engine.best
-        print(
-            f"done: best architecture (epoch {best.epoch}, val acc {best.val_acc:.4f}) "
-            f"in {folder.best_architecture}"
-        )
+        print(f"done: {describe_best(engine)} in {folder.best_architecture}")
     return code
+
+
+def describe_best(engine: Engine) -> str:
+    best = engine.best
+    test = "" if best.test_acc is None else f", test acc {best.test_acc:.4f}"
+    return (
+        f"architecture of epoch {best.epoch} ({best.selected_by}: val acc {best.val_acc:.4f}{test})"
+    )

@@ -19,9 +19,16 @@ from lightnas.checkpoint import save_checkpoint
 from lightnas.engine import CONTROLLER_KEYS, Callback, Engine, EpochResult
 from lightnas.export import export_child
 from lightnas.fileio import write_json_atomic
-from lightnas.graphs import architecture_to_dot, render_png_bytes, write_architecture_files
-from lightnas.layout import TrainingFolder, epoch_name
+from lightnas.graphs import (
+    architecture_to_dot,
+    blocks_summary,
+    render_png_bytes,
+    write_architecture_files,
+)
+from lightnas.latency import latency_table_of
+from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_name
 from lightnas.search.space import Architecture
+from lightnas.selection import FinalSelection
 
 
 def scalars(result: EpochResult) -> dict[str, float]:
@@ -83,6 +90,31 @@ class Progress(Callback):
             flush=True,
         )
 
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        print(final_table(final), flush=True)
+
+
+def final_table(final: FinalSelection) -> str:
+    """A narrow table of the final selection, the winner marked."""
+    lines = [
+        "final selection (re-scored with the final weights):",
+        "   epoch  label     val acc  reward  test acc       OPs",
+    ]
+    for i, c in enumerate(final.candidates):
+        test = "-" if c.test_acc is None else f"{c.test_acc:.4f}"
+        mark = "*" if i == final.winner else " "
+        lines.append(
+            f"{mark}  {c.proposed_epoch:>5}  {c.label:<8} {c.val_acc:>7.4f}  {c.reward:>6.4f}  "
+            f"{test:>8}  {c.costs.get('ops', float('nan')):>8.3g}"
+        )
+    return "\n".join(lines)
+
+
+def metrics_row(engine: Engine, result: EpochResult) -> dict:
+    """An epoch's line in metrics.jsonl: the engine's row plus the blocks summary of its
+    architecture (computed here from the architecture, so the engine's state stays as it was)."""
+    return {**result.to_row(), "blocks": blocks_summary(epoch_architecture(engine, result))}
+
 
 class MetricsFile(Callback):
     """metrics.jsonl: one JSON object per epoch, rewritten from the engine's history on start."""
@@ -91,11 +123,12 @@ class MetricsFile(Callback):
         self.path = path
 
     def on_start(self, engine: Engine) -> None:
-        self.path.write_text("".join(json.dumps(r.to_row()) + "\n" for r in engine.history))
+        rows = [metrics_row(engine, r) for r in engine.history]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         with open(self.path, "a") as f:
-            f.write(json.dumps(result.to_row()) + "\n")
+            f.write(json.dumps(metrics_row(engine, result)) + "\n")
 
 
 class TensorBoard(Callback):
@@ -122,6 +155,7 @@ class TensorBoard(Callback):
         arch = epoch_architecture(engine, result)
         table = "\n".join(f"    {k}: {v}" for k, v in arch.items())
         self.writer.add_text("architecture", table, step)
+        self.write_blocks(engine, arch, step)
         png = render_png_bytes(
             architecture_to_dot(arch, f"epoch {step}", stats=epoch_stats(result))
         )
@@ -132,9 +166,43 @@ class TensorBoard(Callback):
             self.writer.add_image("architecture", image, step, dataformats="HWC")
         self.writer.flush()
 
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        table = "\n".join(f"    {line}" for line in final_table(final).splitlines())
+        self.writer.add_text("final_selection", table, engine.epoch)
+        if final.best.test_acc is not None:
+            self.writer.add_scalar("final/test_acc", final.best.test_acc, engine.epoch)
+        self.writer.add_scalar("final/val_acc", final.best.val_acc, engine.epoch)
+        self.writer.flush()
+
+    def write_blocks(self, engine: Engine, arch: Architecture, step: int) -> None:
+        """The blocks summary (counts as scalars, per-block bits as text) and the latency
+        table with the epoch's choices, when the run has one."""
+        summary = blocks_summary(arch)
+        for key, value in summary.items():
+            if isinstance(value, int):
+                self.writer.add_scalar(f"blocks/{key}", value, step)
+        if "bits" in summary:
+            self.writer.add_text("blocks/bits", " ".join(map(str, summary["bits"])), step)
+        latency = latency_table_of(engine.evaluator)
+        if latency is not None:
+            self.writer.add_text("latency_table", latency.markdown(arch), step)
+
     def on_end(self, engine: Engine) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class LatencyTableFile(Callback):
+    """latency_table.csv: the per-op latency table a `search.cost: latency_table` run measured
+    (a resumed run reads it back instead of measuring again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_start(self, engine: Engine) -> None:
+        latency = latency_table_of(engine.evaluator)
+        if latency is not None and not self.path.is_file():
+            latency.write_csv(self.path)
 
 
 class ArchitectureFiles(Callback):
@@ -152,15 +220,22 @@ class ArchitectureFiles(Callback):
         write_architecture_files(
             arch, out, epoch_name(result.epoch), epoch_stats(result), self.formats
         )
+        self.write_best(engine)
+
+    def write_best(self, engine: Engine) -> None:
         best = engine.best
         base = engine.supernet.space.default()  # the published network, for comparison
         data = {
-            "architecture": {"space": arch.space.name, "choices": best.architecture},
+            "architecture": {"space": engine.supernet.space.name, "choices": best.architecture},
             "model": self.info,
             "stats": best.as_dict(),
             "base": {"architecture": dict(base), **engine.evaluator.costs.costs(base)},
         }
         write_json_atomic(self.folder.best_architecture, data)
+
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        write_json_atomic(self.folder.final_selection, final.to_dict())
+        self.write_best(engine)
 
 
 class Exporter(Callback):
@@ -178,16 +253,15 @@ class Exporter(Callback):
         if not last and (self.every == 0 or epoch % self.every):
             return
         arch = epoch_architecture(engine, result)
-        net = engine.evaluator.trained_child(arch, epoch - 1)
-        export_child(
-            net,
-            arch,
-            self.info,
-            self.folder.exports,
-            epoch_name(epoch),
-            self.formats,
-            epoch_stats(result),
-        )
+        self.export(engine, arch, epoch_name(epoch), epoch_stats(result))
+
+    def export(self, engine: Engine, arch: Architecture, name: str, stats: dict) -> None:
+        net = engine.evaluator.trained_child(arch, engine.epoch - 1)
+        export_child(net, arch, self.info, self.folder.exports, name, self.formats, stats)
+
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
+        arch = Architecture(engine.supernet.space, final.best.architecture)
+        self.export(engine, arch, FINAL_NAME, engine.best.as_dict())
 
 
 class Checkpointer(Callback):
@@ -214,6 +288,9 @@ class Checkpointer(Callback):
         self.save(engine)
 
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
+        self.save(engine)
+
+    def on_final(self, engine: Engine, final: FinalSelection) -> None:
         self.save(engine)
 
 
@@ -312,6 +389,7 @@ def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback
     """The training folder's callbacks, in the order they must run (checkpoint last)."""
     return [
         Progress(cfg.progress),
+        LatencyTableFile(folder.latency_table),
         ArchitectureFiles(folder, cfg.export.graph_formats, info),
         Exporter(folder, cfg.export.formats, cfg.export.every, info),
         MetricsFile(folder.metrics),

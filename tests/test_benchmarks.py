@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -51,32 +50,45 @@ def test_search_throughput_smoke(capsys):
     )
 
 
-def test_search_quality_smoke(capsys, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_search_quality_quick(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
     bench = load("search_quality")
-    threads = torch.get_num_threads()
-    # a smaller mock and search than the benchmark's, with the controller active from epoch 1
-    tiny = ["--data.num_samples", "256", "--data.image_size", "8", "--search.warmup_epochs", "0"]
-    tiny += ["--search.controller_steps", "3", "--search.num_val_samples", "2"]
-    monkeypatch.setitem(bench.DATASETS, "mock", bench.DATASETS["mock"] + tiny)
-    bench.main(
-        [
-            "--datasets", "mock", "--seeds", "0", "--search-epochs", "1", "--retrain-epochs", "1",
-            "--jobs", "1", "--threads", "1",
-        ]
-    )  # fmt: skip
-    assert torch.get_num_threads() == threads  # restored
+    result = bench.main(["--quick", "--jobs", "1"])
     printed = last_json_line(capsys)
-    assert printed["benchmark"] == "search_quality"
-    assert {r["method"] for r in printed["results"]} == {"enas", "random", "base"}
+    assert printed["benchmark"] == "search_quality" and printed["summary"] == json.loads(
+        json.dumps(result["summary"])
+    )
+    strategies = {r["strategy"] for r in printed["results"]}
+    assert strategies == {"enas", "random", "evolution", "base"}
+    assert len(printed["results"]) == 3 * 2 + 1  # 2 search seeds each, and the base network
     for row in printed["results"]:
-        for key in ("dataset", "seed", "arch", "test_acc", "mops", "acc_per_mops", "reward"):
-            assert key in row, key
-        assert 0.0 <= row["test_acc"] <= 1.0 and row["mops"] > 0
-    base = next(r for r in printed["results"] if r["method"] == "base")
-    assert set(base["arch"]) == {"0"}
-    assert base["reward"] == pytest.approx(base["test_acc"])  # the base network is the target
-    means = {m["method"]: m for m in printed["means"]}
-    assert set(means) == {"enas", "random", "base"}
-    assert {"beats_random", "beats_base"} <= set(means["enas"])
+        assert 0.0 <= row["test_acc"] <= 1.0 and row["ops"] > 0
+    base = next(r for r in printed["results"] if r["strategy"] == "base")
+    assert set(base["arch"]) == {"0"} and base["reward"] == pytest.approx(base["test_acc"])
+    assert {"enas - random (reward)", "enas - base (test_acc)"} <= set(printed["summary"]["paired"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_packed_size_smoke(capsys):
+    bench = load("packed_size")
+    result = bench.main(["--model", "meliusnet_flex", "--sizes", "cifar100"])
+    printed = last_json_line(capsys)
+    assert printed == json.loads(json.dumps(result))
+    (row,) = printed["results"]
+    assert row["outputs_equal"] and row["compression"] > 1
+    assert abs(row["packed_vs_model"] - 1) < 0.1
+
+
+@pytest.mark.slow
+def test_ranking_quick(capsys, tmp_path):
+    report = load("ranking").main(["--quick", "--jobs", "1", "--cache", str(tmp_path / "c.json")])
+    assert set(report["kendall_tau"]) == {"enas", "enas-sandwich"}
+    assert all(-1 <= t <= 1 for t in report["kendall_tau"].values())
+    assert -1 <= report["ops_only_tau"] <= 1 and set(report["reward_noise"]) >= {
+        "batch BN, 1 batch",
+        "recalibrated, whole split",
+    }
+    out = last_json_line(capsys)
+    assert out["kendall_tau"] == report["kendall_tau"]
+    assert len(json.loads((tmp_path / "c.json").read_text())) == 8  # 4 archs x 2 seeds

@@ -1,5 +1,6 @@
 """End-to-end: train_enas.py on tiny configs, the training folder, resume and bad input."""
 
+import io
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from lightnas.cli import main, search_main
 from lightnas.graphs import dot_available
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
 
 
 def metrics(folder: Path) -> list[dict]:
@@ -44,8 +46,10 @@ def test_search_writes_the_whole_training_folder(write_config, tmp_path):
         "cost",
         "ops",
         "architecture",
+        "blocks",
     ):
         assert key in rows[1]
+    assert rows[1]["blocks"]["dense_kept"] + rows[1]["blocks"]["dense_replaced"] == 2
     assert rows[0]["controller_reward"] is None  # warm-up epoch: no controller phase
     assert rows[1]["controller_reward"] is not None
     arch_dir = folder / "logs" / "architectures"
@@ -149,11 +153,15 @@ def test_truncated_checkpoint_falls_back_to_previous(write_config, tmp_path):
     (ckpt / "last.pt").write_bytes(data[: len(data) // 3])
     with pytest.warns(UserWarning, match="unreadable.*previous.pt"):
         state = load_checkpoint(ckpt)
-    assert state["epoch"] == 1
+    # the last checkpoint was the final selection's; the previous one is the last epoch's
+    assert state["epoch"] == 2 and state["final"] is None
     folder = tmp_path / "trainings" / "tiny"
+    (folder / "final_selection.json").unlink()
     with pytest.warns(UserWarning):
-        assert search_main(["--resume", str(folder)]) == 0
+        assert search_main(["--resume", str(folder)]) == 0  # makes the final selection again
     assert [r["epoch"] for r in metrics(folder)] == [1, 2]
+    assert (folder / "final_selection.json").is_file()
+    assert load_checkpoint(ckpt)["final"] is not None
 
 
 def test_resume_with_other_model_or_space_is_refused(write_config, tmp_path, capsys):
@@ -166,26 +174,6 @@ def test_resume_with_other_model_or_space_is_refused(write_config, tmp_path, cap
     space = '{"dense_block": ["conv1x1"], "improvement_block": ["conv3x3"]}'
     assert search_main(["--resume", folder, "--epochs", "2", "--search_space", space]) == 2
     assert "search_space" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--search.strategy", "greedy"], "search.strategy"),
-        (["--model.name", "vgg"], "model.name='vgg' is not known; valid: meliusnet22"),
-        (["--data.dataset", "mnist"], "data.dataset"),
-        (["--bogus", "1"], "unrecognized arguments: --bogus"),
-        (["--search_space", '{"dense_block": ["conv7x7"]}'], "unknown op 'conv7x7'; valid"),
-        (["--data.dataset", "cifar100", "--data.data_dir", "/nonexistent"], "cifar-100-python"),
-    ],
-)
-def test_bad_input_stops_before_any_work_with_one_line(
-    write_config, tmp_path, capsys, args, message
-):
-    assert search_main(["-c", str(write_config()), *args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "trainings").exists()
 
 
 def test_lightnas_search_is_train_enas(write_config, tmp_path):
@@ -230,3 +218,27 @@ def test_sigint_saves_last_completed_epoch_and_exits_with_message(write_config, 
     state = load_checkpoint(ckpt.parent)
     assert 1 <= state["epoch"] < 50
     assert len(metrics(tmp_path / "trainings" / "tiny")) == state["epoch"]
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_reach_the_terminal_but_not_log_txt(write_config, tmp_path, monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert search_main(["-c", str(write_config(epochs=1, progress=True))]) == 0
+    assert "\r" in terminal.getvalue() and "epoch 1/1 train" in terminal.getvalue()
+    log = (tmp_path / "trainings" / "tiny" / "log.txt").read_text()
+    assert "\r" not in log and "epoch 1/1  loss" in log
+
+
+def test_retrain_epoch_lines_name_the_fixed_architecture(write_config, tmp_path, capsys):
+    assert search_main(["-c", str(write_config(epochs=1, search={"strategy": "random"}))]) == 0
+    folder = tmp_path / "trainings" / "tiny"
+    capsys.readouterr()
+    assert main(["retrain", str(folder), "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("epoch 1/1"))
+    assert "(fixed)" in line and "greedy" not in line

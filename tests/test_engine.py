@@ -7,8 +7,9 @@ import torch
 
 from lightnas.config import Config, ControllerConfig, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
-from lightnas.engine import Callback, EpochResult, NonFiniteLossError
+from lightnas.engine import Callback, EpochResult, NonFiniteLossError, lr_at
 from lightnas.runs import build_engine, build_parts
+from lightnas.search import Architecture
 
 
 def tiny_cfg(**kw) -> Config:
@@ -57,6 +58,7 @@ def test_epoch_runs_all_phases_and_writes_no_files(tmp_path, monkeypatch):
         ("phase", "controller"),
         ("phase", "valid"),
         ("epoch", 1),
+        ("phase", "final"),
     ]
     result = engine.history[0]
     assert 0 <= result.val_acc <= 1 and math.isfinite(result.train_loss)
@@ -98,26 +100,12 @@ def test_cost_weight_prefers_cheaper_architectures():
     engine = make_engine(cfg)
     space = engine.supernet.space
     cheap = {n: ("conv1x1" if n.endswith("dense") else "identity") for n in space.names}
-    from lightnas.search import Architecture
-
     cheap = Architecture(space, cheap)
     assert (
         engine.evaluator.reward(cheap, 0.5)
         > engine.evaluator.reward(space.default(), 0.5)
         == pytest.approx(0.5)
     )
-
-
-def test_on_device_data_and_pinned_memory_options_run_on_cpu():
-    cfg = tiny_cfg()
-    cfg.data.on_device = True
-    engine = make_engine(cfg)
-    assert engine.data.train.x.device.type == "cpu"
-    engine.run()
-    plain = make_engine(tiny_cfg())
-    plain.run()
-    # keeping the data on the device changes where it lives, not what the run computes
-    assert engine.history[0].train_loss == plain.history[0].train_loss
 
 
 def test_ctrl_c_during_epoch_end_bookkeeping_is_held_until_it_is_done():
@@ -138,6 +126,97 @@ def test_ctrl_c_during_epoch_end_bookkeeping_is_held_until_it_is_done():
     with pytest.raises(KeyboardInterrupt):
         engine.run()
     assert cb.finished and engine.epoch == 1 and len(engine.history) == 1
+
+
+def test_lr_is_a_pure_cosine_function_of_the_epoch():
+    assert lr_at(0, 10, 0.1) == pytest.approx(0.1)
+    assert lr_at(5, 10, 0.1) == pytest.approx(0.05)
+    assert lr_at(10, 10, 0.1, min_lr=0.01) == pytest.approx(0.01)
+    cfg = tiny_cfg(epochs=3)
+    engine = make_engine(cfg)
+    engine.run()
+    assert [r.lr for r in engine.history] == [lr_at(e, 3, cfg.optim.lr) for e in range(3)]
+
+
+def test_weight_decay_spares_batchnorm_biases_and_latent_binary_weights():
+    from lightnas.binary import QConv2d
+    from lightnas.engine import parameter_groups
+    from lightnas.models import create_supernet
+
+    net = create_supernet("resnet18", 10, "thumbnail", {"bits": [1, 32]}, layers=[1, 1], width=8)
+    decay, spared = parameter_groups(net, 5e-4)
+    assert decay["weight_decay"] == 5e-4 and spared["weight_decay"] == 0.0
+    decayed = {id(p) for p in decay["params"]}
+    for module in net.modules():
+        for name, p in module.named_parameters(recurse=False):
+            latent = isinstance(module, QConv2d)
+            bn = isinstance(module, torch.nn.BatchNorm2d)
+            assert (id(p) in decayed) == (not (latent or bn or name == "bias")), (module, name)
+    assert len(decay["params"]) + len(spared["params"]) == len(list(net.parameters()))
+
+
+def test_weight_decay_reaches_the_optimizer():
+    cfg = tiny_cfg()
+    cfg.optim.weight_decay = 0.5
+    decayed, plain = make_engine(cfg), make_engine(tiny_cfg())
+    decayed.run()
+    plain.run()
+    a, b = decayed.supernet.state_dict(), plain.supernet.state_dict()
+    assert not torch.equal(a["head.4.weight"], b["head.4.weight"])  # the classifier decays
+
+
+@pytest.mark.parametrize("cost", ["model_bits", "latency"])
+def test_other_costs_drive_the_reward_inside_the_engine(cost):
+    cfg = tiny_cfg()
+    cfg.search.cost, cfg.search.cost_weight = cost, -0.5
+    engine = make_engine(cfg)
+    engine.run()
+    result = engine.history[0]
+    arch = Architecture(engine.supernet.space, result.architecture)
+    if cost == "model_bits":
+        assert result.cost == result.costs["model_bits"]
+    assert result.cost == engine.evaluator.cost(arch) > 0
+    base = engine.evaluator.cost(engine.supernet.space.default())
+    expected = result.val_acc * (result.cost / base) ** -0.5
+    assert result.reward == pytest.approx(expected)
+
+
+def test_on_device_keeps_the_whole_split_on_the_run_device():
+    cfg = tiny_cfg()
+    cfg.data.on_device = True
+    engine = make_engine(cfg)
+    train = engine.data.train
+    assert train.x.device == engine.placement.device and not train.pin_memory
+    assert len(train.x) == len(train.y) == 48  # the split itself, not a batch
+    engine.run()
+    plain = make_engine(tiny_cfg())
+    plain.run()
+    assert engine.history[0].train_loss == plain.history[0].train_loss
+
+
+def test_an_exported_child_scores_the_val_acc_logged_for_its_epoch(tmp_path):
+    from lightnas.evaluation import accuracy
+    from lightnas.export import export_child, load_child
+
+    engine = make_engine(tiny_cfg(epochs=2))
+    engine.run()
+    result = engine.history[-1]
+    arch = Architecture(engine.supernet.space, result.architecture)
+    net = engine.evaluator.trained_child(arch, result.epoch - 1)
+    info = {"name": "meliusnet_flex", "num_classes": 4, "stem": "thumbnail", "search_space": None}
+    info |= {"kwargs": engine.cfg.model.kwargs, "input_shape": [3, 8, 8]}
+    paths = export_child(net, arch, info, tmp_path, "epoch_2", formats=())
+    exported = load_child(paths["safetensors"])
+    assert accuracy(exported, engine.data.val, 4)["top1"] == pytest.approx(result.val_acc)
+
+
+def test_export_leaves_the_supernet_state_alone():
+    engine = make_engine(tiny_cfg())
+    engine.run()
+    before = {k: v.clone() for k, v in engine.supernet.state_dict().items()}
+    engine.evaluator.trained_child(engine.supernet.space.default(), 0)
+    after = engine.supernet.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_rows_carry_choice_probabilities_and_every_validated_architecture_with_costs():

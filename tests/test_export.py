@@ -91,17 +91,21 @@ def test_exports_reproduce_the_child_with_a_dynamic_batch(exported):
     with torch.no_grad():
         pt2 = torch.export.load(exported.paths["pt2"]).module()(x)
         reloaded = load_child(exported.paths["safetensors"])(x)
+        unpacked = load_child(exported.paths["packed"])(x)
     session = ort.InferenceSession(exported.paths["onnx"], providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {"input": x.numpy()})
     assert expected.shape == (5, 10)
     torch.testing.assert_close(pt2, expected, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(torch.from_numpy(onnx_out), expected, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(reloaded, expected, atol=0, rtol=0)
+    torch.testing.assert_close(unpacked, expected, atol=0, rtol=0)
 
 
 def test_export_writes_the_layout_atomically_and_leaves_the_caller_in_training_mode(exported):
     files = sorted(p.relative_to(exported.out_dir).as_posix() for p in exported.out_dir.rglob("*"))
     assert files == [
+        "deploy",
+        "deploy/epoch_3.packed.safetensors",
         "inference_only",
         "inference_only/epoch_3.onnx",
         "inference_only/epoch_3.pt2",
@@ -145,7 +149,9 @@ def test_model_info_is_plain_json():
 
 
 def test_bad_format_is_rejected_before_writing(tmp_path):
-    with pytest.raises(ConfigError, match="export.formats='tflite' is not known; valid: onnx, pt2"):
+    with pytest.raises(
+        ConfigError, match="export.formats='tflite' is not known; valid: onnx, packed, pt2"
+    ):
         tiny_export("resnet", tmp_path / "out", formats=("pt2", "tflite"))
     assert not (tmp_path / "out").exists()
 

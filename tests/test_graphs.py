@@ -15,13 +15,15 @@ from lightnas.graphs import (
     LEGEND_LABELS,
     PALETTE,
     architecture_to_dot,
+    blocks_summary,
     choice_category,
     dot_available,
-    load_architecture_file,
+    read_logged_architecture,
     render_dot,
     render_png_bytes,
     write_architecture_files,
 )
+from lightnas.models import create_supernet
 from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,16 +153,16 @@ def test_write_architecture_files(tmp_path, no_dot):
     assert "val_acc: 0.91" in paths["dot"].read_text()
 
 
-def test_load_architecture_file_without_the_model(tmp_path, no_dot):
+def test_read_logged_architecture_without_the_model(tmp_path, no_dot):
     arch = resnet_arch()
     paths = write_architecture_files(arch, tmp_path, "epoch_0", stats=STATS)
-    loaded, stats = load_architecture_file(paths["json"])
+    loaded, stats = read_logged_architecture(paths["json"])
     assert dict(loaded) == dict(arch) and loaded.space.name == arch.space.name
     assert stats == STATS
     assert {p.kind for p in loaded.space} == {"basic"}
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json"):
-        load_architecture_file(tmp_path / "bad.json")
+        read_logged_architecture(tmp_path / "bad.json")
 
 
 def test_render_without_dot_warns_once(tmp_path, no_dot, caplog):
@@ -237,10 +239,14 @@ def load_script():
     return module
 
 
-def test_color_graphs_without_dot_writes_dot_files(tmp_path, no_dot, caplog):
+def test_color_graphs_without_dot_writes_dot_files_and_says_what_was_not_rendered(
+    tmp_path, no_dot, caplog, capsys
+):
     training = make_training(tmp_path / "run")
     with caplog.at_level(logging.WARNING):
-        assert load_script().main([str(training), "--no-color"]) == 0
+        assert load_script().main([str(training), "--no-color", "--format", "png", "svg"]) == 1
+    err = capsys.readouterr().err
+    assert "not rendered (png svg)" in err and err.count("\n") == 1
     for stem in ("epoch_1", "epoch_2"):
         dot = (training / "logs" / "architectures" / f"{stem}.dot").read_text()
         assert dot.startswith("digraph") and "fillcolor" not in dot
@@ -252,3 +258,41 @@ def test_color_graphs_rejects_non_training_folder(tmp_path, capsys):
     assert load_script().main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a training folder" in err
+
+
+def test_blocks_summary_of_a_meliusnet_counts_kept_replaced_and_skipped_blocks():
+    net = create_supernet("meliusnet22", 10, "thumbnail")
+    choices = dict(net.space.default())
+    for name in ("stage1.block1.dense", "stage3.block2.dense"):
+        choices[name] = "conv1x1"
+    for name in (
+        "stage2.block5.improvement",
+        "stage4.block1.improvement",
+        "stage4.block4.improvement",
+    ):
+        choices[name] = "identity"
+    summary = blocks_summary(Architecture(net.space, choices))
+    assert summary == {
+        "dense_kept": 15,
+        "dense_replaced": 2,
+        "improvement_kept": 14,
+        "improvement_skipped": 3,
+    }
+    base = blocks_summary(net.space.default())
+    assert base["dense_replaced"] == 0 and base["improvement_skipped"] == 0  # keys stay
+
+
+def test_blocks_summary_of_a_resnet_has_bits_per_block():
+    net = create_supernet("resnet18", 10, "thumbnail", {"bits": [1, 4, 32], "skip": True})
+    choices = dict(net.space.default())
+    choices["stage1.block2.basic"] = "skip"
+    choices["stage3.block1.basic"] = "32bit"
+    choices["stage4.block2.basic"] = "4bit"
+    summary = blocks_summary(Architecture(net.space, choices))
+    assert summary == {
+        "basic_1bit": 5,
+        "basic_4bit": 1,
+        "basic_32bit": 1,
+        "basic_skipped": 1,
+        "bits": [1, 0, 1, 1, 32, 1, 1, 4],
+    }

@@ -3,11 +3,13 @@ import torch
 from torch import nn
 
 from lightnas.binary import QConv2d
+from lightnas.cost import count_costs
 from lightnas.models import child, create_supernet, list_models
 from lightnas.models.meliusnet import MELIUSNET_SPECS
 
 TINY_MELIUS = {"block_config": [2, 2], "growth_rate": 16, "init_features": 32, "reduction": [0.5]}
 TINY_RESNET = {"layers": [2, 2], "width": 8}
+TINY_BOTTLENECK = {"layers": [1, 2], "width": 4}
 
 
 def n_params(module: nn.Module) -> int:
@@ -22,8 +24,10 @@ def test_registry_lists_all_families():
     names = list_models()
     for key in ("22", "29", "42", "59", "a", "b", "c", "_flex"):
         assert f"meliusnet{key}" in names
-    for name in ("resnet18", "resnet34", "resnet18_v2", "resnet34_v2"):
+    for name in ("resnet18", "resnet34", "resnet18_v2", "resnet34_v2", "resnet18_e", "resnet34_e"):
         assert name in names
+    for depth in ("50", "101", "152"):
+        assert f"resnet{depth}" in names and f"resnet{depth}_v2" in names
     with pytest.raises(ValueError, match="model.name='vgg'.*valid: .*meliusnet22"):
         create_supernet("vgg")
 
@@ -51,7 +55,89 @@ def test_meliusnet22_base_matches_published_spec_parameter_count():
 def test_resnet18_base_matches_published_parameter_count():
     net = create_supernet("resnet18", 1000, "imagenet")
     base = child(net, net.space.default())
-    assert abs(n_params(base) - 11_689_512) / 11_689_512 < 0.005  # torchvision's ResNet-18
+    assert n_params(base) == 11_689_512  # torchvision's ResNet-18
+
+
+# ---- every registered model, built on the meta device (no memory) and counted -----------------
+def melius_params(
+    blocks, reductions, groups, growth=64, features=64, classes=1000, multiple=1
+) -> int:
+    """MeliusNet's base network from the published spec (imagenet stem); transition widths
+    rounded to `multiple` (the flex spec rounds to 32)."""
+    total = 3 * features * 49 + bn(features)
+    for stage, count in enumerate(blocks):
+        for _ in range(count):
+            total += bn(features) + features * growth * 9  # dense block
+            features += growth
+            total += bn(features) + features * growth * 9  # improvement block
+        if stage < len(blocks) - 1:
+            out = multiple * round(features * reductions[stage] / multiple)
+            total += bn(features) + features * out // groups  # transition
+            features = out
+    return total + bn(features) + features * classes + classes
+
+
+def resnet_params(layers, version, width=64, classes=1000) -> int:
+    """Basic-block ResNet from torchvision's definition (v2: pre-activation)."""
+    total = 3 * width * 49 + bn(width)
+    in_ch = width
+    for stage, count in enumerate(layers):
+        out = width * 2**stage
+        for block in range(count):
+            total += in_ch * out * 9 + out * out * 9 + bn(out) + bn(out if version == 1 else in_ch)
+            if block == 0 and (stage > 0 or in_ch != out):
+                total += in_ch * out + (bn(out) if version == 1 else 0)
+            in_ch = out
+    return total + (bn(in_ch) if version == 2 else 0) + in_ch * classes + classes
+
+
+def bottleneck_params(layers, width=64, classes=1000) -> int:
+    """Bottleneck ResNet v1 from torchvision's definition (expansion 4)."""
+    total = 3 * width * 49 + bn(width)
+    in_ch = width
+    for stage, count in enumerate(layers):
+        w = width * 2**stage
+        for block in range(count):
+            total += in_ch * w + bn(w) + w * w * 9 + bn(w) + w * 4 * w + bn(4 * w)
+            if block == 0:
+                total += in_ch * 4 * w + bn(4 * w)
+            in_ch = 4 * w
+    return total + in_ch * classes + classes
+
+
+BOTTLENECK_LAYERS = {"50": [3, 4, 6, 3], "101": [3, 4, 23, 3], "152": [3, 8, 36, 3]}
+# v2 (pre-activation) has no BN after the stem and none in the shortcut, one before the head:
+# 7,552 parameters fewer at every depth (tests/test_published_networks.py derives it)
+BOTTLENECK_V2_DIFFERENCE = 7_552
+# ResNet-E adds a BN after the stem (128) and a BN on the input (6; its 3 scales are frozen)
+RESNET_E_EXTRA = 134
+
+
+def expected_params(name: str) -> int:
+    if name.startswith("meliusnet"):
+        key = name.removeprefix("meliusnet")
+        if key == "_flex":
+            return melius_params([4, 5, 4, 4], [0.5, 0.5, 0.5], 1, multiple=32)
+        return melius_params(*MELIUSNET_SPECS[key])
+    depth, _, variant = name.removeprefix("resnet").partition("_")
+    if depth in BOTTLENECK_LAYERS:
+        v1 = bottleneck_params(BOTTLENECK_LAYERS[depth])
+        return v1 - BOTTLENECK_V2_DIFFERENCE if variant == "v2" else v1
+    layers = {"18": [2, 2, 2, 2], "34": [3, 4, 6, 3]}[depth]
+    extra = RESNET_E_EXTRA if variant == "e" else 0
+    return resnet_params(layers, 2 if variant == "v2" else 1) + extra
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_builds_on_meta_and_counts_as_published(name):
+    with torch.device("meta"):
+        net = create_supernet(name, 1000, "imagenet")
+        base = child(net, net.space.default())
+    assert next(base.parameters()).is_meta
+    assert n_params(base) == expected_params(name)
+    costs = count_costs(base, (3, 224, 224))
+    trainable = sum(p.numel() for p in base.parameters() if p.requires_grad)
+    assert costs.params == trainable and costs.flops > 0 and costs.bops > 0
 
 
 def test_meliusnet_search_space_names_and_subsets():
@@ -133,6 +219,10 @@ def _train_bn_statistics(net, space, steps=3):
         ("meliusneta", {"growth_rate": 16, "init_features": 32}, None),
         ("resnet18", TINY_RESNET, {"bits": [1, 2, 32], "skip": True}),
         ("resnet34_v2", {"layers": [2, 3], "width": 8}, {"bits": [32, 1, 8], "skip": True}),
+        ("resnet18_e", TINY_RESNET, {"bits": [1, 2, 32], "skip": True}),
+        ("resnet34_e", {"layers": [1, 2], "width": 8}, {"bits": [32, 1], "skip": True}),
+        ("resnet50", TINY_BOTTLENECK, {"bits": [1, 4, 32], "skip": True}),
+        ("resnet101_v2", TINY_BOTTLENECK, {"bits": [32, 1], "skip": True}),
     ],
 )
 def test_child_equals_supernet_under_its_architecture(name, kw, space):

@@ -15,6 +15,9 @@ from lightnas.models import child, create_supernet
             {"block_config": [2, 1], "growth_rate": 8, "init_features": 16, "reduction": [0.5]},
         ),
         ("resnet18", {"bits": [1, 4, 32], "skip": True}, {"layers": [2, 2], "width": 8}),
+        ("resnet18_e", {"bits": [1, 4, 32], "skip": True}, {"layers": [2, 2], "width": 8}),
+        ("resnet50", {"bits": [1, 32], "skip": True}, {"layers": [2, 2], "width": 4}),
+        ("resnet152_v2", {"bits": [1, 2], "skip": True}, {"layers": [1, 2], "width": 4}),
     ],
 )
 def test_cost_table_equals_the_extracted_childs_costs(name, space, kw):

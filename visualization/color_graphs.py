@@ -10,7 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from lightnas.graphs import RENDER_FORMATS, rerender_architecture_file
+from lightnas.errors import LightNASError
+from lightnas.graphs import RENDER_FORMATS, dot_available, rerender_architecture_file
+from lightnas.layout import TrainingFolder
 
 _EPOCH_JSON = re.compile(r"epoch_(\d+)\.json")
 
@@ -31,7 +33,7 @@ def epoch_files(arch_dir: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    arch_dir = args.training / "logs" / "architectures"
+    arch_dir = TrainingFolder(args.training).architectures
     if not arch_dir.is_dir():
         print(
             f"error: {args.training} is not a training folder (no logs/architectures/)",
@@ -42,10 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         title = f"{args.training.resolve().name} {path.stem}"
         try:
             written = rerender_architecture_file(path, args.format, not args.no_color, title)
-        except ValueError as e:
+        except LightNASError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(" ".join(str(p) for p in written))
+    if not dot_available():
+        print(
+            f"error: not rendered ({' '.join(args.format)}): Graphviz's `dot` is not installed, "
+            "so only the .dot files were written (apt-get install graphviz)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

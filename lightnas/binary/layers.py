@@ -11,6 +11,7 @@ from lightnas.binary.quantize import (
     quantize_activation,
     quantize_weight,
 )
+from lightnas.errors import ConfigError
 
 # Quantized activations are padded with -1, not 0: -1 is a level of every quantizer here
 # (sign, and the 2^k uniform levels on [-1, 1]), so a padded binary input stays strictly {-1, +1}
@@ -44,7 +45,8 @@ class QConv2d(nn.Conv2d):
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
         )
         if scaling not in WEIGHT_SCALINGS:
-            raise ValueError(f"scaling={scaling!r} is not valid; valid: {list(WEIGHT_SCALINGS)}")
+            valid = ", ".join(WEIGHT_SCALINGS)
+            raise ConfigError(f"model.kwargs.scaling={scaling!r} is not valid; valid: {valid}")
         self.scaling = scaling
         self.grad_cancel = grad_cancel
         self.set_bits(w_bits, a_bits)
@@ -58,7 +60,10 @@ class QConv2d(nn.Conv2d):
         return self.w_bits == 1 and self.a_bits == 1
 
     def forward(self, x: Tensor) -> Tensor:
-        w = quantize_weight(self.weight, self.w_bits, self.scaling)
+        return self.conv_quantized(x, quantize_weight(self.weight, self.w_bits, self.scaling))
+
+    def conv_quantized(self, x: Tensor, w: Tensor) -> Tensor:
+        """The conv of `x` (quantized here to `a_bits`) with the already quantized weight `w`."""
         if self.a_bits == 32:
             return self._conv_forward(x, w, self.bias)
         x = quantize_activation(x, self.a_bits, self.grad_cancel)

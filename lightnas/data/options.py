@@ -14,7 +14,7 @@ from lightnas.errors import ConfigError
 @dataclass
 class DataOptions:
     dataset: str = "cifar100"
-    """Dataset name, one of `lightnas.data.DATASETS` (mock, digits, cifar10, cifar100, ...)."""
+    """Dataset name (registered in `lightnas.data.DATASETS`)."""
     data_dir: str | None = None
     """Folder holding the dataset files (default: ./data)."""
     download: bool = False

@@ -4,7 +4,9 @@ Each family registers its models where it is defined (`@register_model`); import
 imports every family, so `MODELS` lists them all.
 """
 
-from lightnas.models import meliusnet, resnet  # noqa: F401  (the families register themselves)
+# the families register themselves
+from lightnas.models import bottleneck, meliusnet, resnet, resnet_e  # noqa: F401
+from lightnas.models.init import INITS
 from lightnas.models.layers import STEMS
 from lightnas.models.supernet import (
     MODELS,
@@ -22,6 +24,7 @@ def list_models() -> list[str]:
 
 
 __all__ = [
+    "INITS",
     "MODELS",
     "STEMS",
     "Choice",

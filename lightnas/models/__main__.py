@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from lightnas.cost import count_costs, format_costs
-from lightnas.models import child, create_supernet, list_models
+from lightnas.models import STEMS, child, create_supernet, list_models
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--input", type=parse_shape, default=(3, 224, 224), help="CxHxW")
     parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--stem", default=None, help="imagenet | thumbnail (default by input size)")
+    parser.add_argument(
+        "--stem",
+        default=None,
+        choices=STEMS.names(),
+        help="default by input size: thumbnail up to 64x64, imagenet above",
+    )
     args = parser.parse_args(argv)
     stem = args.stem or ("thumbnail" if args.input[1] <= 64 else "imagenet")
     try:
@@ -38,8 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(space)} decision points, {space.size:.3g} architectures")
     for point in space:
         print(f"  {point.name:<28} {' | '.join(point.choices)}")
-    costs = count_costs(child(net, space.default()), args.input)
+    base = child(net, space.default())
+    costs = count_costs(base, args.input)
     print(f"base network: {format_costs(costs)}")
+    # the MeliusNet / BMXNet tables count convolutions only
+    published = count_costs(base, args.input, linear_macs=False).ops
+    print(f"OPs without the classifier (the published convention): {published:.4g}")
     return 0
 
 

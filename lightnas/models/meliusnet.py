@@ -22,6 +22,7 @@ from lightnas.models.supernet import (
     Supernet,
     check_ops,
     check_space_keys,
+    passes_kwargs_to,
     register_model,
 )
 from lightnas.registry import Registry
@@ -220,7 +221,7 @@ def _meliusnet(key: str) -> Callable[..., Supernet]:
     ) -> Supernet:
         return MeliusNet(f"meliusnet{key}", block_config, reduction, transition_groups, **kwargs)
 
-    return factory
+    return passes_kwargs_to(factory, MeliusNet)
 
 
 for _key in MELIUSNET_SPECS:
@@ -234,3 +235,6 @@ def meliusnet_flex(
     """MeliusNet with a free block config; reductions default to 1/2 (the spec's flex default)."""
     reduction = [0.5] * (len(block_config) - 1) if reduction is None else reduction
     return MeliusNet("meliusnet_flex", block_config, reduction, **kwargs)
+
+
+passes_kwargs_to(meliusnet_flex, MeliusNet)

@@ -18,7 +18,14 @@ from torch import Tensor, nn
 from lightnas.binary import VALID_BITS, QConv2d
 from lightnas.errors import ConfigError
 from lightnas.models.layers import make_head, make_stem
-from lightnas.models.supernet import MODELS, Choice, Supernet, check_ops, check_space_keys
+from lightnas.models.supernet import (
+    MODELS,
+    Choice,
+    Supernet,
+    check_ops,
+    check_space_keys,
+    passes_kwargs_to,
+)
 from lightnas.search.space import DecisionPoint
 
 SPACE_KEYS = ("bits", "skip")
@@ -33,7 +40,9 @@ def choice_bits(choice: str) -> int:
     return int(choice.removesuffix("bit"))
 
 
-def _act(x: Tensor, bits: int) -> Tensor:
+def bit_activation(x: Tensor, bits: int) -> Tensor:
+    """The nonlinearity of a block at `bits`: a ReLU at 32 bits (where the quantizer is the
+    identity), none below (the quantizer is)."""
     return F.relu(x) if bits == 32 else x
 
 
@@ -66,10 +75,10 @@ def basic_forward(block: nn.Module, x: Tensor, bits: int, bn1=None, bn2=None) ->
     bn2 = bn2 or block.bn2
     shortcut = x if block.shortcut is None else block.shortcut(x)
     if block.version == 1:
-        out = _act(bn1(block.conv1(x)), bits)
-        return _act(bn2(block.conv2(out)) + shortcut, bits)
-    out = block.conv1(_act(bn1(x), bits))
-    return block.conv2(_act(bn2(out), bits)) + shortcut
+        out = bit_activation(bn1(block.conv1(x)), bits)
+        return bit_activation(bn2(block.conv2(out)) + shortcut, bits)
+    out = block.conv1(bit_activation(bn1(x), bits))
+    return block.conv2(bit_activation(bn2(out), bits)) + shortcut
 
 
 class BasicChoice(Choice):
@@ -129,6 +138,17 @@ class BasicChoice(Choice):
         )
 
 
+def rest_bits(choices: Sequence[str]) -> int:
+    """The width the convs of a block hold at rest: the lowest any of its choices uses (their
+    weights are latent, quantized weights as soon as one choice quantizes them)."""
+    return min(choice_bits(c) for c in choices if c != "skip")
+
+
+def width_bns(choices: Sequence[str], channels: int) -> nn.ModuleDict:
+    """One BatchNorm per bit-width choice ("switchable BN")."""
+    return nn.ModuleDict({c: nn.BatchNorm2d(channels) for c in choices if c != "skip"})
+
+
 def block_choices(space: Mapping, shapes_match: bool) -> tuple[str, ...]:
     """The choices of one block from the config: bit widths, plus `skip` where shapes allow."""
     bits = check_ops("bits", space.get("bits", [1, 32]), VALID_BITS, what="bit width")
@@ -182,7 +202,7 @@ def _resnet(depth: str, version: int) -> Callable[..., Supernet]:
     def factory(layers: Sequence[int] = RESNET_LAYERS[depth], **kwargs) -> Supernet:
         return BinaryResNet(f"resnet{depth}{suffix}", layers, version=version, **kwargs)
 
-    return factory
+    return passes_kwargs_to(factory, BinaryResNet, "version")
 
 
 for _depth in RESNET_LAYERS:

@@ -10,10 +10,13 @@ from collections.abc import Callable, Mapping, Sequence
 from torch import Tensor, nn
 
 from lightnas.errors import ConfigError
+from lightnas.models.init import DEFAULT_GRAD_CANCEL, DEFAULT_INIT, apply_common_options
 from lightnas.registry import Registry
 from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
 
 MODELS: Registry[Callable[..., Supernet]] = Registry("model", "model.name")
+# model.kwargs every family takes, applied to the built supernet (lightnas.models.init)
+COMMON_KWARGS = ("grad_cancel", "init")
 
 
 def register_model(name: str) -> Callable:
@@ -26,20 +29,56 @@ def create_supernet(
     num_classes: int = 1000,
     stem: str = "imagenet",
     search_space: Mapping | None = None,
+    grad_cancel: float = DEFAULT_GRAD_CANCEL,
+    init: str = DEFAULT_INIT,
     **kwargs,
 ) -> Supernet:
-    """Build the named supernet; `kwargs` override the family's spec (widths, blocks, ...)."""
+    """Build the named supernet; `kwargs` override the family's spec (widths, blocks, ...).
+
+    `grad_cancel` (binary activations pass gradients where |x| <= it) and `init` (a name in
+    `lightnas.models.init.INITS`) apply to every family."""
     factory = MODELS[name]
     _check_kwargs(name, factory, kwargs)
-    return factory(num_classes=num_classes, stem=stem, search_space=search_space, **kwargs)
+    try:
+        net = factory(num_classes=num_classes, stem=stem, search_space=search_space, **kwargs)
+    except TypeError as err:
+        if not kwargs:
+            raise
+        # a value of the wrong type (a string for a width, say) fails deep inside a layer
+        raise ConfigError(f"model.kwargs={dict(kwargs)} do not fit {name}: {err}") from None
+    apply_common_options(net, grad_cancel, init)
+    return net
+
+
+_RESERVED = ("self", "name", "num_classes", "stem", "search_space")
+
+
+def _named(fn: Callable, fixed: Sequence[str] = ()) -> tuple[list[str], bool]:
+    """(the keyword names `fn` takes besides the reserved and `fixed` ones, whether it takes
+    **kwargs)."""
+    params = inspect.signature(fn).parameters.values()
+    names = [p.name for p in params if p.kind is not p.VAR_KEYWORD]
+    names = [n for n in names if n not in _RESERVED and n not in fixed]
+    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def passes_kwargs_to(factory: Callable, cls: type, *fixed: str) -> Callable:
+    """Declare that `factory(**kwargs)` hands its other keyword arguments to `cls` (which the
+    factory sets `fixed` of), so that a misspelt `model.kwargs` key is a ConfigError."""
+    factory.kwargs_target = (cls, fixed)
+    return factory
 
 
 def _check_kwargs(name: str, factory: Callable, kwargs: Mapping) -> None:
     """Refuse keyword arguments that the model does not take, naming the ones it does."""
-    params = inspect.signature(factory).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    accepted, open_ended = _named(factory)
+    target = getattr(factory, "kwargs_target", None)
+    if open_ended and target is not None:
+        more, open_ended = _named(target[0], target[1])
+        accepted += [n for n in more if n not in accepted]
+    if open_ended:
         return
-    accepted = [n for n in params if n not in ("num_classes", "stem", "search_space")]
+    accepted += COMMON_KWARGS
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(

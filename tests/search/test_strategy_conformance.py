@@ -9,7 +9,7 @@ import torch
 
 from lightnas.config import Config
 from lightnas.search import Architecture, DecisionPoint, SearchSpace
-from lightnas.search.strategies import STRATEGIES, Strategy
+from lightnas.search.strategies import STRATEGIES, Score, Strategy
 
 SPACE = SearchSpace(
     "conformance", [DecisionPoint(f"p{i}", ("a", "b", "c")[: 2 + i % 2]) for i in range(5)]
@@ -34,7 +34,7 @@ def exercise(s: Strategy) -> list:
         if s.wants_rewards(epoch):
             asked = s.ask(2)
             seen += asked
-            s.tell(asked, [float(sum(a.indices())) / 5 for a in asked])
+            s.tell(asked, [Score(sum(a.indices()) / 5, sum(a.indices()) / 5, 1.0) for a in asked])
         seen += s.candidates(epoch, 2)
         seen.append(s.favourite())
     return seen
@@ -75,7 +75,7 @@ def test_tell_returns_plain_statistics(name, tmp_path):
         if s.wants_rewards(epoch):
             asked = s.ask(3)
             assert len(asked) == 3
-            stats = s.tell(asked, [0.1, 0.5, 0.9])
+            stats = s.tell(asked, [Score(r, r, 1.0) for r in (0.1, 0.5, 0.9)])
             assert all(isinstance(v, float) for v in stats.values())
 
 

@@ -1,8 +1,18 @@
 """Search strategies behind one contract (`Strategy`), registered by name in `STRATEGIES`."""
 
-from lightnas.search.strategies.base import STRATEGIES, Strategy
+from lightnas.search.strategies.base import STRATEGIES, Score, Strategy
 from lightnas.search.strategies.enas import EnasStrategy
+from lightnas.search.strategies.evolution import EvolutionOptions, EvolutionStrategy
 from lightnas.search.strategies.fixed import FixedStrategy
 from lightnas.search.strategies.random_search import RandomStrategy
 
-__all__ = ["STRATEGIES", "EnasStrategy", "FixedStrategy", "RandomStrategy", "Strategy"]
+__all__ = [
+    "STRATEGIES",
+    "EnasStrategy",
+    "EvolutionOptions",
+    "EvolutionStrategy",
+    "FixedStrategy",
+    "RandomStrategy",
+    "Score",
+    "Strategy",
+]

@@ -4,8 +4,9 @@ In the style of optuna's samplers, a strategy is a small object behind an abstra
 engine drives every strategy the same way and never asks which one it is. Per epoch:
 
 1. `sample(epoch)` once per training batch: the architecture whose weights that batch trains;
-2. when `wants_rewards(epoch)`: controller steps of `ask(n)` (candidates) -> rewards measured by
-   the engine -> `tell(candidates, rewards)` (the strategy learns, returns its statistics);
+2. when `wants_rewards(epoch)`: controller steps of `ask(n)` (candidates) -> scores measured by
+   the engine (reward, accuracy, cost: `Score`) -> `tell(candidates, scores)` (the strategy
+   learns, returns its statistics);
 3. validation: `favourite()` (the strategy's own pick, if it has one) and the best of
    `candidates(epoch, n)` when `proposes_candidates`.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -25,6 +27,15 @@ import torch
 from lightnas.errors import ConfigError
 from lightnas.registry import Registry
 from lightnas.search.space import Architecture, SearchSpace
+
+
+@dataclass(frozen=True)
+class Score:
+    """What the engine measured of one candidate: the reward and what it is made of."""
+
+    reward: float
+    accuracy: float
+    cost: float
 
 
 class Strategy(ABC):
@@ -73,8 +84,8 @@ class Strategy(ABC):
         """`n` candidates whose rewards the engine measures and passes to `tell`."""
         return [self.space.sample(self.generator) for _ in range(n)]
 
-    def tell(self, candidates: Sequence[Architecture], rewards: Sequence[float]) -> dict:
-        """Learn from the rewards of the last `ask`; returns statistics (reward, loss, ...)."""
+    def tell(self, candidates: Sequence[Architecture], scores: Sequence[Score]) -> dict:
+        """Learn from the scores of the last `ask`; returns statistics (reward, loss, ...)."""
         return {}
 
     def favourite(self) -> Architecture | None:

@@ -9,7 +9,7 @@ import torch
 
 from lightnas.search.controller import Controller, ControllerSample, Reinforce
 from lightnas.search.space import Architecture, SearchSpace
-from lightnas.search.strategies.base import STRATEGIES, Strategy
+from lightnas.search.strategies.base import STRATEGIES, Score, Strategy
 
 
 @STRATEGIES.register("enas")
@@ -89,11 +89,11 @@ class EnasStrategy(Strategy):
         self._pending = [self.controller.sample(self.generator) for _ in range(n)]
         return [s.architecture for s in self._pending]
 
-    def tell(self, candidates: Sequence[Architecture], rewards: Sequence[float]) -> dict:
+    def tell(self, candidates: Sequence[Architecture], scores: Sequence[Score]) -> dict:
         samples, self._pending = self._pending, []
         if [s.architecture for s in samples] != list(candidates):
             raise ValueError("tell() must receive the candidates of the last ask(), in order")
-        return self.trainer.step(samples, list(rewards))
+        return self.trainer.step(samples, [s.reward for s in scores])
 
     def favourite(self) -> Architecture:
         return self.controller.greedy()

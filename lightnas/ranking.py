@@ -1,0 +1,169 @@
+"""Ranking diagnostics: does the supernet rank architectures as training them alone would?
+
+For N architectures spread over the cost range (the base network and the cheapest included):
+their accuracy with the supernet's shared weights (the search's BatchNorm protocol: statistics
+re-estimated for each, eval mode, the whole validation split) against their test accuracy when
+each is trained alone from scratch (strategy `fixed`, a stated budget and seed). Reported: Kendall
+tau, Spearman rho and top-k overlap, each with a bootstrap interval over the architectures, the
+OPs-only predictor as the reference row, and the reward's noise: the spread of one architecture's
+reward over repeated draws of reward batches, as a fraction of the spread across architectures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+from lightnas.config import Config
+from lightnas.engine import Engine
+from lightnas.runs import build_engine, build_parts
+from lightnas.sampling import extreme_architectures
+from lightnas.search.space import Architecture, SearchSpace
+
+
+# ---- which architectures --------------------------------------------------------------------
+def spread_architectures(
+    space: SearchSpace,
+    ops: Callable[[Architecture], float],
+    n: int,
+    seed: int = 0,
+    include: Sequence[Architecture] = (),
+    pool: int = 50,
+) -> list[Architecture]:
+    """`n` distinct architectures evenly spread over the OPs range of a uniform pool holding
+    `include` and the base network; the cheapest and the base are among them (sorted by OPs)."""
+    gen = torch.Generator().manual_seed(seed)
+    candidates = {space.default(), *include} | {space.sample(gen) for _ in range(pool * n)}
+    ranked = sorted(candidates, key=lambda a: (ops(a), a.indices()))
+    if len(ranked) <= n:
+        return ranked
+    low, high = ops(ranked[0]), ops(ranked[-1])
+    picks = [ranked[0], space.default()]
+    for i in range(1, n - 1):  # the free places aim at evenly spaced OPs in between
+        target = low + (high - low) * i / (n - 1)
+        rest = [a for a in ranked if a not in picks]
+        picks.append(min(rest, key=lambda a: (abs(ops(a) - target), a.indices())))
+    return sorted(picks, key=lambda a: (ops(a), a.indices()))
+
+
+def ranking_architectures(engine: Engine, n: int, seed: int = 0) -> list[Architecture]:
+    space, table = engine.supernet.space, engine.evaluator.costs
+    _, smallest = extreme_architectures(space, table)
+    return spread_architectures(space, lambda a: table.costs(a)["ops"], n, seed, [smallest])
+
+
+# ---- scores ---------------------------------------------------------------------------------
+def shared_weight_accuracies(engine: Engine, archs: Sequence[Architecture]) -> list[float]:
+    """Validation accuracy of each architecture on the engine's current shared weights."""
+    epoch = max(engine.epoch - 1, 0)
+    return [engine.evaluator.evaluate(a, engine.data.val, epoch)[1] for a in archs]
+
+
+def standalone_accuracy(cfg: Config, arch: Architecture, epochs: int, seed: int) -> float:
+    """Test accuracy of `arch` trained alone from scratch (strategy fixed, no folder written)."""
+    cfg = copy.deepcopy(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "architecture.json"
+        path.write_text(arch.to_json())
+        s = cfg.search
+        s.strategy, s.architecture, s.num_val_samples = "fixed", str(path), 0
+        s.bn_recalibration_batches, s.final_top_k, s.sampling = 0, 0, "controller"
+        s.inplace_distill = False
+        cfg.epochs, cfg.seed, cfg.distill.teacher = epochs, seed, None
+        engine = build_engine(cfg, build_parts(cfg))
+        engine.run()
+    data = engine.data
+    split = data.test if data.test is not None else data.val
+    return engine.evaluator.evaluate(arch, split, engine.epoch - 1)[1]
+
+
+def reward_noise(engine: Engine, archs: Sequence[Architecture], draws: int) -> dict:
+    """Each architecture's reward over `draws` successive reward draws: the mean standard
+    deviation across draws, the standard deviation of the mean rewards across architectures,
+    and their ratio (below 0.25: one reward tells architectures apart)."""
+    epoch = max(engine.epoch - 1, 0)
+    engine.evaluator.restart_reward_batches()
+    per_draw = [[s.reward for s in engine.evaluator.scores(archs, epoch)] for _ in range(draws)]
+    rewards = np.array(per_draw)  # draws x archs
+    noise = float(rewards.std(axis=0, ddof=1).mean()) if draws > 1 else 0.0
+    spread = float(rewards.mean(axis=0).std(ddof=1))
+    return {"noise": noise, "spread": spread, "ratio": noise / spread if spread else float("inf")}
+
+
+# ---- correlations ---------------------------------------------------------------------------
+def kendall(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(stats.kendalltau(a, b).statistic)
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def top_k_overlap(predicted: Sequence[float], truth: Sequence[float], k: int) -> float:
+    """The fraction of the truly best k that the prediction also puts in its best k."""
+    best = set(np.argsort(-np.asarray(truth), kind="stable")[:k])
+    return len(best & set(np.argsort(-np.asarray(predicted), kind="stable")[:k])) / k
+
+
+def bootstrap(
+    fn: Callable, predicted: Sequence[float], truth: Sequence[float], n: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % percentile interval of `fn(predicted, truth)` over architectures resampled."""
+    rng = np.random.default_rng(seed)
+    p, t = np.asarray(predicted), np.asarray(truth)
+    values = []
+    for _ in range(n):
+        idx = rng.integers(0, len(p), len(p))
+        if len(set(t[idx])) > 1 and len(set(p[idx])) > 1:
+            values.append(fn(p[idx], t[idx]))
+    return float(np.nanpercentile(values, 2.5)), float(np.nanpercentile(values, 97.5))
+
+
+@dataclass
+class Row:
+    """How one predictor ranks the architectures against their stand-alone accuracies."""
+
+    name: str
+    kendall_tau: float
+    tau_interval: tuple[float, float]
+    spearman_rho: float
+    top_k: float
+    extra: dict = field(default_factory=dict)
+
+
+def compare(name: str, predicted: Sequence[float], truth: Sequence[float], k: int) -> Row:
+    return Row(
+        name,
+        kendall(predicted, truth),
+        bootstrap(kendall, predicted, truth),
+        spearman(predicted, truth),
+        top_k_overlap(predicted, truth, k),
+    )
+
+
+def format_rows(rows: Sequence[Row], k: int) -> str:
+    lines = [f"{'predictor':<28} {'tau':>6} {'95% interval':>15} {'rho':>6} {f'top-{k}':>6}"]
+    for r in rows:
+        lo, hi = r.tau_interval
+        lines.append(
+            f"{r.name:<28} {r.kendall_tau:>6.3f} {f'[{lo:.2f}, {hi:.2f}]':>15} "
+            f"{r.spearman_rho:>6.3f} {r.top_k:>6.2f}"
+        )
+    return "\n".join(lines)
+
+
+def mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def as_json(rows: Sequence[Row]) -> list[dict]:
+    return [json.loads(json.dumps(r.__dict__)) for r in rows]

@@ -1,0 +1,67 @@
+"""Which architectures a training batch trains: the supernet-training rule of a search.
+
+- `controller`: the strategy's own sample (ENAS: the controller's; random: uniform);
+- `uniform`: a uniformly random architecture (SPOS, Guo et al. 2020);
+- `sandwich`: the largest and the smallest architecture plus `k` uniform ones, their gradients
+  summed into one step (BigNAS, Yu et al. 2020), optionally with in-place distillation: the
+  largest child's predictions are the others' soft targets.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lightnas.evaluation import CostTable
+from lightnas.search.space import Architecture, SearchSpace
+from lightnas.search.strategies import Strategy
+
+SAMPLINGS = ("controller", "uniform", "sandwich")
+
+
+def extreme_architectures(
+    space: SearchSpace, costs: CostTable, key: str = "ops"
+) -> tuple[Architecture, Architecture]:
+    """(largest, smallest): at every decision point the choice that costs most / least."""
+    largest, smallest = {}, {}
+    for point in space:
+        cost = {c: costs.contrib[point.name, c].get(key, 0.0) for c in point.choices}
+        largest[point.name] = max(point.choices, key=lambda c: cost[c])
+        smallest[point.name] = min(point.choices, key=lambda c: cost[c])
+    return Architecture(space, largest), Architecture(space, smallest)
+
+
+class TrainingSampler:
+    """The architectures of each training step; draws from its own generator."""
+
+    def __init__(
+        self,
+        mode: str,
+        strategy: Strategy,
+        costs: CostTable,
+        cost_key: str = "ops",
+        k: int = 2,
+        seed: int = 0,
+    ) -> None:
+        if mode not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {mode!r}; valid: {', '.join(SAMPLINGS)}")
+        self.mode = mode
+        self.strategy = strategy
+        self.space = strategy.space
+        self.k = k
+        self.largest, self.smallest = extreme_architectures(self.space, costs, cost_key)
+        # its own stream: the strategy's draws stay what they are under any sampling
+        self.generator = torch.Generator().manual_seed(seed + 0x5A4D)
+
+    def architectures(self, epoch: int) -> list[Architecture]:
+        if self.mode == "controller":
+            return [self.strategy.sample(epoch)]
+        if self.mode == "uniform":
+            return [self.space.sample(self.generator)]
+        middle = [self.space.sample(self.generator) for _ in range(self.k)]
+        return [self.largest, self.smallest, *middle]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

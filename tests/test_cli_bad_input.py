@@ -1,0 +1,174 @@
+"""Bad input, as a new user types it: one line naming the key (and the valid values), exit code
+2, and nothing written: no training folder, no autosaved config."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from lightnas.cli import search_main
+
+pytestmark = pytest.mark.e2e
+
+# (extra command-line arguments, a fragment of the one-line message)
+CASES = [
+    (["--search.strategy", "greedy"], "search.strategy='greedy' is not known; valid: enas"),
+    (["--model.name", "vgg"], "model.name='vgg' is not known; valid: meliusnet22"),
+    (["--model.stem", "tiny"], "model.stem='tiny' is not known; valid: imagenet"),
+    (["--data.dataset", "mnist"], "data.dataset='mnist' is not known; valid: cifar10"),
+    (["--bogus", "1"], "unrecognized arguments: --bogus"),
+    (["--search_space", '{"dense_block": ["conv7x7"]}'], "unknown op 'conv7x7'; valid"),
+    (["--data.dataset", "cifar100", "--data.data_dir", "/nonexistent"], "cifar-100-python"),
+    (["--search.strategy", "random", "--search.num_val_samples", "0"], "num_val_samples=0"),
+    (["--controller.temperature", "0"], "controller.temperature=0.0 must be > 0 or null"),
+    (["--controller.lr", "-1"], "controller.lr=-1.0 must be > 0"),
+    (["--optim.lr", "nan"], "optim.lr=nan must be a finite number"),
+    (["--optim.lr", "0"], "optim.lr=0.0 must be > 0"),
+    (["--search.bn_recalibration_batches", "-1"], "search.bn_recalibration_batches=-1"),
+    (["--name", "../x"], "name='../x' must be a plain folder name"),
+    (["--name", "a/b"], "name='a/b' must be a plain folder name"),
+    (["--search.strategy", "fixed"], "search.architecture (a JSON file) is required"),
+    (
+        ["--search.strategy", "fixed", "--search.architecture", "missing.json"],
+        "search.architecture=missing.json: no such file",
+    ),
+    (["--epochs", "0"], "epochs=0 must be >= 1"),
+    (["--epochs", "many"], 'config key "epochs"'),
+    (["--data.batch_size", "0"], "data.batch_size=0 is invalid"),
+    (["--search.cost", "energy"], "search.cost='energy' is not known; valid:"),
+    (["--search.cost_weight", "0.5"], "search.cost_weight=0.5 must be <= 0"),
+    (["--export.formats", "[tflite]"], "export.formats: 'tflite' is not known; valid: onnx, pt2"),
+    (["--export.graph_formats", "[gif]"], "export.graph_formats: 'gif' is not known"),
+    (["--model.kwargs", "{depth: 3}"], "model.kwargs: meliusnet_flex takes no depth; valid:"),
+    (["--model.kwargs", "{scaling: max}"], "model.kwargs.scaling='max' is not valid; valid: none"),
+    (
+        ["--model.kwargs", "{growth_rate: wide, block_config: [1, 1], reduction: [0.5]}"],
+        "model.kwargs=",
+    ),
+    (["--device", "tpu"], "device='tpu' is not valid"),
+    (["--distill.alpha", "2"], "distill.alpha=2.0 must be in [0, 1]"),
+    (["--checkpoint.every_minutes", "-1"], "checkpoint.every_minutes=-1.0 must be >= 0"),
+    (["--resume", "nowhere"], "not a training folder"),
+]
+if not torch.cuda.is_available():
+    CASES.append((["--device", "cuda"], "device='cuda' but CUDA is not available"))
+
+
+def assert_one_line_and_nothing_written(capsys, tmp_path, fragment: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and fragment in err, err
+    assert len(err.splitlines()) == 1, err
+    assert not (tmp_path / "trainings").exists()
+    assert not (tmp_path / "configs").exists()
+
+
+@pytest.mark.parametrize("args, fragment", CASES, ids=[" ".join(c[0])[:40] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    write_config, tmp_path, monkeypatch, capsys, args, fragment
+):
+    monkeypatch.chdir(tmp_path)  # an autosaved config would land in ./configs/autosaved
+    assert search_main(["-c", str(write_config()), *args]) == 2
+    assert_one_line_and_nothing_written(capsys, tmp_path, fragment)
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("", "is empty"),
+        ("- epochs\n- 3\n", "holds a list, not a mapping"),
+        ("epochs: [1\n", "is not valid YAML"),
+        (None, "does not exist"),
+    ],
+)
+def test_bad_config_files(tmp_path, monkeypatch, capsys, content, fragment):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "bad.yml"
+    if content is not None:
+        path.write_text(content)
+    assert search_main(["-c", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and str(path) in err and len(err.splitlines()) == 1
+
+
+@pytest.fixture
+def finished(write_config, tmp_path):
+    """A finished one-epoch search and a copy of its config.yml."""
+    assert search_main(["-c", str(write_config(epochs=1))]) == 0
+    folder = tmp_path / "trainings" / "tiny"
+    return folder, (folder / "config.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [({"epoch": 1, "supernet": {}}, "it lacks global_step"), ([1, 2], "holds a list")],
+)
+def test_a_checkpoint_that_loads_but_is_no_checkpoint(finished, capsys, content, fragment):
+    folder, _ = finished
+    for name in ("last.pt", "previous.pt"):
+        torch.save(content, folder / "enas_checkpoint" / name)
+    capsys.readouterr()
+    assert search_main(["--resume", str(folder), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "last.pt" in err and len(err.splitlines()) == 1
+
+
+def test_forced_resume_of_another_model_is_refused_before_anything_is_written(finished, capsys):
+    folder, config = finished
+    other = ["--model.kwargs", json.dumps({"block_config": [1, 1, 1], "reduction": [0.5, 0.5]})]
+    args = ["--resume", str(folder), "--epochs", "2", *other]
+    capsys.readouterr()
+    assert search_main(args) == 2
+    assert "pass --force true" in capsys.readouterr().err
+    assert search_main([*args, "--force", "true"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not fit this config" in err and "model.kwargs" in err
+    assert len(err.splitlines()) == 1
+    assert (folder / "config.yml").read_text() == config  # untouched
+    assert search_main(["--resume", str(folder), "--epochs", "2"]) == 0  # still resumable
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        ["--epochs", "2"],
+        ["--epochs", "2", "--device", "cpu"],
+        ["--epochs", "2", "--progress", "true"],
+        ["--epochs", "2", "--export.every", "2"],
+        ["--epochs", "2", "--data.num_workers", "1"],
+        ["--epochs", "2", "--data.data_dir", "elsewhere"],
+    ],
+    ids=["epochs", "device", "progress", "export", "num_workers", "data_dir"],
+)
+def test_each_resumable_key_may_change(finished, override):
+    folder, _ = finished
+    assert search_main(["--resume", str(folder), *override]) == 0
+    assert yaml.safe_load((folder / "config.yml").read_text())["epochs"] == 2
+
+
+def test_another_key_needs_force_and_force_resumes(finished, capsys):
+    folder, _ = finished
+    capsys.readouterr()
+    assert search_main(["--resume", str(folder), "--epochs", "2", "--optim.lr", "0.01"]) == 2
+    assert "differs from the checkpoint's in optim.lr" in capsys.readouterr().err
+    args = ["--resume", str(folder), "--epochs", "2", "--optim.lr", "0.01", "--force", "true"]
+    assert search_main(args) == 0
+    assert yaml.safe_load((folder / "config.yml").read_text())["optim"]["lr"] == 0.01
+
+
+def test_warmup_longer_than_the_run_warns_in_one_line(write_config, capsys):
+    assert search_main(["-c", str(write_config(epochs=1))]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        "warning: search.warmup_epochs=1 >= epochs=1: the controller does not train in this run "
+        "(resume it with more --epochs, or lower the warm-up)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "search", [{"controller_steps": 0}, {"strategy": "random", "num_val_samples": 1}]
+)
+def test_settings_that_used_to_crash_now_run(write_config, tmp_path, search):
+    assert search_main(["-c", str(write_config(search=search))]) == 0
+    rows = (tmp_path / "trainings" / "tiny" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 2 and json.loads(rows[1])["controller_reward"] is None
