@@ -7,7 +7,7 @@ from pathlib import Path
 import graphviz
 
 from lightnas.dashboard.folders import cached
-from lightnas.graphs import architecture_to_dot, dot_available, load_architecture_file
+from lightnas.graphs import architecture_to_dot, dot_available, read_logged_architecture
 from lightnas.layout import TrainingFolder, epoch_name
 
 
@@ -20,7 +20,7 @@ def _svg_from_dot(path: Path) -> bytes:
 
 
 def _svg_from_json(path: Path) -> bytes:
-    arch, stats = load_architecture_file(path)
+    arch, stats = read_logged_architecture(path)
     dot = architecture_to_dot(arch, f"{arch.space.name} {path.stem}", stats=stats)
     return graphviz.pipe("dot", "svg", dot.encode())
 

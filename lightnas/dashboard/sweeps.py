@@ -179,7 +179,15 @@ def report_files(root: Path, sweep: SweepFolder) -> list[dict]:
     if not sweep.report.is_dir():
         return []
     files = sorted(p for p in sweep.report.iterdir() if p.is_file())
-    return [{"name": p.name, "path": relative_to_root(root, p)} for p in files]
+    return [
+        {
+            "name": p.name,
+            "kind": "report",
+            "path": relative_to_root(root, p),
+            "size": p.stat().st_size,
+        }
+        for p in files
+    ]
 
 
 def sweep_data(

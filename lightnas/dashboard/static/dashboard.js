@@ -31,17 +31,17 @@
     );
   }
 
-  function fmt(value, digits) {
-    if (value === null || value === undefined) return "–";
-    return Number(value).toPrecision(digits || 3);
-  }
-
   function si(value) {
     if (value === null || value === undefined) return "–";
     for (const [factor, unit] of [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
       if (Math.abs(value) >= factor) return Number((value / factor).toPrecision(3)) + " " + unit;
     }
     return String(Number(value.toPrecision(3)));
+  }
+
+  function num(value) {
+    if (typeof value !== "number") return value === null || value === undefined ? "–" : String(value);
+    return Math.abs(value) >= 1e4 ? si(value) : String(Number(value.toPrecision(4)));
   }
 
   function percent(value) {
@@ -365,8 +365,8 @@
       const tr = document.createElement("tr");
       cell(tr, t.number);
       cell(tr, t.state);
-      for (const o of study.objectives) cell(tr, fmt(t.values[o], 4));
-      for (const p of params) cell(tr, t.params[p] === undefined ? "–" : String(t.params[p]));
+      for (const o of study.objectives) cell(tr, num(t.values[o]));
+      for (const p of params) cell(tr, num(t.params[p]));
       cell(tr, duration(t.duration_s));
       cell(tr, t.run ? runLink(t.run, t.run.split("/").pop()) : "–");
       table.append(tr);
@@ -449,8 +449,7 @@
       drawImportances($("importances"), data.studies);
       $("studies").replaceChildren(...data.studies.map(studyTable));
       trialFolders($("trial-folders").tBodies[0], data.trials);
-      const files = data.report.map((f) => Object.assign({ kind: "report", size: 0 }, f));
-      drawDownloads($("report"), files);
+      drawDownloads($("report"), data.report);
       main.dataset.loaded = String(Date.now());
     } catch (err) {
       console.error(err);
