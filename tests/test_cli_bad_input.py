@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 CASES = [
     (["--search.strategy", "greedy"], "search.strategy='greedy' is not known; valid: enas"),
     (["--model.name", "vgg"], "model.name='vgg' is not known; valid: meliusnet22"),
-    (["--model.stem", "tiny"], "model.stem='tiny' is not known; valid: imagenet"),
+    (["--model.stem", "tiny"], "model.stem='tiny' is not known; valid: grouped"),
     (["--data.dataset", "mnist"], "data.dataset='mnist' is not known; valid: cifar10"),
     (["--bogus", "1"], "unrecognized arguments: --bogus"),
     (["--search_space", '{"dense_block": ["conv7x7"]}'], "unknown op 'conv7x7'; valid"),
@@ -38,7 +38,7 @@ CASES = [
     (["--data.batch_size", "0"], "data.batch_size=0 is invalid"),
     (["--search.cost", "energy"], "search.cost='energy' is not known; valid:"),
     (["--search.cost_weight", "0.5"], "search.cost_weight=0.5 must be <= 0"),
-    (["--export.formats", "[tflite]"], "export.formats: 'tflite' is not known; valid: onnx, pt2"),
+    (["--export.formats", "[tflite]"], "export.formats: 'tflite' is not known; valid: onnx"),
     (["--export.graph_formats", "[gif]"], "export.graph_formats: 'gif' is not known"),
     (["--model.kwargs", "{depth: 3}"], "model.kwargs: meliusnet_flex takes no depth; valid:"),
     (["--model.kwargs", "{scaling: max}"], "model.kwargs.scaling='max' is not valid; valid: none"),
