@@ -55,15 +55,17 @@ VARIANTS = {
 }
 # reward protocols whose noise is measured on each trained supernet
 PROTOCOLS = {
-    "batch BN, 1 batch": ["--search.reward_bn", "batch", "--search.reward_batches", "1"],
-    "recalibrated, 1 batch": ["--search.reward_bn", "recalibrate", "--search.reward_batches", "1"],
-    "recalibrated, 2 batches": [
-        "--search.reward_batches",
-        "2",
-        "--search.reward_bn",
-        "recalibrate",
+    "batch BN, 1 batch": ["--search.reward_bn=batch", "--search.reward_batches=1"],
+    "recal. 1 train batch, 1 batch": ["--search.reward_calibration_batches=1"],
+    "recal. 4 train batches, 1 batch": ["--search.reward_calibration_batches=4"],
+    "recal. 1 train batch, 2 batches": [
+        "--search.reward_calibration_batches=1",
+        "--search.reward_batches=2",
     ],
-    "recalibrated, whole split": ["--search.reward_batches", "null"],
+    "recal. 1 train batch, whole split": [
+        "--search.reward_calibration_batches=1",
+        "--search.reward_batches=null",
+    ],
 }
 QUICK_DATA = [
     "--data.dataset",

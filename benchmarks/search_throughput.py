@@ -3,6 +3,7 @@ of one CIFAR-sized search epoch (50k images) including the controller phase.
 
     python benchmarks/search_throughput.py [--device cpu|cuda] [--batch N] [--steps N]
         [--models meliusnet22 resnet18] [--channels-last] [--bf16] [--cudnn-benchmark]
+        [--compile none|regional|full]
 
 Per model (thumbnail stem, 32x32 inputs, 100 classes, synthetic tensors already on the device):
 - search: `Engine.train_step` on an architecture sampled by the ENAS controller each step (the
@@ -12,7 +13,10 @@ Per model (thumbnail stem, 32x32 inputs, 100 classes, synthetic tensors already 
 - controller: `Engine.controller_phase` (one reward forward on a validation batch + a REINFORCE
   step per controller step), timed over a few steps and scaled to `--controller-steps`.
 epoch_s = 50000 // batch * search step + controller phase (validation is not included).
-Warm-up steps are excluded; CUDA is synchronised before and after each timed block.
+Warm-up steps are excluded; CUDA is synchronised before and after each timed block. One more
+step runs under torch.profiler: kernels launched (CUDA) or ATen operators (CPU) per step, the
+fraction of the wall time the GPU is busy, peak GPU memory. With --compile, a first pass over
+every (block, choice) compiles everything; its time is reported (first_compile_s).
 On CPU the defaults are small (batch 32, 3 steps) so the run takes a few minutes.
 """
 
@@ -56,6 +60,30 @@ def timed(fn, steps: int, warmup: int, device: torch.device) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def profile_step(step, device: torch.device) -> tuple[int, float | None, float | None]:
+    """(kernels launched, device-busy fraction, peak memory in MB) of one search step: CUDA
+    kernels and busy = their time / wall time on a GPU; on a CPU, the ATen operators run
+    (busy and peak memory are CUDA-only)."""
+    cuda = device.type == "cuda"
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if cuda:
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+        torch.cuda.reset_peak_memory_stats()
+    sync = _sync(device)
+    sync()
+    with torch.profiler.profile(activities=activities) as prof:
+        start = time.perf_counter()
+        step()
+        sync()
+        wall = time.perf_counter() - start
+    events = prof.events()
+    if not cuda:
+        return sum(1 for e in events if e.name.startswith("aten::")), None, None
+    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(e.device_time for e in kernels) / 1e6 / wall
+    return len(kernels), busy, torch.cuda.max_memory_allocated() / 2**20
+
+
 def make_config(args, model: str, device: str, batch: int) -> Config:
     return Config(
         model=ModelConfig(model, "thumbnail"),
@@ -74,6 +102,7 @@ def make_config(args, model: str, device: str, batch: int) -> Config:
         device=device,
         channels_last=args.channels_last,
         bf16=args.bf16,
+        compile=args.compile,
         progress=False,
     )
 
@@ -100,7 +129,13 @@ def measure(args, model: str, device_name: str) -> dict:
     def search_step() -> None:
         engine.train_step(engine.training_architectures(cfg.search.warmup_epochs), x, y)
 
+    compile_started = time.perf_counter()
+    if args.compile != "none":  # one pass over every (block, choice): everything compiles here
+        for arch in (engine.sampler.largest, engine.sampler.smallest):
+            engine.train_step([arch], x, y)
+    compile_s = time.perf_counter() - compile_started
     search_s = timed(search_step, steps, warmup, device)
+    kernels, busy, peak = profile_step(search_step, device)
 
     # the base network trained alone
     net = child(engine.supernet, engine.supernet.space.default())
@@ -141,6 +176,11 @@ def measure(args, model: str, device_name: str) -> dict:
         "channels_last": cfg.channels_last,
         "bf16": cfg.bf16,
         "setup_s": setup_s,
+        "compile": args.compile,
+        "first_compile_s": compile_s,
+        "kernels_per_step": kernels,
+        "device_busy": busy,
+        "peak_memory_mb": peak,
         "search_step_s": search_s,
         "search_img_s": batch / search_s,
         "child_step_s": child_s,
@@ -168,6 +208,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--controller-timed", type=int, default=None, help="controller steps timed; cpu 2, cuda 20"
     )
+    parser.add_argument("--compile", default="none", choices=("none", "regional", "full"))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (meant for CUDA)")
     parser.add_argument(
@@ -187,13 +228,16 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [measure(args, m, d) for d in devices for m in args.models]
     print(
         f"{'model':<12} {'device':<6} {'batch':>5} {'search img/s':>12} {'child img/s':>11} "
-        f"{'ratio':>5} {'ctrl s':>7} {'epoch s':>8}"
+        f"{'ratio':>5} {'ctrl s':>7} {'epoch s':>8} {'kernels':>7} {'busy':>5} {'peak MB':>7}"
     )
     for r in rows:
+        busy = "-" if r["device_busy"] is None else f"{r['device_busy']:.2f}"
+        peak = "-" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:.0f}"
         print(
             f"{r['model']:<12} {r['device']:<6} {r['batch']:>5} {r['search_img_s']:>12.1f} "
             f"{r['child_img_s']:>11.1f} {r['search_vs_child']:>5.2f} "
-            f"{r['controller_phase_s']:>7.1f} {r['epoch_incl_controller_s']:>8.1f}"
+            f"{r['controller_phase_s']:>7.1f} {r['epoch_incl_controller_s']:>8.1f} "
+            f"{r['kernels_per_step']:>7} {busy:>5} {peak:>7}"
         )
     print(
         f"epoch s = {EPOCH_IMAGES // 1000}k images of search steps + the controller phase "

@@ -22,6 +22,7 @@ import torch
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
 
+from lightnas.compiling import COMPILE_MODES
 from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
@@ -113,6 +114,9 @@ class SearchConfig:
     bn_recalibration_batches: int = 10
     """Training batches that re-estimate BatchNorm statistics for an architecture before a
     reward or a validation (0 = none, e.g. to train one fixed architecture)."""
+    reward_calibration_batches: int | None = None
+    """Training batches that re-estimate BatchNorm for a reward; null = bn_recalibration_batches
+    (fewer make rewards cheaper: each candidate of each step is re-estimated)."""
     sampling: str = "controller"
     """Architectures each training batch trains: controller (the strategy's sample), uniform,
     or sandwich (largest + smallest + sandwich_k uniform, BigNAS)."""
@@ -212,6 +216,11 @@ class Config:
     """channels_last memory format (faster convolutions on recent GPUs)."""
     bf16: bool = False
     """bf16 autocast for the supernet on CUDA."""
+    compile: str = "none"
+    """torch.compile: none, regional (every binary conv once per shape: survives a new
+    architecture each step) or full (the whole supernet: for fixed retrains)."""
+    compile_backend: str = "inductor"
+    """torch.compile backend (inductor; aot_eager compiles without generating code)."""
     name: str | None = None
     """Training folder name; default <model>_<YYYY_MM_DD_HH_MM>."""
     output_dir: str = "trainings"
@@ -424,7 +433,13 @@ def validate(cfg: Config) -> None:
             f"search.reward_batches={s.reward_batches} must be >= 1 or null (all)",
         ),
         _one_of("search.reward_bn", s.reward_bn, REWARD_BN),
+        (
+            s.reward_calibration_batches is None or s.reward_calibration_batches >= 1,
+            f"search.reward_calibration_batches={s.reward_calibration_batches} must be >= 1 "
+            "or null",
+        ),
         _one_of("search.sampling", s.sampling, SAMPLINGS),
+        _one_of("compile", cfg.compile, COMPILE_MODES),
         (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
         (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),
         _optional_positive("search.cost_budget", s.cost_budget),

@@ -153,6 +153,7 @@ class ScoringOptions:
 
     reward_batches: int | None = 1  # validation batches per reward; None = the whole split
     bn_recalibration_batches: int = 10
+    reward_calibration_batches: int | None = None  # None = bn_recalibration_batches
     reward_bn: str = "recalibrate"  # see REWARD_BN and Evaluator.accuracy
     cost: str = "ops"
     cost_weight: float = 0.0
@@ -220,7 +221,7 @@ class Evaluator:
         """
         self.supernet.set_architecture(arch)
         if self.options.reward_bn == "recalibrate":
-            self.recalibrate_bn(self.supernet, epoch)
+            self.recalibrate_bn(self.supernet, epoch, self.options.reward_calibration_batches)
             self.supernet.eval()
         else:
             self.supernet.train()
@@ -255,12 +256,13 @@ class Evaluator:
 
     # -- validation --
     @torch.no_grad()
-    def recalibrate_bn(self, net: nn.Module, epoch: int) -> None:
-        """Re-estimate `net`'s BatchNorm running statistics on a few training batches of `epoch`.
+    def recalibrate_bn(self, net: nn.Module, epoch: int, batches: int | None = None) -> None:
+        """Re-estimate `net`'s BatchNorm running statistics on the first `batches` (default
+        `bn_recalibration_batches`) training batches of `epoch`.
 
         `net` is the supernet set to one architecture, or a child extracted from it.
         """
-        batches = self.options.bn_recalibration_batches
+        batches = self.options.bn_recalibration_batches if batches is None else batches
         if batches <= 0:
             return
         bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from lightnas.checkpoint import has_checkpoint, load_checkpoint
+from lightnas.compiling import compile_supernet
 from lightnas.config import Config, parse_config, resolve_device
 from lightnas.cost import COSTS
 from lightnas.data import DataBundle, build_data
@@ -87,6 +88,7 @@ def scoring_options(cfg: Config) -> ScoringOptions:
     return ScoringOptions(
         s.reward_batches,
         s.bn_recalibration_batches,
+        s.reward_calibration_batches,
         s.reward_bn,
         s.cost,
         s.cost_weight,
@@ -108,6 +110,8 @@ def build_engine(
     # search.cost latency_table: the per-op table, measured on this device or the folder's
     costs = latency_cost_table(cfg.search, parts.supernet, parts.data.input_shape, folder)
     evaluator = Evaluator(parts.supernet, parts.data, p, scoring_options(cfg), costs)
+    # after the cost table: its extracted ops must count their own, uncompiled forward
+    compile_supernet(parts.supernet, cfg.compile, cfg.compile_backend)
     loss = cross_entropy
     if parts.teacher is not None:
         teacher = parts.teacher.to(p.device, memory_format=p.memory_format)

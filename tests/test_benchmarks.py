@@ -87,7 +87,7 @@ def test_ranking_quick(capsys, tmp_path):
     assert all(-1 <= t <= 1 for t in report["kendall_tau"].values())
     assert -1 <= report["ops_only_tau"] <= 1 and set(report["reward_noise"]) >= {
         "batch BN, 1 batch",
-        "recalibrated, whole split",
+        "recal. 1 train batch, whole split",
     }
     out = last_json_line(capsys)
     assert out["kendall_tau"] == report["kendall_tau"]

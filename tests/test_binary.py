@@ -113,3 +113,55 @@ def test_activated_conv_keeps_spatial_size():
     assert conv.is_binary
     assert conv(torch.randn(1, 4, 7, 7)).shape == (1, 8, 7, 7)
     assert activated_conv(4, 8, 3, stride=2)(torch.randn(1, 4, 8, 8)).shape == (1, 8, 4, 4)
+
+
+# ---- the fused quantizer against the reference implementation ---------------------------------
+def reference_sign_pad(x, grad_cancel, ph, pw):
+    """sign with a straight-through estimator, then -1 padding, as two plain steps."""
+    sign = torch.where(x >= 0, 1.0, -1.0)
+    ste = x * (x.abs() <= grad_cancel) + (sign - x * (x.abs() <= grad_cancel)).detach()
+    return torch.nn.functional.pad(ste, (pw, pw, ph, ph), value=-1.0)
+
+
+@pytest.mark.parametrize("grad_cancel", [1.0, 1.3])
+@pytest.mark.parametrize("pad", [(1, 1), (2, 1), (0, 0)])
+def test_fused_sign_and_pad_equal_the_reference(grad_cancel, pad):
+    from lightnas.binary.quantize import sign_pad_ste
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 6) * 1.5
+    x[0, 0, 0, :4] = torch.tensor([0.0, grad_cancel, -grad_cancel, 1.0])  # edges of both rules
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    fused, ref = sign_pad_ste(a, grad_cancel, *pad), reference_sign_pad(b, grad_cancel, *pad)
+    assert torch.equal(fused, ref) and set(fused.unique().tolist()) <= {-1.0, 1.0}
+    upstream = torch.randn_like(fused)
+    (fused * upstream).sum().backward()
+    (ref * upstream).sum().backward()
+    assert torch.equal(a.grad, b.grad)
+
+
+def test_binary_conv_keeps_only_a_one_byte_mask_for_its_backward():
+    conv = QConv2d(4, 4, 3, padding=1)
+    x = torch.randn(2, 4, 6, 6, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        conv(x).sum().backward()
+    masks = [t for t in saved if t.dtype == torch.bool]
+    assert masks and masks[0].shape == x.shape
+    assert not any(t.shape == x.shape and t.dtype == x.dtype for t in saved)  # no float copy
+
+
+@pytest.mark.parametrize("scaling", ["none", "mean"])
+def test_binary_conv_equals_the_reference_path(scaling):
+    torch.manual_seed(1)
+    conv = QConv2d(3, 5, 3, padding=1, scaling=scaling, grad_cancel=1.3)
+    x = torch.randn(2, 3, 7, 7, requires_grad=True)
+    out = conv(x)
+    out.square().sum().backward()
+    grad_x, grad_w = x.grad.clone(), conv.weight.grad.clone()
+    x.grad, conv.weight.grad = None, None
+    w = quantize_weight(conv.weight, 1, scaling)
+    ref = torch.nn.functional.conv2d(reference_sign_pad(x, 1.3, 1, 1), w)
+    ref.square().sum().backward()
+    assert torch.equal(out, ref)
+    assert torch.equal(grad_x, x.grad) and torch.equal(grad_w, conv.weight.grad)

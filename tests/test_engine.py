@@ -8,6 +8,7 @@ import torch
 from lightnas.config import Config, ControllerConfig, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
 from lightnas.engine import Callback, NonFiniteLossError, lr_at
+from lightnas.models import child
 from lightnas.runs import build_engine, build_parts
 from lightnas.search import Architecture
 
@@ -217,3 +218,36 @@ def test_export_leaves_the_supernet_state_alone():
     engine.evaluator.trained_child(engine.supernet.space.default(), 0)
     after = engine.supernet.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.slow
+def test_regional_compilation_stops_after_one_pass_over_the_choices():
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    cfg = tiny_cfg(epochs=2, compile="regional", compile_backend="aot_eager")
+    cfg.search.sampling = "uniform"
+    engine = make_engine(cfg)
+    space = engine.supernet.space
+    x, y = next(iter(engine.data.train.batches(0)))
+    for arch in (engine.sampler.largest, engine.sampler.smallest):  # every (block, choice)
+        engine.train_step([arch], x, y)
+    engine.evaluator.scores([engine.sampler.largest, engine.sampler.smallest], 0)
+    compiled = counters["stats"]["unique_graphs"]
+    assert compiled > 0
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        engine.train_step([space.sample(gen)], x, y)
+    engine.evaluator.scores([space.sample(gen) for _ in range(4)], 0)
+    assert counters["stats"]["unique_graphs"] == compiled  # no new compilation
+    plain = make_engine(tiny_cfg())
+    arch = space.default()
+    engine.supernet.eval(), plain.supernet.load_state_dict(engine.supernet.state_dict())
+    plain.supernet.eval()
+    engine.supernet.set_architecture(arch), plain.supernet.set_architecture(arch)
+    with torch.no_grad():
+        assert torch.allclose(engine.supernet(x), plain.supernet(x), atol=1e-5)
+        sub = child(engine.supernet, arch).eval()  # a copy that runs its own weights
+        for p in sub.parameters():
+            p.data.zero_()
+        assert not torch.allclose(sub(x), engine.supernet(x))

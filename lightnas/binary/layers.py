@@ -10,6 +10,7 @@ from lightnas.binary.quantize import (
     check_bits,
     quantize_activation,
     quantize_weight,
+    sign_pad_ste,
 )
 from lightnas.errors import ConfigError
 
@@ -66,10 +67,13 @@ class QConv2d(nn.Conv2d):
         """The conv of `x` (quantized here to `a_bits`) with the already quantized weight `w`."""
         if self.a_bits == 32:
             return self._conv_forward(x, w, self.bias)
-        x = quantize_activation(x, self.a_bits, self.grad_cancel)
-        pad = self.padding
-        if any(pad):
-            x = F.pad(x, (pad[1], pad[1], pad[0], pad[0]), value=PAD_VALUE)
+        ph, pw = self.padding
+        if self.a_bits == 1 and (ph or pw):
+            x = sign_pad_ste(x, self.grad_cancel, ph, pw)  # one pass instead of sign, then pad
+        else:
+            x = quantize_activation(x, self.a_bits, self.grad_cancel)
+            if ph or pw:
+                x = F.pad(x, (pw, pw, ph, ph), value=PAD_VALUE)
         return F.conv2d(x, w, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self) -> str:

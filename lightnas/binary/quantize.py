@@ -15,19 +15,51 @@ def check_bits(bits: int) -> int:
     return int(bits)
 
 
+def _sign(x: Tensor) -> Tensor:
+    # sign(0) = +1 so that every output is exactly +-1
+    # scalar constants: ones_like would be baked into an ONNX export as a full-size tensor
+    return torch.where(x >= 0, x.new_tensor(1.0), x.new_tensor(-1.0))
+
+
 class _SignSTE(torch.autograd.Function):
+    """sign with the straight-through estimator; saves a 1-byte mask, not its float input."""
+
     @staticmethod
     def forward(ctx, x: Tensor, grad_cancel: float) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.grad_cancel = grad_cancel
-        # sign(0) = +1 so that every output is exactly +-1
-        # scalar constants: ones_like would be baked into an ONNX export as a full-size tensor
-        return torch.where(x >= 0, x.new_tensor(1.0), x.new_tensor(-1.0))
+        if grad_cancel == float("inf"):
+            ctx.mask = None  # a plain STE: the gradient passes everywhere, nothing to keep
+        else:
+            ctx.save_for_backward(x.abs() <= grad_cancel)
+            ctx.mask = True
+        return _sign(x)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= ctx.grad_cancel).to(grad.dtype), None
+        if ctx.mask is None:
+            return grad, None
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+class _SignPadSTE(torch.autograd.Function):
+    """sign, then padding with -1 around the last two dimensions, in one pass: the padded
+    output is allocated once and the sign written into its interior (what a binary conv's input
+    is), and the backward reads the interior of the gradient through the saved 1-byte mask."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, grad_cancel: float, ph: int, pw: int) -> Tensor:
+        *lead, h, w = x.shape
+        out = x.new_full((*lead, h + 2 * ph, w + 2 * pw), -1.0)
+        out[..., ph : ph + h, pw : pw + w] = _sign(x)
+        ctx.save_for_backward(x.abs() <= grad_cancel)
+        ctx.pad = (ph, pw, h, w)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        (mask,) = ctx.saved_tensors
+        ph, pw, h, w = ctx.pad
+        return grad[..., ph : ph + h, pw : pw + w] * mask, None, None, None
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -43,6 +75,14 @@ class _RoundSTE(torch.autograd.Function):
 def sign_ste(x: Tensor, grad_cancel: float = 1.0) -> Tensor:
     """sign(x) in {-1, +1}; gradient passes where |x| <= grad_cancel and is cancelled elsewhere."""
     return _SignSTE.apply(x, grad_cancel)
+
+
+def sign_pad_ste(x: Tensor, grad_cancel: float, ph: int, pw: int) -> Tensor:
+    """`sign_ste(x)` padded with -1 by (ph, pw) on each side of its last two dimensions."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export():
+        # exporters and compilers see the plain ops (sign, pad) and fuse them themselves
+        return torch.nn.functional.pad(sign_ste(x, grad_cancel), (pw, pw, ph, ph), value=-1.0)
+    return _SignPadSTE.apply(x, grad_cancel, ph, pw)
 
 
 def quantize_activation(x: Tensor, bits: int, grad_cancel: float = 1.0) -> Tensor:

@@ -176,6 +176,9 @@ def child(supernet: Supernet, arch: Architecture | Mapping[str, str]) -> Network
     ]
     net = Network(*parts)
     net.train(supernet.training)
+    for module in net.modules():
+        # a compiled module's copy would still call the original's forward (compile: regional)
+        module._compiled_call_impl = None
     return net
 
 

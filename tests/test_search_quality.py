@@ -1,0 +1,160 @@
+"""The search's protocol (issue: search quality): fair reward draws, one BatchNorm protocol,
+supernet-training options, the final selection and the hard budget."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from test_engine import make_engine, tiny_cfg
+
+from lightnas.cli import search_main
+from lightnas.sampling import extreme_architectures
+from lightnas.search import Architecture
+
+
+def test_every_candidate_of_a_step_sees_the_same_reward_batches(monkeypatch):
+    engine = make_engine(tiny_cfg())
+    accuracy = engine.evaluator.accuracy
+    seen_batches: list = []
+
+    def spy(arch, batches, epoch):
+        seen_batches.append(batches[0][0])  # the first batch's images
+        return accuracy(arch, batches, epoch)
+
+    monkeypatch.setattr(engine.evaluator, "accuracy", spy)
+    gen = torch.Generator().manual_seed(0)
+    archs = [engine.supernet.space.sample(gen) for _ in range(3)]
+    engine.evaluator.scores(archs, 0)
+    assert len(seen_batches) == 3
+    assert all(torch.equal(seen_batches[0], b) for b in seen_batches)
+    used = engine.evaluator.reward_batches_used
+    engine.evaluator.scores(archs, 0)
+    assert engine.evaluator.reward_batches_used == 2 * used  # the next draw is new data
+
+
+def test_rewards_never_put_validation_data_into_batchnorm():
+    engine = make_engine(tiny_cfg())
+    bn = next(m for m in engine.supernet.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    arch = engine.supernet.space.default()
+    engine.evaluator.scores([arch], 0)
+    after_reward = bn.running_mean.clone()
+    engine.evaluator.recalibrate_bn(engine.supernet, 0)  # training batches only
+    assert torch.equal(after_reward, bn.running_mean)
+
+
+def test_the_reward_uses_the_validation_protocol_of_bn():
+    engine = make_engine(tiny_cfg())
+    arch = engine.supernet.space.default()
+    engine.cfg.search.reward_batches = None  # the whole validation split
+    engine.evaluator.options = replace(
+        engine.evaluator.options, reward_batches=None, bn_recalibration_batches=1
+    )
+    score = engine.evaluator.scores([arch], 0)[0]
+    _, acc = engine.evaluator.evaluate(arch, engine.data.val, 0)
+    assert score.accuracy == pytest.approx(acc)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "sandwich"])
+def test_sampling_options(sampling):
+    cfg = tiny_cfg()
+    cfg.search.sampling, cfg.search.sandwich_k = sampling, 1
+    engine = make_engine(cfg)
+    archs = engine.training_architectures(0)
+    largest, smallest = extreme_architectures(engine.supernet.space, engine.evaluator.costs)
+    if sampling == "sandwich":
+        assert archs[:2] == [largest, smallest] and len(archs) == 3
+        assert largest == engine.supernet.space.default()
+        assert all(c in ("conv1x1", "identity") for c in smallest.values())
+    else:
+        assert len(archs) == 1
+    engine.run()
+    assert engine.history[0].train_loss > 0
+
+
+def test_inplace_distillation_teaches_the_other_children_the_largest_ones_output():
+    cfg = tiny_cfg()
+    cfg.search.sampling, cfg.search.sandwich_k, cfg.search.inplace_distill = "sandwich", 0, True
+    engine = make_engine(cfg)
+    x, y = next(iter(engine.data.train.batches(0)))
+    largest, smallest = engine.sampler.largest, engine.sampler.smallest
+    engine.supernet.train()
+    engine.supernet.set_architecture(largest)
+    with torch.no_grad():
+        teacher = engine.supernet(x)
+    losses = []
+    original = engine.child_loss
+
+    def record(logits, y, x, soft):
+        losses.append(soft)
+        return original(logits, y, x, soft)
+
+    engine.child_loss = record
+    engine.train_step([largest, smallest], x, y)
+    assert losses[0] is None  # the largest learns from the labels
+    assert torch.allclose(losses[1], teacher, atol=1e-5)  # the smallest from the largest
+
+
+def test_the_final_selection_rescores_the_top_k_with_the_final_weights(write_config, tmp_path):
+    cfg = write_config(epochs=3, search={"final_top_k": 3, "num_val_samples": 2})
+    assert search_main(["-c", str(cfg)]) == 0
+    folder = tmp_path / "trainings" / "tiny"
+    final = json.loads((folder / "final_selection.json").read_text())
+    candidates = final["candidates"]
+    assert 1 <= len(candidates) <= 3
+    assert len({json.dumps(c["architecture"], sort_keys=True) for c in candidates}) == len(
+        candidates
+    )
+    winner = candidates[final["winner"]]
+    assert winner["reward"] == max(c["reward"] for c in candidates)
+    assert all(c["test_acc"] is not None for c in candidates)
+    best = json.loads((folder / "best_architecture.json").read_text())
+    assert best["architecture"]["choices"] == winner["architecture"]
+    assert best["stats"]["selected_by"] == "final selection"
+    assert best["stats"]["test_acc"] == winner["test_acc"]
+    exported = folder / "exported_models" / "trainables" / "final.json"
+    assert json.loads(exported.read_text())["architecture"]["choices"] == winner["architecture"]
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    proposed = {json.dumps(r["architecture"], sort_keys=True) for r in rows}
+    assert json.dumps(winner["architecture"], sort_keys=True) in proposed or len(rows) == 3
+
+
+def test_hard_budget_penalises_costlier_architectures():
+    cfg = tiny_cfg()
+    engine = make_engine(cfg)
+    space, ev = engine.supernet.space, engine.evaluator
+    cheap = Architecture(space, {n: engine.sampler.smallest[n] for n in space.names})
+    base = space.default()
+    budget = (ev.cost(cheap) + ev.cost(base)) / 2
+    ev.options = replace(ev.options, cost_weight=0.0, cost_budget=budget)
+    assert ev.reward(cheap, 0.8) == pytest.approx(0.8)
+    assert ev.reward(base, 0.8) == pytest.approx(0.8 * budget / ev.cost(base))
+
+
+@pytest.mark.e2e
+def test_evolution_searches_and_resumes_exactly(write_config, tmp_path):
+    from lightnas import tracking
+
+    common = {"epochs": 3, "search": {"strategy": "evolution", "controller_steps": 3}}
+    assert search_main(["-c", str(write_config(name="straight", **common))]) == 0
+    save = tracking.Checkpointer.on_epoch_end
+
+    def stop_after_first(self, engine, result):
+        save(self, engine, result)
+        if engine.epoch == 1:
+            raise KeyboardInterrupt
+
+    tracking.Checkpointer.on_epoch_end = stop_after_first
+    try:
+        assert search_main(["-c", str(write_config(name="cut", **common))]) == 130
+    finally:
+        tracking.Checkpointer.on_epoch_end = save
+    cut = tmp_path / "trainings" / "cut"
+    assert search_main(["--resume", str(cut)]) == 0
+
+    def rows(name):
+        lines = (tmp_path / "trainings" / name / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k != "time_s"} for x in lines]
+
+    assert rows("cut") == rows("straight")
+    assert rows("cut")[-1]["val_acc_evolved"] >= 0
