@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from lightnas import evaluate, rank, retrain, runs
+from lightnas import dashboard, evaluate, rank, retrain, runs
 from lightnas.config import ArgParser
 from lightnas.errors import ConfigError, LightNASError, ReportedError
 
@@ -56,6 +56,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "rank": rank.main,
     "sweep": sweep,
     "report": report,
+    "dashboard": dashboard.main,
 }
 
 

@@ -105,6 +105,10 @@ class EpochResult:
     costs: dict[str, float]  # every additive cost metric, by key
     architecture: dict[str, str]
     time_s: float = 0.0
+    probabilities: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The strategy's choice probabilities after the epoch, point -> choice -> p ({} if none)."""
+    validated_costs: dict[str, dict] = field(default_factory=dict)
+    """label -> {"architecture": ..., and every additive cost} of each validated architecture."""
 
     @property
     def val_acc(self) -> float:
@@ -128,6 +132,10 @@ class EpochResult:
         row.update(val_acc=self.val_acc, val_loss=self.val_loss, reward=self.reward)
         row.update(chosen=self.chosen, cost=self.cost, **self.costs)
         row.update(architecture=self.architecture, time_s=self.time_s)
+        if self.probabilities:
+            row["probabilities"] = self.probabilities
+        if self.validated_costs:
+            row["validated_costs"] = self.validated_costs
         return row
 
     @classmethod
@@ -151,6 +159,8 @@ class EpochResult:
             costs={k: row[k] for k in plain - fields},
             architecture=row["architecture"],
             time_s=row.get("time_s", 0.0),
+            probabilities=row.get("probabilities", {}),
+            validated_costs=row.get("validated_costs", {}),
         )
 
 
@@ -299,7 +309,14 @@ class Engine:
             controller=mean_stats(progress.controller),
             **validation,
             time_s=progress.elapsed + time.perf_counter() - started,
+            probabilities=self.choice_probabilities(),
         )
+
+    def choice_probabilities(self) -> dict[str, dict[str, float]]:
+        """The strategy's current choice probabilities by decision point and choice."""
+        probs = self.strategy.stats().get("probabilities", {})
+        space = self.supernet.space
+        return {k: dict(zip(space[k].choices, p, strict=True)) for k, p in probs.items()}
 
     def _stop_if_interrupted(self) -> None:
         if self._stop_requested():
@@ -445,6 +462,7 @@ class Engine:
                 chosen, best_reward = label, reward
         self._emit("on_phase_end", "valid")
         arch = picks[chosen]
+        costs = self.evaluator.costs
         return {
             "validated": validated,
             "chosen": chosen,
@@ -452,6 +470,9 @@ class Engine:
             "cost": self.evaluator.cost(arch),
             "costs": self.evaluator.costs.costs(arch),
             "architecture": dict(arch),
+            "validated_costs": {
+                label: {"architecture": dict(a), **costs.costs(a)} for label, a in picks.items()
+            },
         }
 
     # ---- state ----------------------------------------------------------------------------

@@ -207,7 +207,8 @@ class LatencyTableFile(Callback):
 
 
 class ArchitectureFiles(Callback):
-    """logs/architectures/epoch_N.{json,txt,dot,png} and best_architecture.json."""
+    """logs/architectures/epoch_N.{json,txt,dot,png} and best_architecture.json (with the base
+    network's costs)."""
 
     def __init__(self, folder: TrainingFolder, formats, info: dict) -> None:
         self.folder = folder
@@ -224,10 +225,12 @@ class ArchitectureFiles(Callback):
 
     def write_best(self, engine: Engine) -> None:
         best = engine.best
+        base = engine.supernet.space.default()  # the published network, for comparison
         data = {
             "architecture": {"space": engine.supernet.space.name, "choices": best.architecture},
             "model": self.info,
             "stats": best.as_dict(),
+            "base": {"architecture": dict(base), **engine.evaluator.costs.costs(base)},
         }
         write_json_atomic(self.folder.best_architecture, data)
 

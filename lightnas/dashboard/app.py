@@ -1,0 +1,324 @@
+"""The dashboard's web application (FastAPI): pages rendered with Jinja2, charts drawn in the
+browser by Plotly from the JSON endpoints, every script and style served from installed packages.
+
+Pages: `/` runs, `/run/<path>` a run, `/sweep/<path>` a sweep, `/compare?run=a&run=b`, `/launch`.
+JSON: `/api/runs`, `/api/run/<path>`, `/api/sweep/<path>`, `/api/compare`,
+`/api/architecture/<path>?epoch=N`.
+Files: `/download/<path>` (inside the root only). Actions (POST): `/launch`, `/stop/<path>`,
+`/resume/<path>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated
+
+import plotly
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from lightnas.dashboard import launch as launching
+from lightnas.dashboard import listing
+from lightnas.dashboard.architecture import architecture_svg, architecture_text
+from lightnas.dashboard.compare import compare_data
+from lightnas.dashboard.formatting import FILTERS
+from lightnas.dashboard.paths import OutsideRoot, resolve_inside
+from lightnas.dashboard.rundata import run_data
+from lightnas.dashboard.security import Guard, is_loopback
+from lightnas.dashboard.sweeps import sweep_data
+from lightnas.errors import ConfigError
+from lightnas.layout import SweepFolder, TrainingFolder
+
+HERE = Path(__file__).resolve().parent
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+POLL_MS = 2000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the dashboard reads and launches: the root of its training folders, the configs
+    offered on the launch page, the working directory of launched searches."""
+
+    root: Path
+    configs: Path | None = None
+    cwd: Path | None = None
+    token: str | None = None
+    host: str = "127.0.0.1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The dashboard over `settings.root` (which must exist)."""
+    app = FastAPI(title="LightNAS dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.add_middleware(Guard, token=settings.token, loopback=is_loopback(settings.host))
+    app.add_api_route("/static/plotly.min.js", plotly_js, methods=["GET"])
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for path, endpoint, methods in ROUTES:
+        app.add_api_route(path, endpoint, methods=methods)
+    return app
+
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(FILTERS)
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _page(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _inside(request: Request, path: str) -> Path:
+    try:
+        return resolve_inside(_settings(request).root, path)
+    except OutsideRoot as err:
+        raise HTTPException(404, str(err)) from None
+
+
+def _training(request: Request, path: str) -> tuple[TrainingFolder, listing.RunSummary]:
+    full = _inside(request, path)
+    summary = listing.find_run(_settings(request).root, full)
+    if summary is None:
+        raise HTTPException(404, f"{path}: not a training folder")
+    return TrainingFolder(full), summary
+
+
+# ---- static files ------------------------------------------------------------------------------
+def plotly_js() -> FileResponse:
+    """Plotly's bundled plotly.min.js from the installed `plotly` package (no CDN)."""
+    headers = {"Cache-Control": "public, max-age=86400"}
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=headers)
+
+
+# ---- the runs page -----------------------------------------------------------------------------
+@dataclass
+class RunsQuery:
+    """The runs page's filter and order (query parameters)."""
+
+    q: str = ""
+    state: str = ""
+    kind: str = ""
+    sort: str = "started"
+    order: str = "desc"
+
+
+def _listed(request: Request, query: RunsQuery) -> list[listing.RunSummary]:
+    runs = listing.list_runs(_settings(request).root)
+    runs = listing.filter_runs(runs, query.q, query.state, query.kind)
+    return listing.sort_runs(runs, query.sort, query.order != "asc")
+
+
+def runs_page(request: Request, query: Annotated[RunsQuery, Depends()]) -> HTMLResponse:
+    context = {"states": listing.STATES, "kinds": listing.KINDS, "query": asdict(query)}
+    root = str(_settings(request).root)
+    return _page(request, "runs.html", runs=_listed(request, query), root=root, **context)
+
+
+def runs_table(request: Request, query: Annotated[RunsQuery, Depends()]) -> HTMLResponse:
+    return _page(request, "_runs_table.html", runs=_listed(request, query), query=asdict(query))
+
+
+def api_runs(request: Request, query: Annotated[RunsQuery, Depends()]) -> JSONResponse:
+    return JSONResponse([r.as_dict() for r in _listed(request, query)])
+
+
+# ---- a run ---------------------------------------------------------------------------------
+def run_page(request: Request, path: str, error: str = "") -> Response:
+    full = _inside(request, path)
+    if SweepFolder(full).is_sweep():
+        return RedirectResponse(f"/sweep/{path}", status_code=303)
+    record = launching.launch_record(_settings(request).root, path)
+    if not TrainingFolder(full).is_training() and record is None:
+        raise HTTPException(404, f"{path}: not a training folder")
+    status = 409 if error else 200
+    return _page(request, "run.html", status, path=path, error=error, poll_ms=POLL_MS)
+
+
+def api_run(request: Request, path: str) -> JSONResponse:
+    full = _inside(request, path)
+    root = _settings(request).root
+    record = launching.launch_record(root, path)
+    if not TrainingFolder(full).is_training():
+        if record is None:
+            raise HTTPException(404, f"{path}: not a training folder")
+        state = "starting" if record["alive"] else "failed"
+        return JSONResponse(
+            {"summary": {"path": path, "name": full.name, "state": state}, "launch": record}
+        )
+    folder, summary = _training(request, path)
+    if launching.starting(record, summary.pid):
+        summary.state = "starting"
+    return JSONResponse({**run_data(root, folder, summary), "launch": record})
+
+
+def api_architecture(request: Request, path: str, epoch: Annotated[int, Query(ge=1)]) -> Response:
+    folder, _ = _training(request, path)
+    svg = architecture_svg(folder, epoch)
+    if svg is not None:
+        return Response(svg, media_type="image/svg+xml")
+    text = architecture_text(folder, epoch)
+    if text is None:
+        raise HTTPException(404, f"{path}: no architecture saved for epoch {epoch}")
+    return PlainTextResponse(text)
+
+
+def download(request: Request, path: str) -> FileResponse:
+    full = _inside(request, path)
+    if not full.is_file():
+        raise HTTPException(404, f"{path}: no such file")
+    return FileResponse(full, filename=full.name, media_type="application/octet-stream")
+
+
+# ---- compare and sweeps --------------------------------------------------------------------
+def _compared(request: Request, run: list[str]) -> list[tuple[listing.RunSummary, TrainingFolder]]:
+    picked = list(dict.fromkeys(run))
+    folders = [_training(request, p) for p in picked]
+    return [(summary, folder) for folder, summary in folders]
+
+
+def compare_page(
+    request: Request, run: Annotated[list[str] | None, Query()] = None
+) -> HTMLResponse:
+    runs = listing.list_runs(_settings(request).root)
+    trainings = [r for r in runs if r.kind != "sweep"]
+    picked = list(dict.fromkeys(run or []))
+    return _page(request, "compare.html", picked=picked, runs=trainings)
+
+
+def api_compare(request: Request, run: Annotated[list[str] | None, Query()] = None) -> JSONResponse:
+    compared = _compared(request, list(run or []))
+    if len(compared) < 2:
+        raise HTTPException(400, "compare needs two or more runs: ?run=a&run=b")
+    return JSONResponse(compare_data(compared))
+
+
+def _sweep(request: Request, path: str) -> tuple[SweepFolder, listing.RunSummary, list]:
+    full = _inside(request, path)
+    if not SweepFolder(full).is_sweep():
+        raise HTTPException(404, f"{path}: not a sweep folder")
+    root = _settings(request).root
+    found = [f for f in listing.discover(full) if f.kind == "trial"]
+    trials = [listing.summarize_training(root, f) for f in found]
+    summary = listing.summarize_sweep(root, listing.Found(full, "sweep"), trials)
+    return SweepFolder(full), summary, trials
+
+
+def sweep_page(request: Request, path: str) -> HTMLResponse:
+    sweep, summary, trials = _sweep(request, path)
+    return _page(request, "sweep.html", path=path, summary=summary, poll_ms=POLL_MS * 5)
+
+
+def api_sweep(request: Request, path: str) -> JSONResponse:
+    sweep, summary, trials = _sweep(request, path)
+    return JSONResponse(sweep_data(_settings(request).root, sweep, summary, trials))
+
+
+# ---- launch, stop, resume ------------------------------------------------------------------
+def _launch_context(request: Request) -> dict:
+    return {"configs": launching.list_configs(_settings(request).configs)}
+
+
+def launch_page(request: Request) -> HTMLResponse:
+    return _page(request, "launch.html", error="", form={}, **_launch_context(request))
+
+
+def _config_file(request: Request, config: str, text: str, filename: str) -> Path:
+    s = _settings(request)
+    if text.strip():
+        return launching.store_upload(s.root, text, filename)
+    if config not in launching.list_configs(s.configs):
+        raise ConfigError("pick a config from the list or upload a YAML file")
+    return s.configs / config
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("the uploaded config is not UTF-8 text") from None
+
+
+def _prepare(request: Request, form: dict[str, str], text: str, filename: str) -> launching.Launch:
+    """Validate the launch form as the CLI would; an uploaded config is kept only if valid."""
+    epochs = form["epochs"].strip()
+    argv = launching.parse_overrides((f"epochs={epochs}\n" if epochs else "") + form["overrides"])
+    path = _config_file(request, form["config"], text, filename)
+    try:
+        return launching.validate(_settings(request).root, path, argv, form["name"].strip())
+    except ConfigError:
+        if text.strip():
+            path.unlink(missing_ok=True)
+        raise
+
+
+async def launch_post(
+    request: Request,
+    config: Annotated[str, Form()] = "",
+    upload: Annotated[UploadFile | None, File()] = None,
+    name: Annotated[str, Form()] = "",
+    epochs: Annotated[str, Form()] = "",
+    overrides: Annotated[str, Form()] = "",
+) -> Response:
+    s = _settings(request)
+    form = {"config": config, "name": name, "epochs": epochs, "overrides": overrides}
+    raw = await upload.read(launching.MAX_CONFIG_BYTES + 1) if upload is not None else b""
+    try:
+        launch = _prepare(request, form, _decode(raw), upload.filename if upload else "")
+    except ConfigError as err:
+        context = _launch_context(request)
+        return _page(request, "launch.html", 400, error=str(err), form=form, **context)
+    launching.start(s.root, launch, s.cwd or Path.cwd())
+    return RedirectResponse(f"/run/{launch.name}", status_code=303)
+
+
+def stop_post(request: Request, path: str) -> Response:
+    folder, _ = _training(request, path)
+    try:
+        launching.stop(folder)
+    except ConfigError as err:
+        return run_page(request, path, str(err))
+    return RedirectResponse(f"/run/{path}", status_code=303)
+
+
+def resume_post(request: Request, path: str, epochs: Annotated[str, Form()] = "") -> Response:
+    folder, _ = _training(request, path)
+    s = _settings(request)
+    if epochs.strip() and not epochs.strip().isdigit():
+        return run_page(request, path, f"epochs={epochs!r} is not a whole number")
+    try:
+        more = int(epochs) if epochs.strip() else None
+        launching.resume(s.root, folder, path, more, s.cwd or Path.cwd())
+    except ConfigError as err:
+        return run_page(request, path, str(err))
+    return RedirectResponse(f"/run/{path}", status_code=303)
+
+
+ROUTES = (
+    ("/", runs_page, ["GET"]),
+    ("/runs-table", runs_table, ["GET"]),
+    ("/api/runs", api_runs, ["GET"]),
+    ("/run/{path:path}", run_page, ["GET"]),
+    ("/api/run/{path:path}", api_run, ["GET"]),
+    ("/api/architecture/{path:path}", api_architecture, ["GET"]),
+    ("/download/{path:path}", download, ["GET"]),
+    ("/compare", compare_page, ["GET"]),
+    ("/api/compare", api_compare, ["GET"]),
+    ("/sweep/{path:path}", sweep_page, ["GET"]),
+    ("/api/sweep/{path:path}", api_sweep, ["GET"]),
+    ("/launch", launch_page, ["GET"]),
+    ("/launch", launch_post, ["POST"]),
+    ("/stop/{path:path}", stop_post, ["POST"]),
+    ("/resume/{path:path}", resume_post, ["POST"]),
+)

@@ -1,0 +1,57 @@
+"""`lightnas dashboard [ROOT] [--port 8990] [--host 127.0.0.1]`: argument parsing only; the
+server needs the `dashboard` extra (pip install -e ".[dashboard]")."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from lightnas.config import ArgParser
+from lightnas.errors import ConfigError
+
+REQUIRES = ("fastapi", "uvicorn", "jinja2", "plotly", "multipart", "optuna")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgParser(
+        prog="lightnas dashboard",
+        description="A dashboard in the browser: every run and sweep under ROOT, live curves, "
+        "compare, downloads, launch / stop / resume.",
+    )
+    parser.add_argument("root", nargs="?", default="trainings", help="folder of the runs")
+    parser.add_argument("--port", type=int, default=8990, help="port (default 8990)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs the token printed at start)",
+    )
+    parser.add_argument(
+        "--token", default=None, help="access token (default: a random one when not loopback)"
+    )
+    parser.add_argument(
+        "--configs", default="configs", help="configs offered on the launch page (default configs)"
+    )
+    return parser
+
+
+def missing_packages() -> list[str]:
+    return [name for name in REQUIRES if importlib.util.find_spec(name) is None]
+
+
+def main(argv: list[str]) -> int:
+    """Parse, check the extra is installed, then serve until Ctrl-C."""
+    args = build_parser().parse_args(argv)
+    missing = missing_packages()
+    if missing:
+        raise ConfigError(
+            f'the dashboard needs {", ".join(missing)}: pip install -e ".[dashboard]"'
+        )
+    root = Path(args.root)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root} is not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    # imported here: the server's packages are an optional extra, checked just above
+    from lightnas.dashboard.server import serve
+
+    return serve(root, args.host, args.port, args.token, Path(args.configs))
