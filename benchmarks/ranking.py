@@ -122,6 +122,13 @@ def train_variant(args, name: str, seed: int) -> dict:
     return result
 
 
+def ranking_set(args) -> list[list[int]]:
+    """The architectures to rank (choice indices): they depend on costs, not on weights."""
+    cfg = config(args, *VARIANTS[args.variants[0]])
+    engine = build_engine(cfg, build_parts(cfg))
+    return [a.indices() for a in ranking_architectures(engine, args.archs)]
+
+
 def train_alone(args, indices: list[int], seed: int) -> float:
     cfg = config(args, retrain=True)
     with torch.device("meta"):
@@ -133,22 +140,27 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
     jobs = max(1, min(args.jobs, CORES))
+    cache = load_cache(args.cache)
+    archs = ranking_set(args)  # chosen by cost alone: the retrains start at once
     with executor(jobs) as pool:
-        trained = {
-            (v, s): pool.submit(train_variant, args, v, s)
-            for v in args.variants
-            for s in args.seeds
-        }
-        first = trained[args.variants[0], args.seeds[0]].result()
-        cache = load_cache(args.cache)
         alone = {}
         for seed in args.truth_seeds:
-            for indices in first["archs"]:
+            for indices in archs:
                 key = cache_key(args, indices, seed)
                 alone[key] = cache.get(key) or pool.submit(train_alone, args, indices, seed)
+        trained = {}
+        for v in args.variants:
+            for s in args.seeds:
+                key = variant_key(args, v, s)
+                trained[v, s] = cache.get(key) or pool.submit(train_variant, args, v, s)
+        trained = {k: v if isinstance(v, dict) else v.result() for k, v in trained.items()}
+        cache |= {variant_key(args, v, s): r for (v, s), r in trained.items()}
+        save_cache(args.cache, cache)  # what took longest is kept before waiting for the rest
         alone = {k: v if isinstance(v, float) else v.result() for k, v in alone.items()}
         save_cache(args.cache, {**cache, **alone})
-        results = {k: f.result() for k, f in trained.items()}
+    first = trained[args.variants[0], args.seeds[0]]
+    assert first["archs"] == archs, "every variant ranks the same architectures"
+    results = trained
     report = summarise(args, first, alone, results)
     report["seconds"] = time.perf_counter() - started
     print(json.dumps(report))
@@ -168,6 +180,11 @@ class InProcess(Executor):
         future: Future = Future()
         future.set_result(fn(*args, **kwargs))
         return future
+
+
+def variant_key(args, variant: str, seed: int) -> str:
+    data = "mock" if args.quick else "digits"
+    return f"variant:{data}:{variant}:{seed}:{args.epochs}:{args.archs}:{args.draws}"
 
 
 def cache_key(args, indices: list[int], seed: int) -> str:

@@ -92,7 +92,9 @@ def test_ranking_quick(capsys, tmp_path):
     }
     out = last_json_line(capsys)
     assert out["kendall_tau"] == report["kendall_tau"]
-    assert len(json.loads((tmp_path / "c.json").read_text())) == 8  # 4 archs x 2 seeds
+    cache = json.loads((tmp_path / "c.json").read_text())
+    assert len([k for k in cache if not k.startswith("variant:")]) == 8  # 4 archs x 2 seeds
+    assert len([k for k in cache if k.startswith("variant:")]) == 2  # 2 variants, 1 seed
 
 
 @pytest.mark.slow

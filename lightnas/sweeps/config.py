@@ -29,6 +29,7 @@ import yaml
 from lightnas.config import SECTIONS
 from lightnas.cost import COSTS
 from lightnas.errors import ConfigError
+from lightnas.layout import TrainingFolder
 from lightnas.sweeps.params import Param, load_nni_file, parse_parameters
 
 MODES = ("search", "retrain")
@@ -192,7 +193,7 @@ def _base(here: Path, value: Any, mode: str) -> Path:
     base = _path(here, value, "base")
     if mode == "search" and not base.is_file():
         raise ConfigError(f"base={value!r}: no LightNAS config file at {base}")
-    if mode == "retrain" and not (base / "config.yml").is_file():
+    if mode == "retrain" and not TrainingFolder(base).is_training():
         raise ConfigError(
             f"base={value!r}: mode retrain needs a search's training folder, {base} "
             "has no config.yml"

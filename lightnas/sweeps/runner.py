@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial
 
 from lightnas.errors import ConfigError
 from lightnas.fileio import write_atomic
-from lightnas.layout import SweepFolder
+from lightnas.layout import SweepFolder, TrainingFolder
 from lightnas.runs import Tee
 from lightnas.sweeps.config import SweepConfig, check_n_trials, load_sweep_config
 from lightnas.sweeps.study import (
@@ -167,7 +167,7 @@ class StaleTrial:
         self.retry(study, trial)
         print(f"trial {trial.number}: its worker stopped (no heartbeat): failed, retried once")
         where = trial.user_attrs.get("folder")
-        status = self.folder.root / where / "status.json" if where else None
+        status = TrainingFolder(self.folder.root / where).status if where else None
         if status and status.is_file() and read_status_file(status).get("state") == RUNNING:
             error = "its sweep worker stopped (no heartbeat); the sweep retries the trial"
             write_status(status, FAILED, error=error)

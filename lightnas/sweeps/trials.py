@@ -125,7 +125,8 @@ def run_argv(cfg: SweepConfig, argv: list[str], callbacks: Sequence[Callback]) -
 def check_config(cfg: SweepConfig, folder: SweepFolder, params: dict) -> None:
     """Parse the config a trial with `params` would get (no folder, no run): a bad key or
     value is a ConfigError."""
-    from_file = ["--config", str(Path(cfg.base) / "config.yml")] if cfg.mode == "retrain" else []
+    retraining = cfg.mode == "retrain"
+    from_file = ["--config", str(TrainingFolder(cfg.base).config)] if retraining else []
     with tempfile.TemporaryDirectory() as tmp:
         argv = write_config(cfg, trial_values(cfg, folder, "check", params), Path(tmp) / "t.yml")
         try:
