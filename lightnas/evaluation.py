@@ -152,9 +152,9 @@ REWARD_BN = ("recalibrate", "batch")
 class ScoringOptions:
     """What the search's reward and validation depend on (the `search` section's keys)."""
 
-    reward_batches: int | None = 1  # validation batches per reward; None = the whole split
+    reward_batches: int | None = None  # validation batches per reward; None = the whole split
     bn_recalibration_batches: int = 10
-    reward_calibration_batches: int | None = None  # None = bn_recalibration_batches
+    reward_calibration_batches: int | None = 1  # None = bn_recalibration_batches
     reward_bn: str = "recalibrate"  # see REWARD_BN and Evaluator.accuracy
     cost: str = "ops"
     cost_weight: float = 0.0
