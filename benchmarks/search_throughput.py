@@ -97,7 +97,9 @@ def make_config(args, model: str, device: str, batch: int) -> Config:
             augment=False,
             on_device=device.startswith("cuda"),
         ),
-        search=SearchConfig(strategy="enas", controller_steps=args.controller_steps),
+        search=SearchConfig(
+            strategy="enas", controller_steps=args.controller_steps, sampling=args.sampling
+        ),
         export=ExportConfig(formats=[], graph_formats=[]),
         device=device,
         channels_last=args.channels_last,
@@ -209,6 +211,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--controller-timed", type=int, default=None, help="controller steps timed; cpu 2, cuda 20"
     )
     parser.add_argument("--compile", default="none", choices=("none", "regional", "full"))
+    parser.add_argument(
+        "--sampling",
+        default="controller",
+        choices=("controller", "uniform", "sandwich"),
+        help="children per step: one (controller, uniform) or 2 + sandwich_k (sandwich)",
+    )
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (meant for CUDA)")
     parser.add_argument(
