@@ -45,8 +45,8 @@ def epoch_of(stem: str) -> int | None:
 
 
 @dataclass(frozen=True)
-class TrainingFolder:
-    """Every path of one training folder (creating nothing)."""
+class Folder:
+    """A folder of LightNAS's (a run's or a sweep's) and what they share."""
 
     root: Path
 
@@ -58,12 +58,17 @@ class TrainingFolder:
         return self.root.name
 
     @property
-    def config(self) -> Path:
-        return self.root / "config.yml"
-
-    @property
     def log(self) -> Path:
         return self.root / "log.txt"
+
+
+@dataclass(frozen=True)
+class TrainingFolder(Folder):
+    """Every path of one training folder (creating nothing)."""
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yml"
 
     @property
     def metrics(self) -> Path:
@@ -149,7 +154,7 @@ REPORT_FILES = (
 
 
 @dataclass(frozen=True)
-class SweepFolder:
+class SweepFolder(Folder):
     """Every path of one sweep folder (`lightnas sweep`): many runs of one study.
 
     sweeps/<name>/
@@ -161,15 +166,6 @@ class SweepFolder:
                          (two objectives) or history.png/.html (one), importances.json
     """
 
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def name(self) -> str:
-        return self.root.name
-
     @property
     def config(self) -> Path:
         return self.root / "sweep.yml"
@@ -177,10 +173,6 @@ class SweepFolder:
     @property
     def storage(self) -> Path:
         return self.root / "study.db"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "log.txt"
 
     @property
     def trials(self) -> Path:

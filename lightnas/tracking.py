@@ -370,12 +370,13 @@ def read_status(path: Path) -> dict:
         return status
     same_host = status.get("host") == socket.gethostname()
     stale = time.time() - status.get("heartbeat_unix", 0) > STALE_S
-    if (same_host and not _alive(status.get("pid"))) or stale:
+    if (same_host and not process_alive(status.get("pid"))) or stale:
         status = {**status, "state": INTERRUPTED, "killed": True}
     return status
 
 
-def _alive(pid: object) -> bool:
+def process_alive(pid: object) -> bool:
+    """Whether process `pid` exists on this machine."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

@@ -32,7 +32,7 @@ from lightnas.dashboard.folders import config_of, parse_json, rows_of, status_of
 from lightnas.dashboard.paths import PRIVATE, private_dir
 from lightnas.errors import ConfigError
 from lightnas.layout import TrainingFolder
-from lightnas.tracking import FINISHED, RUNNING
+from lightnas.tracking import FINISHED, RUNNING, process_alive
 
 MAX_CONFIG_BYTES = 256 * 1024
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -207,24 +207,13 @@ def launch_record(root: Path, path: str) -> dict | None:
     if not record:
         return None
     log = stem.with_name(stem.name + ".log")
-    return {**record, "alive": _alive(record.get("pid")), "log": tail(log, 40)}
+    return {**record, "alive": process_alive(record.get("pid")), "log": tail(log, 40)}
 
 
 def starting(record: dict | None, status_pid: object) -> bool:
     """Whether a process the dashboard started for a run is alive but has not yet written the
     run's status.json (importing, building the data and the supernet)."""
     return bool(record and record["alive"] and record.get("pid") != status_pid)
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
