@@ -16,13 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
-from lightnas.errors import ConfigError
 from lightnas.models.layers import make_head, make_stem
 from lightnas.models.resnet import (
-    SPACE_KEYS,
     bit_activation,
     block_choices,
     choice_bits,
+    resnet_space,
     rest_bits,
     width_bns,
 )
@@ -30,7 +29,6 @@ from lightnas.models.supernet import (
     MODELS,
     Choice,
     Supernet,
-    check_space_keys,
     passes_kwargs_to,
 )
 from lightnas.search.space import DecisionPoint
@@ -134,10 +132,7 @@ class BottleneckResNet(Supernet):
         width: int = 64,
         scaling: str = "none",
     ) -> None:
-        if version not in (1, 2):
-            raise ConfigError(f"model.kwargs.version={version!r} is not valid; valid: 1, 2")
-        space = dict(search_space or {})
-        check_space_keys(name, space, SPACE_KEYS)
+        space = resnet_space(name, version, search_space)
         body: list[nn.Module] = []
         in_ch = width
         for stage, num_blocks in enumerate(layers, start=1):

@@ -159,6 +159,15 @@ def block_choices(space: Mapping, shapes_match: bool) -> tuple[str, ...]:
     return tuple(choices + (["skip"] if skip and shapes_match else []))
 
 
+def resnet_space(name: str, version: int, search_space: Mapping | None) -> dict:
+    """A ResNet family's checked version and search-space keys."""
+    if version not in (1, 2):
+        raise ConfigError(f"model.kwargs.version={version!r} is not valid; valid: 1, 2")
+    space = dict(search_space or {})
+    check_space_keys(name, space, SPACE_KEYS)
+    return space
+
+
 class BinaryResNet(Supernet):
     """Binary ResNet supernet; with the first choice everywhere it is the ResNet at that width."""
 
@@ -174,10 +183,7 @@ class BinaryResNet(Supernet):
         width: int = 64,
         scaling: str = "none",
     ) -> None:
-        if version not in (1, 2):
-            raise ConfigError(f"model.kwargs.version={version!r} is not valid; valid: 1, 2")
-        space = dict(search_space or {})
-        check_space_keys(name, space, SPACE_KEYS)
+        space = resnet_space(name, version, search_space)
         body: list[nn.Module] = []
         in_ch = width
         for stage, num_blocks in enumerate(layers, start=1):
