@@ -326,6 +326,19 @@ class Evaluator:
         return net.cpu().eval()
 
 
+@contextlib.contextmanager
+def buffers_kept(net: nn.Module):
+    """Restore `net`'s buffers (BN running statistics) on exit: scoring that re-estimates them
+    for other architectures then leaves no trace in what a checkpoint holds."""
+    saved = [b.detach().clone() for b in net.buffers()]
+    try:
+        yield net
+    finally:
+        with torch.no_grad():
+            for b, kept in zip(net.buffers(), saved, strict=True):
+                b.copy_(kept)
+
+
 # ---- a stand-alone child --------------------------------------------------------------------
 @torch.no_grad()
 def accuracy(net: nn.Module, loader, num_classes: int, dist: Dist = LOCAL) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from lightnas.evaluation import Evaluator
+from lightnas.evaluation import Evaluator, buffers_kept
 from lightnas.search.space import Architecture
 
 
@@ -73,25 +73,29 @@ def select_final(
     evaluator: Evaluator, proposals: Sequence[Proposal], k: int, epoch: int
 ) -> FinalSelection:
     """Re-score the top-k proposals with the current weights (BN re-estimated for each, as in
-    validation, with the calibration batches of `epoch`) and pick the highest reward."""
-    data, space = evaluator.data, evaluator.supernet.space
-    rows = []
-    for p in top_proposals(proposals, k):
-        arch = Architecture(space, p.architecture)
-        loss, acc = evaluator.evaluate(arch, data.val, epoch)
-        test = evaluator.evaluate(arch, data.test, epoch)[1] if data.test is not None else None
-        rows.append(
-            Candidate(
-                architecture=p.architecture,
-                proposed_epoch=p.epoch,
-                label=p.label,
-                epoch_reward=p.reward,
-                val_acc=acc,
-                val_loss=loss,
-                reward=evaluator.reward(arch, acc),
-                test_acc=test,
-                costs=evaluator.costs.costs(arch),
-            )
-        )
+    validation, with the calibration batches of `epoch`) and pick the highest reward. The
+    supernet's state is left as the last epoch left it."""
+    with buffers_kept(evaluator.supernet):
+        rows = [rescore(evaluator, p, epoch) for p in top_proposals(proposals, k)]
     winner = max(range(len(rows)), key=lambda i: rows[i].reward)
     return FinalSelection(rows, winner)
+
+
+def rescore(evaluator: Evaluator, p: Proposal, epoch: int) -> Candidate:
+    """One row of the final selection: `p` scored on validation and test with the current
+    weights."""
+    data, space = evaluator.data, evaluator.supernet.space
+    arch = Architecture(space, p.architecture)
+    loss, acc = evaluator.evaluate(arch, data.val, epoch)
+    test = evaluator.evaluate(arch, data.test, epoch)[1] if data.test is not None else None
+    return Candidate(
+        architecture=p.architecture,
+        proposed_epoch=p.epoch,
+        label=p.label,
+        epoch_reward=p.reward,
+        val_acc=acc,
+        val_loss=loss,
+        reward=evaluator.reward(arch, acc),
+        test_acc=test,
+        costs=evaluator.costs.costs(arch),
+    )

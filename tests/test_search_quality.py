@@ -11,6 +11,7 @@ from test_engine import make_engine, tiny_cfg
 from lightnas.cli import search_main
 from lightnas.sampling import extreme_architectures
 from lightnas.search import Architecture
+from lightnas.selection import select_final
 
 
 def test_every_candidate_of_a_step_sees_the_same_reward_batches(monkeypatch):
@@ -117,6 +118,16 @@ def test_the_final_selection_rescores_the_top_k_with_the_final_weights(write_con
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     proposed = {json.dumps(r["architecture"], sort_keys=True) for r in rows}
     assert json.dumps(winner["architecture"], sort_keys=True) in proposed or len(rows) == 3
+
+
+def test_the_final_selection_leaves_the_supernet_state_as_the_last_epoch_left_it():
+    engine = make_engine(tiny_cfg(epochs=2, search=replace(tiny_cfg().search, final_top_k=0)))
+    engine.run()  # no final selection: the state of the last epoch
+    kept = {k: v.clone() for k, v in engine.supernet.state_dict().items()}
+    final = select_final(engine.evaluator, engine.proposals, 3, engine.epoch - 1)
+    assert len(final.candidates) >= 2  # BN was re-estimated for other architectures
+    after = engine.supernet.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in kept.items())
 
 
 def test_hard_budget_penalises_costlier_architectures():
