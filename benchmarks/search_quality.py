@@ -3,7 +3,7 @@
     python benchmarks/search_quality.py [--strategies enas random evolution] [--seeds 0 1 2 3 4]
         [--retrain-seeds 0 1 2] [--epochs 10] [--retrain-epochs 15] [--jobs 2] [--quick]
         [--config configs/quickstart.yml] [--retrain-config configs/retrain_quickstart.yml]
-        [--set key=value ...]
+        [--set key=value ...] [--cache results.json]
 
 For every search seed, each strategy searches the quick start's space (configs/quickstart.yml,
 digits) with the same supernet epochs and the same number of architecture evaluations per epoch
@@ -15,7 +15,9 @@ Printed: per search seed and strategy, the architecture (choice index per decisi
 its test accuracy (mean over retrain seeds), OPs and reward = acc x (OPs / base OPs) ** w; then
 mean +- standard error over search seeds, and the paired comparison of each strategy with
 random and with the base network (mean difference +- SE, wins). The last line is JSON. No
-training folder is written. On CIFAR with a GPU:
+training folder is written. With `--cache FILE`, every finished search and retrain is kept there
+(written atomically) and reused by a later run with the same settings: a killed run goes on.
+On CIFAR with a GPU:
 
     python benchmarks/search_quality.py --config configs/default_config_melius22_cifar100.yml \\
         --retrain-config configs/retrain_quickstart.yml --set data.data_dir=~/data \\
@@ -31,6 +33,7 @@ import multiprocessing
 import os
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
@@ -124,10 +127,52 @@ def executor(jobs: int) -> Executor:
     return ProcessPoolExecutor(jobs, context, init_worker, (max(1, CORES // jobs),))
 
 
+class Cache:
+    """Finished results by key, in a JSON file rewritten atomically after each one (or in memory
+    only, without a path). Keys carry every setting a result depends on."""
+
+    def __init__(self, path: str | None, settings: list) -> None:
+        self.path, self.settings, self.lock = path, settings, threading.Lock()
+        exists = path is not None and Path(path).is_file()
+        self.results: dict = json.loads(Path(path).read_text()) if exists else {}
+
+    def key(self, *parts) -> str:
+        return json.dumps([*self.settings, *parts], sort_keys=True)
+
+    def put(self, key: str, value) -> None:
+        with self.lock:
+            self.results[key] = value
+            if self.path is not None:
+                tmp = Path(f"{self.path}.tmp")
+                tmp.write_text(json.dumps(self.results))
+                os.replace(tmp, self.path)
+
+    def submit(self, pool: Executor, kind: str, fn, args, *parts) -> Future:
+        """`fn(args, *parts)`'s result, from the cache (by `kind` and `parts`) or run on `pool`
+        (and then cached)."""
+        key = self.key(kind, *parts)
+        if key in self.results:
+            done: Future = Future()
+            done.set_result(self.results[key])
+            return done
+        future = pool.submit(fn, args, *parts)
+        future.add_done_callback(lambda f: f.exception() is None and self.put(key, f.result()))
+        return future
+
+
+def settings(args) -> list:
+    """What a search or retrain result depends on, besides its strategy and seeds."""
+    names = ("config", "retrain_config", "set", "retrain_epochs", "quick", "device")
+    return [getattr(args, n) for n in names]
+
+
 def run(args) -> tuple[list[dict], dict]:
+    cache = Cache(args.cache, settings(args))
     with executor(max(1, min(args.jobs, CORES))) as pool:
         found = {
-            (st, s): pool.submit(search, args, st, s) for st in args.strategies for s in args.seeds
+            (st, s): cache.submit(pool, "search", search, args, st, s)
+            for st in args.strategies
+            for s in args.seeds
         }
         found = {k: f.result() for k, f in found.items()}
         rows = [{"strategy": st, "seed": s, **found[st, s]} for st, s in found]
@@ -136,8 +181,11 @@ def run(args) -> tuple[list[dict], dict]:
         rows.append(base_row)
         costs.append({"ops": base["ops"]})
         archs = {json.dumps(r["choices"], sort_keys=True) for r in rows}
-        jobs = {(a, rs): pool.submit(retrain, args, json.loads(a), rs) for a in archs
-                for rs in args.retrain_seeds}  # fmt: skip
+        jobs = {
+            (a, rs): cache.submit(pool, "retrain", retrain, args, json.loads(a), rs)
+            for a in archs
+            for rs in args.retrain_seeds
+        }
         accs = {k: f.result() for k, f in jobs.items()}
     w = args.cost_weight
     for row, cost in zip(rows, costs, strict=True):
@@ -219,6 +267,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="tiny mock data and budgets (CI)")
+    p.add_argument("--cache", default=None, help="JSON file of finished results, to resume from")
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.retrain_seeds, args.retrain_epochs = args.seeds[:2], [0], 1

@@ -55,7 +55,8 @@ def test_search_throughput_smoke(capsys):
 def test_search_quality_quick(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
     bench = load("search_quality")
-    result = bench.main(["--quick", "--jobs", "1"])
+    cache = tmp_path / "results.json"
+    result = bench.main(["--quick", "--jobs", "1", "--cache", str(cache)])
     printed = last_json_line(capsys)
     assert printed["benchmark"] == "search_quality" and printed["summary"] == json.loads(
         json.dumps(result["summary"])
@@ -68,7 +69,12 @@ def test_search_quality_quick(capsys, tmp_path, monkeypatch):
     base = next(r for r in printed["results"] if r["strategy"] == "base")
     assert set(base["arch"]) == {"0"} and base["reward"] == pytest.approx(base["test_acc"])
     assert {"enas - random (reward)", "enas - base (test_acc)"} <= set(printed["summary"]["paired"])
-    assert list(tmp_path.iterdir()) == []
+    # a second run with the cache trains nothing and gives the same results
+    for name in ("search", "retrain"):
+        monkeypatch.setattr(bench, name, lambda *a, name=name: pytest.fail(f"{name} ran again"))
+    again = bench.main(["--quick", "--jobs", "1", "--cache", str(cache)])
+    assert again["results"] == result["results"]
+    assert list(tmp_path.iterdir()) == [cache]
 
 
 def test_packed_size_smoke(capsys):
