@@ -236,15 +236,16 @@ class Evaluator:
         else:
             self.recalibrate_bn(self.supernet, epoch, self.options.reward_calibration_batches)
             self.supernet.eval()
-        correct, count = 0.0, 0
+        correct: Tensor | float = 0.0  # summed on the device: one host sync per candidate
+        count = 0
         for x, y in batches:
             with self.placement.autocast():
                 logits = self.supernet(self.placement.input(x))
-            correct += float((logits.argmax(1) == self.placement.target(y)).sum())
+            correct = correct + (logits.argmax(1) == self.placement.target(y)).sum()
             count += len(y)
         if batch_bn:  # the forwards moved each rank's running statistics its own way
             self.dist.average_buffers(self.supernet)
-        correct, count = self.dist.sum_floats([correct, count])
+        correct, count = self.dist.sum_floats([float(correct), count])
         return correct / max(count, 1)
 
     def cost(self, arch: Architecture) -> float:
