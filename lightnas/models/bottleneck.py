@@ -11,7 +11,7 @@ allow; the conventions are those of the basic-block ResNets in `lightnas.models.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
@@ -21,15 +21,14 @@ from lightnas.models.resnet import (
     bit_activation,
     block_choices,
     choice_bits,
+    register_versions,
     resnet_space,
     rest_bits,
     width_bns,
 )
 from lightnas.models.supernet import (
-    MODELS,
     Choice,
     Supernet,
-    passes_kwargs_to,
 )
 from lightnas.search.space import DecisionPoint
 
@@ -153,15 +152,4 @@ class BottleneckResNet(Supernet):
         )
 
 
-def _bottleneck(depth: str, version: int) -> Callable[..., Supernet]:
-    suffix = "" if version == 1 else "_v2"
-
-    def factory(layers: Sequence[int] = BOTTLENECK_LAYERS[depth], **kwargs) -> Supernet:
-        return BottleneckResNet(f"resnet{depth}{suffix}", layers, version=version, **kwargs)
-
-    return passes_kwargs_to(factory, BottleneckResNet, "version")
-
-
-for _depth in BOTTLENECK_LAYERS:
-    MODELS.add(f"resnet{_depth}", _bottleneck(_depth, 1))
-    MODELS.add(f"resnet{_depth}_v2", _bottleneck(_depth, 2))
+register_versions(BottleneckResNet, BOTTLENECK_LAYERS)

@@ -202,15 +202,20 @@ class BinaryResNet(Supernet):
         )
 
 
-def _resnet(depth: str, version: int) -> Callable[..., Supernet]:
-    suffix = "" if version == 1 else "_v2"
+def register_versions(cls: type, layers_by_depth: Mapping[str, Sequence[int]]) -> None:
+    """Register `resnet<depth>` (v1) and `resnet<depth>_v2` built by `cls` for every depth."""
+    for depth, layers in layers_by_depth.items():
+        for version, suffix in ((1, ""), (2, "_v2")):
+            MODELS.add(
+                f"resnet{depth}{suffix}", versioned(cls, f"resnet{depth}{suffix}", layers, version)
+            )
 
-    def factory(layers: Sequence[int] = RESNET_LAYERS[depth], **kwargs) -> Supernet:
-        return BinaryResNet(f"resnet{depth}{suffix}", layers, version=version, **kwargs)
 
-    return passes_kwargs_to(factory, BinaryResNet, "version")
+def versioned(cls: type, name: str, layers: Sequence[int], version: int) -> Callable[..., Supernet]:
+    def factory(layers: Sequence[int] = layers, **kwargs) -> Supernet:
+        return cls(name, layers, version=version, **kwargs)
+
+    return passes_kwargs_to(factory, cls, "version")
 
 
-for _depth in RESNET_LAYERS:
-    MODELS.add(f"resnet{_depth}", _resnet(_depth, 1))
-    MODELS.add(f"resnet{_depth}_v2", _resnet(_depth, 2))
+register_versions(BinaryResNet, RESNET_LAYERS)
