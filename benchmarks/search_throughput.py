@@ -98,7 +98,11 @@ def make_config(args, model: str, device: str, batch: int) -> Config:
             on_device=device.startswith("cuda"),
         ),
         search=SearchConfig(
-            strategy="enas", controller_steps=args.controller_steps, sampling=args.sampling
+            strategy="enas",
+            controller_steps=args.controller_steps,
+            sampling=args.sampling,
+            # the largest child's extra forward only where the configs use it: with sandwiches
+            inplace_distill=args.sampling == "sandwich",
         ),
         export=ExportConfig(formats=[], graph_formats=[]),
         device=device,
@@ -215,7 +219,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sampling",
         default="controller",
         choices=("controller", "uniform", "sandwich"),
-        help="children per step: one (controller, uniform) or 2 + sandwich_k (sandwich)",
+        help="children per step: one (controller, uniform) or 2 + sandwich_k (sandwich, with "
+        "in-place distillation)",
     )
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (meant for CUDA)")
