@@ -24,6 +24,7 @@ How a run is divided:
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import math
 import os
@@ -369,9 +370,20 @@ def session() -> Iterator[Dist]:
     try:
         with quiet(_active.is_main):
             yield _active
+        leave_together()
     finally:
         _active = None
         torch_dist.destroy_process_group()
+
+
+def leave_together() -> None:
+    """After a command that ended normally on every rank: free what may still hold gloo work
+    (DDP's reducer in a reference cycle), then wait for every rank (rank 0 may still be writing)
+    before the group is torn down. A rank that tore its connections down while another still
+    used the group was aborted by gloo ("terminate called without an active exception", seen
+    once in CI). After an exception the ranks do not wait: a dead peer must not hang the rest."""
+    gc.collect()
+    torch_dist.barrier()
 
 
 @contextlib.contextmanager
