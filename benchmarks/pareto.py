@@ -25,19 +25,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
 import lightnas
 from lightnas.config import parse_config
+from lightnas.jobs import CORES, executor
 from lightnas.retrain import space_of
 from lightnas.runs import build_engine, build_parts
 from lightnas.search.space import Architecture, load_architecture_file
@@ -45,7 +44,6 @@ from lightnas.search.space import Architecture, load_architecture_file
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yml"
 REFERENCE = (0.0, 1.1)  # (test accuracy, OPs / base OPs): worse than the base network in both
 OVERRIDES: dict[str, object] = {}  # config values on top of the quick start (tests shrink it)
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def log(message: str) -> None:
@@ -164,13 +162,7 @@ def retrain_all(args, archs: dict[str, Architecture], folder: Path, ops: float) 
     for key, arch in archs.items():
         files[key] = folder / f"{key}.json"
         files[key].write_text(arch.to_json())
-    if args.workers == 1:
-        return {k: retrain(args, str(f), ops) for k, f in files.items()}
-    spawn = multiprocessing.get_context("spawn")
-    threads = max(1, CORES // args.workers)
-    with ProcessPoolExecutor(
-        args.workers, spawn, initializer=torch.set_num_threads, initargs=(threads,)
-    ) as pool:
+    with executor(args.workers) as pool:
         futures = {k: pool.submit(retrain, args, str(f), ops) for k, f in files.items()}
         return {k: f.result() for k, f in futures.items()}
 

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import os
 import statistics
 import sys
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
 from lightnas.config import Config, parse_config
+from lightnas.jobs import CORES, ResultCache, executor
 from lightnas.ranking import (
     compare,
     format_rows,
@@ -79,7 +77,6 @@ QUICK_DATA = [
     "--model.kwargs",
     "{block_config: [1, 1], growth_rate: 8, init_features: 16, reduction: [0.5]}",
 ]
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def config(args, *overrides: str, retrain: bool = False) -> Config:
@@ -94,10 +91,6 @@ def config(args, *overrides: str, retrain: bool = False) -> Config:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
 
 
 def train_variant(args, name: str, seed: int) -> dict:
@@ -140,46 +133,27 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
     jobs = max(1, min(args.jobs, CORES))
-    cache = load_cache(args.cache)
+    cache = ResultCache(args.cache)  # each result kept as it finishes
     archs = ranking_set(args)  # chosen by cost alone: the retrains start at once
     with executor(jobs) as pool:
         alone = {}
         for seed in args.truth_seeds:
             for indices in archs:
                 key = cache_key(args, indices, seed)
-                alone[key] = cache.get(key) or pool.submit(train_alone, args, indices, seed)
+                alone[key] = cache.submit(pool, key, train_alone, args, indices, seed)
         trained = {}
         for v in args.variants:
             for s in args.seeds:
                 key = variant_key(args, v, s)
-                trained[v, s] = cache.get(key) or pool.submit(train_variant, args, v, s)
-        trained = {k: v if isinstance(v, dict) else v.result() for k, v in trained.items()}
-        cache |= {variant_key(args, v, s): r for (v, s), r in trained.items()}
-        save_cache(args.cache, cache)  # what took longest is kept before waiting for the rest
-        alone = {k: v if isinstance(v, float) else v.result() for k, v in alone.items()}
-        save_cache(args.cache, {**cache, **alone})
+                trained[v, s] = cache.submit(pool, key, train_variant, args, v, s)
+        trained = {k: f.result() for k, f in trained.items()}
+        alone = {k: f.result() for k, f in alone.items()}
     first = trained[args.variants[0], args.seeds[0]]
     assert first["archs"] == archs, "every variant ranks the same architectures"
-    results = trained
-    report = summarise(args, first, alone, results)
+    report = summarise(args, first, alone, trained)
     report["seconds"] = time.perf_counter() - started
     print(json.dumps(report))
     return report
-
-
-def executor(jobs: int) -> Executor:
-    """`jobs` spawned processes of cores // jobs torch threads each, or this process."""
-    if jobs == 1:
-        return InProcess()
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(jobs, context, init_worker, (max(1, CORES // jobs),))
-
-
-class InProcess(Executor):
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
 
 
 def variant_key(args, variant: str, seed: int) -> str:
@@ -190,15 +164,6 @@ def variant_key(args, variant: str, seed: int) -> str:
 def cache_key(args, indices: list[int], seed: int) -> str:
     data = "mock" if args.quick else "digits"
     return f"{data}:{args.retrain_epochs}:{seed}:{''.join(map(str, indices))}"
-
-
-def load_cache(path: str | None) -> dict:
-    return json.loads(Path(path).read_text()) if path and Path(path).is_file() else {}
-
-
-def save_cache(path: str | None, cache: dict) -> None:
-    if path:
-        Path(path).write_text(json.dumps(cache, indent=1, sort_keys=True))
 
 
 def summarise(args, first: dict, alone: dict, results: dict) -> dict:
@@ -249,7 +214,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--draws", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--cache", default=None, help="JSON file keeping stand-alone accuracies")
+    p.add_argument(
+        "--cache",
+        default=None,
+        help="JSON file keeping finished retrains and supernet results, to resume from",
+    )
     p.add_argument("--quick", action="store_true", help="tiny mock data and budgets (CI)")
     args = p.parse_args(argv)
     if args.quick:

@@ -29,24 +29,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
-import os
 import statistics
 import sys
-import threading
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
 from lightnas.config import Config, parse_config
+from lightnas.jobs import CORES, ResultCache, executor
 from lightnas.ranking import standalone_accuracy
 from lightnas.runs import build_engine, build_parts, build_supernet
 from lightnas.search.space import Architecture
 
 ROOT = Path(__file__).resolve().parents[1]
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 QUICK = [
     "--data.dataset=mock",
     "--data.num_samples=192",
@@ -109,68 +105,17 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-class InProcess(Executor):
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def executor(jobs: int) -> Executor:
-    if jobs == 1:
-        return InProcess()
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(jobs, context, init_worker, (max(1, CORES // jobs),))
-
-
-class Cache:
-    """Finished results by key, in a JSON file rewritten atomically after each one (or in memory
-    only, without a path). Keys carry every setting a result depends on."""
-
-    def __init__(self, path: str | None, settings: list) -> None:
-        self.path, self.settings, self.lock = path, settings, threading.Lock()
-        exists = path is not None and Path(path).is_file()
-        self.results: dict = json.loads(Path(path).read_text()) if exists else {}
-
-    def key(self, *parts) -> str:
-        return json.dumps([*self.settings, *parts], sort_keys=True)
-
-    def put(self, key: str, value) -> None:
-        with self.lock:
-            self.results[key] = value
-            if self.path is not None:
-                tmp = Path(f"{self.path}.tmp")
-                tmp.write_text(json.dumps(self.results))
-                os.replace(tmp, self.path)
-
-    def submit(self, pool: Executor, kind: str, fn, args, *parts) -> Future:
-        """`fn(args, *parts)`'s result, from the cache (by `kind` and `parts`) or run on `pool`
-        (and then cached)."""
-        key = self.key(kind, *parts)
-        if key in self.results:
-            done: Future = Future()
-            done.set_result(self.results[key])
-            return done
-        future = pool.submit(fn, args, *parts)
-        future.add_done_callback(lambda f: f.exception() is None and self.put(key, f.result()))
-        return future
-
-
-def settings(args) -> list:
-    """What a search or retrain result depends on, besides its strategy and seeds."""
+def cache_key(args, kind: str, *parts) -> str:
+    """A search's or retrain's key: every setting its result depends on, then its own."""
     names = ("config", "retrain_config", "set", "retrain_epochs", "quick", "device")
-    return [getattr(args, n) for n in names]
+    return json.dumps([*(getattr(args, n) for n in names), kind, *parts], sort_keys=True)
 
 
 def run(args) -> tuple[list[dict], dict]:
-    cache = Cache(args.cache, settings(args))
+    cache = ResultCache(args.cache)
     with executor(max(1, min(args.jobs, CORES))) as pool:
         found = {
-            (st, s): cache.submit(pool, "search", search, args, st, s)
+            (st, s): cache.submit(pool, cache_key(args, "search", st, s), search, args, st, s)
             for st in args.strategies
             for s in args.seeds
         }
@@ -180,12 +125,12 @@ def run(args) -> tuple[list[dict], dict]:
         base_row = {"strategy": "base", "seed": None, "choices": base["choices"]}
         rows.append(base_row)
         costs.append({"ops": base["ops"]})
-        archs = {json.dumps(r["choices"], sort_keys=True) for r in rows}
-        jobs = {
-            (a, rs): cache.submit(pool, "retrain", retrain, args, json.loads(a), rs)
-            for a in archs
-            for rs in args.retrain_seeds
-        }
+        archs = {json.dumps(r["choices"], sort_keys=True): r["choices"] for r in rows}
+        jobs = {}
+        for a, choices in archs.items():
+            for rs in args.retrain_seeds:
+                key = cache_key(args, "retrain", choices, rs)
+                jobs[a, rs] = cache.submit(pool, key, retrain, args, choices, rs)
         accs = {k: f.result() for k, f in jobs.items()}
     w = args.cost_weight
     for row, cost in zip(rows, costs, strict=True):
