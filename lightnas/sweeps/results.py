@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 import plotly.graph_objects as go
 import yaml
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
@@ -213,14 +214,29 @@ def axis_label(metric: str, direction: str) -> str:
     return f"{metric} ({'higher' if direction == 'maximize' else 'lower'} is better)"
 
 
+def new_plot() -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(6, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def save_png(fig: Figure, ax: Axes, title: str, path: Path) -> None:
+    """Title, grid and legend, then the PNG written atomically."""
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with io.BytesIO() as buffer:
+        fig.savefig(buffer, format="png")
+        write_atomic(path, buffer.getvalue())
+
+
 def pareto_png(path: Path, report: Report, title: str) -> None:
     """Accuracy-like first objective (y) against the cost-like second (x); the front as a step."""
     y_name, x_name = report.objectives
     done = [r for r in report.rows if r["state"] == "complete"]
     front = sorted((r for r in done if r["pareto"]), key=lambda r: r[x_name])
-    fig = Figure(figsize=(6, 4.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = new_plot()
     ax.scatter([r[x_name] for r in done], [r[y_name] for r in done], c="0.6", label="trials")
     ax.step([r[x_name] for r in front], [r[y_name] for r in front], where="post", c="C3")
     ax.scatter([r[x_name] for r in front], [r[y_name] for r in front], c="C3", label="Pareto front")
@@ -234,13 +250,7 @@ def pareto_png(path: Path, report: Report, title: str) -> None:
         )
     ax.set_xlabel(axis_label(x_name, report.directions[1]))
     ax.set_ylabel(axis_label(y_name, report.directions[0]))
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with io.BytesIO() as buffer:
-        fig.savefig(buffer, format="png")
-        write_atomic(path, buffer.getvalue())
+    save_png(fig, ax, title, path)
 
 
 def history_png(path: Path, report: Report, title: str) -> None:
@@ -249,20 +259,12 @@ def history_png(path: Path, report: Report, title: str) -> None:
     done = [r for r in report.rows if r["state"] == "complete"]
     pick = max if direction == "maximize" else min
     best = [pick(r[name] for r in done[: i + 1]) for i in range(len(done))]
-    fig = Figure(figsize=(6, 4.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = new_plot()
     ax.scatter([r["trial"] for r in done], [r[name] for r in done], c="0.5", label="trials")
     ax.plot([r["trial"] for r in done], best, c="C3", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(axis_label(name, direction))
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with io.BytesIO() as buffer:
-        fig.savefig(buffer, format="png")
-        write_atomic(path, buffer.getvalue())
+    save_png(fig, ax, title, path)
 
 
 def hover(row: dict, params: list[str]) -> str:

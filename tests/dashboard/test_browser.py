@@ -12,7 +12,7 @@ import yaml
 from conftest import tiny_config
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .conftest import Dashboard, status, stop_searches, wait_for
+from .conftest import Dashboard, status, wait_for
 from .fake import sweep
 
 CHROMIUM = "/usr/bin/chromium"
@@ -141,14 +141,6 @@ def test_the_sweep_page_draws_its_trials_front_and_importances(shown, page):
 
 
 # ---- launching -----------------------------------------------------------------------------
-@pytest.fixture
-def live(root, configs, tmp_path) -> Iterator[Dashboard]:
-    server = Dashboard(root, configs, tmp_path).start()
-    yield server
-    server.stop()
-    stop_searches(root)
-
-
 def launch_from_page(page: Page, url: str, config: Path, name: str) -> None:
     page.goto(url + "/launch")
     page.set_input_files("#upload", str(config))
@@ -157,22 +149,22 @@ def launch_from_page(page: Page, url: str, config: Path, name: str) -> None:
     page.wait_for_url(f"**/run/{name}")
 
 
-def test_a_search_launched_from_the_page_appears_runs_and_finishes(live, page, tmp_path):
+def test_a_search_launched_from_the_page_appears_runs_and_finishes(dashboard, page, tmp_path):
     config = tmp_path / "upload.yml"
     config.write_text(yaml.safe_dump(tiny_config(tmp_path, name="ignored")))
-    launch_from_page(page, live.url, config, "fromweb")
+    launch_from_page(page, dashboard.url, config, "fromweb")
     expect(page.locator("#state")).to_have_text("finished", timeout=90_000)
     traces = plot(page, "chart-accuracy")
     assert traces and traces[0]["n"] == 2
-    page.goto(live.url + "/")
+    page.goto(dashboard.url + "/")
     expect(page.locator("tr.run[data-path='fromweb'] .badge")).to_have_text("finished")
 
 
-def test_stop_from_the_page_leaves_a_resumable_checkpoint(live, page, tmp_path):
+def test_stop_from_the_page_leaves_a_resumable_checkpoint(dashboard, page, tmp_path):
     config = tmp_path / "long.yml"
     config.write_text(yaml.safe_dump(tiny_config(tmp_path, epochs=200)))
-    launch_from_page(page, live.url, config, "long")
-    folder = live.root / "long"
+    launch_from_page(page, dashboard.url, config, "long")
+    folder = dashboard.root / "long"
     wait_for(lambda: (status(folder).get("epoch") or 0) >= 1, 90, "a first epoch")
     expect(page.locator("#state")).to_have_text("running", timeout=10_000)
     page.click("#stop")
