@@ -30,6 +30,7 @@ from lightnas.sampling import TrainingSampler
 from lightnas.search.space import Architecture
 from lightnas.search.strategies import Strategy
 from lightnas.selection import FinalSelection, Proposal, select_final
+from lightnas.signals import STOP_SIGNALS
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, targets, inputs) -> loss
 CONTROLLER_KEYS = ("reward", "baseline", "entropy", "loss")
@@ -532,9 +533,6 @@ def mean_stats(stats: Sequence[dict]) -> dict:
     if not stats:
         return {}
     return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager

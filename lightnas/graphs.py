@@ -10,7 +10,6 @@ import json
 import logging
 import re
 import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
@@ -26,6 +25,7 @@ from lightnas.search.space import (
     SearchSpace,
     read_architecture_json,
 )
+from lightnas.signals import run_shielded
 
 logger = logging.getLogger(__name__)
 
@@ -158,15 +158,7 @@ def _check_formats(formats: Sequence[str]) -> None:
 
 
 def _pipe(dot_source: str, fmt: str) -> bytes:
-    # `dot` runs in a session of its own: Ctrl-C, which a terminal (and torchrun) sends to the
-    # whole process group, stops a run at its next safe point and must not kill the renderer
-    # half-way through an epoch's files
-    done = subprocess.run(
-        ["dot", f"-T{fmt}"], input=dot_source.encode(), capture_output=True, start_new_session=True
-    )
-    if done.returncode:
-        raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
-    return done.stdout
+    return run_shielded(["dot", f"-T{fmt}"], dot_source.encode())
 
 
 def render_dot(dot_source: str, out_stem: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
