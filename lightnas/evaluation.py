@@ -222,13 +222,24 @@ class Evaluator:
         self.restart_reward_batches(state["reward_batches_used"])
 
     @torch.no_grad()
-    def accuracy(self, arch: Architecture, batches: Sequence, epoch: int) -> float:
-        """Accuracy of `arch` on `batches` with the shared weights.
+    def accuracies(
+        self, archs: Sequence[Architecture], batches: Sequence, epoch: int
+    ) -> list[float]:
+        """Accuracy of each of `archs` on `batches` with the shared weights.
 
-        `reward_bn: recalibrate`: BN statistics re-estimated for `arch` on training data, then
-        eval mode (the protocol of the full validation). `batch` (ENAS's original): train mode,
-        BN on each reward batch's own statistics; kept to measure against.
+        `reward_bn: recalibrate`: BN statistics re-estimated for each architecture on training
+        data, then eval mode (the protocol of the full validation). `batch` (ENAS's original):
+        train mode, BN on each reward batch's own statistics; kept to measure against.
+        The candidates run back to back with their hits counted on the device: one host sync
+        (and one all-reduce) for all of them.
         """
+        hits = [self._hits(arch, batches, epoch) for arch in archs]
+        count = sum(len(y) for _, y in batches)
+        correct = torch.stack(hits).tolist() if hits else []
+        totals = self.dist.sum_floats([*correct, count])
+        return [c / max(totals[-1], 1) for c in totals[:-1]]
+
+    def _hits(self, arch: Architecture, batches: Sequence, epoch: int) -> Tensor:
         self.supernet.set_architecture(arch)
         batch_bn = self.options.reward_bn != "recalibrate"
         if batch_bn:
@@ -236,17 +247,14 @@ class Evaluator:
         else:
             self.recalibrate_bn(self.supernet, epoch, self.options.reward_calibration_batches)
             self.supernet.eval()
-        correct: Tensor | float = 0.0  # summed on the device: one host sync per candidate
-        count = 0
+        correct = torch.zeros((), dtype=torch.int64, device=self.placement.device)
         for x, y in batches:
             with self.placement.autocast():
                 logits = self.supernet(self.placement.input(x))
-            correct = correct + (logits.argmax(1) == self.placement.target(y)).sum()
-            count += len(y)
+            correct += (logits.argmax(1) == self.placement.target(y)).sum()
         if batch_bn:  # the forwards moved each rank's running statistics its own way
             self.dist.average_buffers(self.supernet)
-        correct, count = self.dist.sum_floats([float(correct), count])
-        return correct / max(count, 1)
+        return correct
 
     def cost(self, arch: Architecture) -> float:
         key = self.options.cost
@@ -267,11 +275,11 @@ class Evaluator:
     def scores(self, archs: Sequence[Architecture], epoch: int) -> list[Score]:
         """Reward, accuracy and cost of each of `archs`, all on one draw of reward batches."""
         batches = self.draw()
-        out = []
-        for arch in archs:
-            acc = self.accuracy(arch, batches, epoch)
-            out.append(Score(self.reward(arch, acc), acc, self.cost(arch)))
-        return out
+        accuracies = self.accuracies(archs, batches, epoch)
+        return [
+            Score(self.reward(arch, acc), acc, self.cost(arch))
+            for arch, acc in zip(archs, accuracies, strict=True)
+        ]
 
     # -- validation --
     @torch.no_grad()

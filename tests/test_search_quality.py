@@ -16,14 +16,14 @@ from lightnas.selection import select_final
 
 def test_every_candidate_of_a_step_sees_the_same_reward_batches(monkeypatch):
     engine = make_engine(tiny_cfg())
-    accuracy = engine.evaluator.accuracy
+    hits = engine.evaluator._hits
     seen_batches: list = []
 
     def spy(arch, batches, epoch):
         seen_batches.append(batches[0][0])  # the first batch's images
-        return accuracy(arch, batches, epoch)
+        return hits(arch, batches, epoch)
 
-    monkeypatch.setattr(engine.evaluator, "accuracy", spy)
+    monkeypatch.setattr(engine.evaluator, "_hits", spy)
     gen = torch.Generator().manual_seed(0)
     archs = [engine.supernet.space.sample(gen) for _ in range(3)]
     engine.evaluator.scores(archs, 0)
@@ -32,6 +32,34 @@ def test_every_candidate_of_a_step_sees_the_same_reward_batches(monkeypatch):
     used = engine.evaluator.reward_batches_used
     engine.evaluator.scores(archs, 0)
     assert engine.evaluator.reward_batches_used == 2 * used  # the next draw is new data
+
+
+@pytest.mark.parametrize("reward_bn", ["recalibrate", "batch"])
+def test_a_step_scores_its_candidates_with_one_reduction_and_each_as_if_alone(
+    monkeypatch, reward_bn
+):
+    engine = make_engine(tiny_cfg())
+    evaluator = engine.evaluator
+    evaluator.options = replace(evaluator.options, reward_bn=reward_bn)
+    gen = torch.Generator().manual_seed(1)
+    archs = [engine.supernet.space.sample(gen) for _ in range(4)]
+    batches = evaluator.draw()
+    state = {k: v.clone() for k, v in engine.supernet.state_dict().items()}
+    alone = []
+    for arch in archs:
+        engine.supernet.load_state_dict(state)  # batch BN moves the running statistics
+        alone += evaluator.accuracies([arch], batches, 0)
+    engine.supernet.load_state_dict(state)
+    reductions = []
+    sum_floats = evaluator.dist.sum_floats
+    monkeypatch.setattr(
+        evaluator.dist, "sum_floats", lambda v: reductions.append(v) or sum_floats(v)
+    )
+    together = evaluator.accuracies(archs, batches, 0)
+    assert len(reductions) == 1  # one host sync and one all-reduce for the whole step
+    assert together == alone
+    assert all(0 <= a <= 1 for a in together)
+    assert reward_bn == "batch" or len(set(together)) > 1  # batch BN: all alike, untrained
 
 
 def test_rewards_never_put_validation_data_into_batchnorm():
