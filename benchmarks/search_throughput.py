@@ -3,7 +3,7 @@ of one CIFAR-sized search epoch (50k images) including the controller phase.
 
     python benchmarks/search_throughput.py [--device cpu|cuda] [--batch N] [--steps N]
         [--models meliusnet22 resnet18] [--channels-last] [--bf16] [--cudnn-benchmark]
-        [--compile none|regional|full]
+        [--compile none|regional|full] [--baseline EARLIER_OUTPUT [--memory-tolerance 0.10]]
 
 Per model (thumbnail stem, 32x32 inputs, 100 classes, synthetic tensors already on the device):
 - search: `Engine.train_step` on an architecture sampled by the ENAS controller each step (the
@@ -15,8 +15,13 @@ Per model (thumbnail stem, 32x32 inputs, 100 classes, synthetic tensors already 
 epoch_s = 50000 // batch * search step + controller phase (validation is not included).
 Warm-up steps are excluded; CUDA is synchronised before and after each timed block. One more
 step runs under torch.profiler: kernels launched (CUDA) or ATen operators (CPU) per step, the
-fraction of the wall time the GPU is busy, peak GPU memory. With --compile, a first pass over
-every (block, choice) compiles everything; its time is reported (first_compile_s).
+fraction of the wall time the GPU is busy. Peak memory of one step that trains the largest
+child (as many times as a step trains children): CUDA memory allocated on a GPU, the process's
+peak resident memory on a CPU (Linux). With --baseline (an earlier run's
+output, e.g. `python benchmarks/search_throughput.py > before.txt`), a setting whose peak memory
+grew by more than --memory-tolerance fails the run (exit 1, one line per regression). With
+--compile, a first pass over every (block, choice) compiles everything; its time is reported
+(first_compile_s).
 On CPU the defaults are small (batch 32, 3 steps) so the run takes a few minutes.
 """
 
@@ -24,8 +29,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import gc
 import json
+import re
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +51,10 @@ EPOCH_IMAGES = 50_000  # CIFAR-100's training set
 NUM_CLASSES = 100
 # per device type: batch, timed steps, warm-up steps, timed controller steps
 DEFAULTS = {"cpu": (32, 3, 1, 2), "cuda": (128, 30, 5, 20)}
+PROC_STATUS = Path("/proc/self/status")
+GLIBC = ctypes.CDLL("libc.so.6") if sys.platform == "linux" else None
+# what must match for two rows to be the same measurement
+SETTING = ("model", "device", "batch", "channels_last", "bf16", "compile", "sampling")
 
 
 def _sync(device: torch.device):
@@ -60,17 +74,48 @@ def timed(fn, steps: int, warmup: int, device: torch.device) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def profile_step(step, device: torch.device) -> tuple[int, float | None, float | None]:
-    """(kernels launched, device-busy fraction, peak memory in MB) of one search step: CUDA
-    kernels and busy = their time / wall time on a GPU; on a CPU, the ATen operators run
-    (busy and peak memory are CUDA-only)."""
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak: CUDA's allocator statistics, or on Linux the process's resident
+    high-water mark (writing 5 to /proc/self/clear_refs resets VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    elif PROC_STATUS.exists():
+        gc.collect()
+        if GLIBC is not None:  # give what earlier models freed back to the OS first
+            GLIBC.malloc_trim(0)
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_memory_mb(device: torch.device) -> float | None:
+    """Peak since `reset_peak_memory`: CUDA memory allocated by tensors, or the CPU process's
+    peak resident memory (everything: weights, activations, Python); None where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    if not PROC_STATUS.exists():
+        return None
+    match = re.search(r"VmHWM:\s+(\d+) kB", PROC_STATUS.read_text())
+    return int(match.group(1)) / 1024 if match else None
+
+
+def measure_peak(step, device: torch.device) -> float | None:
+    """Peak memory in MB of one call of `step`."""
+    sync = _sync(device)
+    sync()
+    reset_peak_memory(device)
+    step()
+    sync()
+    return peak_memory_mb(device)
+
+
+def profile_step(step, device: torch.device) -> tuple[int, float | None]:
+    """(kernels launched, device-busy fraction) of one search step: CUDA kernels and busy =
+    their time / wall time on a GPU; on a CPU, the ATen operators run (busy is CUDA-only)."""
     cuda = device.type == "cuda"
+    sync = _sync(device)
+    sync()
     activities = [torch.profiler.ProfilerActivity.CPU]
     if cuda:
         activities.append(torch.profiler.ProfilerActivity.CUDA)
-        torch.cuda.reset_peak_memory_stats()
-    sync = _sync(device)
-    sync()
     with torch.profiler.profile(activities=activities) as prof:
         start = time.perf_counter()
         step()
@@ -78,10 +123,10 @@ def profile_step(step, device: torch.device) -> tuple[int, float | None, float |
         wall = time.perf_counter() - start
     events = prof.events()
     if not cuda:
-        return sum(1 for e in events if e.name.startswith("aten::")), None, None
+        return sum(1 for e in events if e.name.startswith("aten::")), None
     kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
     busy = sum(e.device_time for e in kernels) / 1e6 / wall
-    return len(kernels), busy, torch.cuda.max_memory_allocated() / 2**20
+    return len(kernels), busy
 
 
 def make_config(args, model: str, device: str, batch: int) -> Config:
@@ -141,7 +186,11 @@ def measure(args, model: str, device_name: str) -> dict:
             engine.train_step([arch], x, y)
     compile_s = time.perf_counter() - compile_started
     search_s = timed(search_step, steps, warmup, device)
-    kernels, busy, peak = profile_step(search_step, device)
+    kernels, busy = profile_step(search_step, device)
+    # the worst case, the same whatever the controller samples: each child the largest
+    children = len(engine.training_architectures(cfg.search.warmup_epochs))
+    largest = [engine.sampler.largest] * children
+    peak = measure_peak(lambda: engine.train_step(largest, x, y), device)
 
     # the base network trained alone
     net = child(engine.supernet, engine.supernet.space.default())
@@ -183,10 +232,12 @@ def measure(args, model: str, device_name: str) -> dict:
         "bf16": cfg.bf16,
         "setup_s": setup_s,
         "compile": args.compile,
+        "sampling": args.sampling,
         "first_compile_s": compile_s,
         "kernels_per_step": kernels,
         "device_busy": busy,
         "peak_memory_mb": peak,
+        "peak_memory_of": "cuda allocated" if kind == "cuda" else "process resident",
         "search_step_s": search_s,
         "search_img_s": batch / search_s,
         "child_step_s": child_s,
@@ -201,6 +252,30 @@ def measure(args, model: str, device_name: str) -> dict:
         "epoch_incl_controller_s": search_epoch_s + controller_phase_s,
         "child_epoch_s": steps_per_epoch * child_s,
     }
+
+
+def read_baseline(path: str) -> list[dict]:
+    """The rows of the last JSON line in `path` (an earlier run's output, redirected)."""
+    lines = [line for line in Path(path).read_text().splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"error: --baseline {path} holds no JSON line of this benchmark")
+    return json.loads(lines[-1])["results"]
+
+
+def memory_regressions(rows: list[dict], baseline: list[dict], tolerance: float) -> list[str]:
+    """One line per row whose peak memory grew by more than `tolerance` over the baseline row
+    of the same setting (rows without a baseline or a figure are not compared)."""
+    before = {tuple(r.get(k) for k in SETTING): r.get("peak_memory_mb") for r in baseline}
+    found = []
+    for r in rows:
+        old, new = before.get(tuple(r.get(k) for k in SETTING)), r["peak_memory_mb"]
+        if old and new and new > old * (1 + tolerance):
+            setting = " ".join(f"{k}={r[k]}" for k in SETTING)
+            found.append(
+                f"peak memory regression: {setting}: {new:.0f} MB against {old:.0f} MB "
+                f"(+{new / old - 1:.0%}, tolerance {tolerance:.0%})"
+            )
+    return found
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -226,6 +301,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (meant for CUDA)")
     parser.add_argument(
         "--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True"
+    )
+    parser.add_argument(
+        "--baseline",
+        help="an earlier run's output: exit 1 if a setting's peak memory grew beyond tolerance",
+    )
+    parser.add_argument(
+        "--memory-tolerance", type=float, default=0.10, help="allowed growth (default 0.10)"
     )
     return parser.parse_args(argv)
 
@@ -262,6 +344,12 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_s": time.perf_counter() - started,
     }
     print(json.dumps(result))
+    if args.baseline:
+        regressions = memory_regressions(rows, read_baseline(args.baseline), args.memory_tolerance)
+        for line in regressions:
+            print(line, file=sys.stderr)
+        if regressions:
+            raise SystemExit(1)
     return result
 
 

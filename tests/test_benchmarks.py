@@ -24,7 +24,7 @@ def last_json_line(capsys) -> dict:
     return json.loads(lines[-1])
 
 
-def test_search_throughput_smoke(capsys):
+def test_search_throughput_smoke(capsys, tmp_path):
     bench = load("search_throughput")
     result = bench.main(
         [
@@ -49,6 +49,34 @@ def test_search_throughput_smoke(capsys):
     assert row["epoch_incl_controller_s"] == pytest.approx(
         steps * row["search_step_s"] + row["controller_phase_s"]
     )
+    if sys.platform == "linux":  # the process's peak resident memory during a step
+        assert row["peak_memory_of"] == "process resident"
+        assert 50 < row["peak_memory_mb"] < 64_000
+
+    # an earlier run's output as the baseline: the same memory passes, a smaller baseline fails
+    argv = ["--device", "cpu", "--models", "resnet18", "--batch", "2", "--steps", "1"]
+    argv += ["--warmup", "0", "--controller-steps", "1", "--controller-timed", "1"]
+    earlier = tmp_path / "earlier.txt"
+    earlier.write_text("table\n" + json.dumps(printed) + "\n")
+    bench.main([*argv, "--baseline", str(earlier), "--memory-tolerance", "0.5"])
+    smaller = {**printed, "results": [{**row, "peak_memory_mb": row["peak_memory_mb"] / 4}]}
+    earlier.write_text(json.dumps(smaller) + "\n")
+    with pytest.raises(SystemExit) as exit_:
+        bench.main([*argv, "--baseline", str(earlier)])
+    assert exit_.value.code == 1
+    assert "peak memory regression: model=resnet18 device=cpu batch=2" in capsys.readouterr().err
+
+
+def test_memory_regressions_compare_rows_of_the_same_setting_only():
+    bench = load("search_throughput")
+    setting = {"model": "resnet18", "device": "cpu", "batch": 32, "channels_last": False}
+    setting |= {"bf16": False, "compile": "none", "sampling": "controller"}
+    before = [{**setting, "peak_memory_mb": 100.0}, {**setting, "batch": 64, "peak_memory_mb": 1}]
+    grown = [{**setting, "peak_memory_mb": 111.0}]
+    assert len(bench.memory_regressions(grown, before, 0.10)) == 1
+    assert bench.memory_regressions(grown, before, 0.20) == []
+    assert bench.memory_regressions([{**grown[0], "bf16": True}], before, 0.10) == []
+    assert bench.memory_regressions([{**grown[0], "peak_memory_mb": None}], before, 0.10) == []
 
 
 @pytest.mark.slow
