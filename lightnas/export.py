@@ -11,6 +11,7 @@ network computing exactly what the float child computes.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import warnings
@@ -30,7 +31,7 @@ from lightnas.binary.packing import (
     weight_scale,
 )
 from lightnas.errors import ArchitectureError, CheckpointError, ConfigError
-from lightnas.fileio import atomic_write
+from lightnas.fileio import atomic_write, write_atomic
 from lightnas.layout import (
     FINAL_NAME,
     TrainingFolder,
@@ -149,6 +150,24 @@ def load_architecture(path: str | Path) -> Architecture:
     return _architecture(data)
 
 
+def safetensors_bytes(tensors: Mapping[str, Tensor], metadata: Mapping[str, str]) -> bytes:
+    """The safetensors file of `tensors` and `metadata`, the same bytes for the same content.
+
+    The library writes the metadata keys in a random order (safetensors issue 584), so two saves
+    of one model differed; the header is rewritten with its metadata sorted, at the same length.
+    """
+    data = save(dict(tensors), metadata=dict(metadata))
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    if "__metadata__" not in header:
+        return data
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > size:  # not the library's compact JSON: its bytes are still a valid file
+        return data
+    return data[:8] + text.ljust(size) + data[8 + size :]
+
+
 def _save_trainable(
     model: nn.Module, description: dict, directory: Path, name: str
 ) -> dict[str, Path]:
@@ -156,7 +175,7 @@ def _save_trainable(
     metadata = {key: json.dumps(description[key]) for key in ("architecture", "model")}
     weights = directory / f"{name}.safetensors"
     # bytes written by us: save_file creates its files with mode 0600
-    data = save(tensors, metadata=metadata)
+    data = safetensors_bytes(tensors, metadata)
     atomic_write(weights, lambda tmp: tmp.write_bytes(data))
     text = json.dumps(description, indent=2) + "\n"
     json_path = directory / f"{name}.json"
@@ -169,7 +188,11 @@ def _save_pt2(model: nn.Module, example: Tensor, description: dict, path: Path) 
     with torch.no_grad(), _quiet_exporter():
         program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
     extra = {METADATA_KEY: json.dumps(description)}
-    atomic_write(path, lambda tmp: torch.export.save(program, tmp, extra_files=extra))
+    # saved to memory first: saved to a file, the archive's folder inside is named after the
+    # file, here the random temporary name of the atomic write
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files=extra)
+    write_atomic(path, buffer.getvalue())
 
 
 @EXPORT_FORMATS.register("onnx")
@@ -208,7 +231,7 @@ def _save_packed(model: nn.Module, example: Tensor, description: dict, path: Pat
         }
     metadata = {key: json.dumps(description[key]) for key in ("architecture", "model")}
     metadata[PACKED_KEY] = json.dumps(packed)
-    data = save(tensors, metadata=metadata)
+    data = safetensors_bytes(tensors, metadata)
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save, save_file
 from torch import nn
 
 import lightnas.export as export_module
@@ -19,6 +19,7 @@ from lightnas.export import (
     load_architecture,
     load_child,
     model_info,
+    safetensors_bytes,
 )
 from lightnas.models import child, create_supernet
 from lightnas.search.space import Architecture, SearchSpace
@@ -35,6 +36,7 @@ MODELS = {
 
 @dataclass
 class Exported:
+    key: str
     net: nn.Module
     arch: Architecture
     info: dict
@@ -71,7 +73,7 @@ def tiny_export(key: str, out_dir: Path, **kwargs) -> Exported:
     net = child(supernet, arch).train()
     info = model_info(model, 10, "thumbnail", space, kw, INPUT, (0.5,) * 3, (0.25,) * 3)
     paths = export_child(net, arch, info, out_dir, "epoch_3", **kwargs)
-    return Exported(net, arch, info, paths, out_dir, [m.training for m in net.modules()])
+    return Exported(key, net, arch, info, paths, out_dir, [m.training for m in net.modules()])
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -138,6 +140,25 @@ def test_load_child_accepts_json_and_stem_and_includes_bn_buffers(exported):
         expected = exported.net.state_dict()
         for key, value in net.state_dict().items():
             assert torch.equal(value, expected[key]), key
+
+
+def test_the_same_child_exports_to_the_same_bytes_in_every_format(exported, tmp_path):
+    again = tiny_export(exported.key, tmp_path, stats={"top1": 0.5})
+    for fmt, path in exported.paths.items():
+        assert path.read_bytes() == again.paths[fmt].read_bytes(), fmt
+
+
+def test_safetensors_bytes_do_not_depend_on_the_metadata_order():
+    tensors = {"b": torch.ones(3, dtype=torch.uint8), "a": torch.randn(2, 2)}
+    metadata = {"model": '{"n": 1}', "architecture": '{"x": "\u00e9"}', "packed": "{}"}
+    files = {safetensors_bytes(tensors, metadata) for _ in range(12)}
+    assert len(files) == 1  # the library alone wrote 4-6 different headers in 12 saves
+    (data,) = files
+    assert all(torch.equal(load(data)[k], tensors[k]) for k in tensors)
+    size = int.from_bytes(data[:8], "little")
+    assert list(json.loads(data[8 : 8 + size])["__metadata__"]) == sorted(metadata)
+    one = {"model": "{}"}  # nothing to reorder: the library's own bytes
+    assert safetensors_bytes(tensors, one) == save(tensors, metadata=one)
 
 
 def test_model_info_is_plain_json():
