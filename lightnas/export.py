@@ -175,11 +175,9 @@ def _save_trainable(
     metadata = {key: json.dumps(description[key]) for key in ("architecture", "model")}
     weights = directory / f"{name}.safetensors"
     # bytes written by us: save_file creates its files with mode 0600
-    data = safetensors_bytes(tensors, metadata)
-    atomic_write(weights, lambda tmp: tmp.write_bytes(data))
-    text = json.dumps(description, indent=2) + "\n"
+    write_atomic(weights, safetensors_bytes(tensors, metadata))
     json_path = directory / f"{name}.json"
-    atomic_write(json_path, lambda tmp: tmp.write_text(text))
+    write_atomic(json_path, json.dumps(description, indent=2) + "\n")
     return {"safetensors": weights, "json": json_path}
 
 
@@ -231,8 +229,7 @@ def _save_packed(model: nn.Module, example: Tensor, description: dict, path: Pat
         }
     metadata = {key: json.dumps(description[key]) for key in ("architecture", "model")}
     metadata[PACKED_KEY] = json.dumps(packed)
-    data = safetensors_bytes(tensors, metadata)
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    write_atomic(path, safetensors_bytes(tensors, metadata))
 
 
 def _packed_entries(path: Path) -> dict | None:
