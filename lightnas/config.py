@@ -348,6 +348,8 @@ def config_files(argv: list[str]) -> Iterator[str]:
 def check_config_file(path: str) -> None:
     """A config file must exist and hold a YAML mapping of keys."""
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give a YAML file")
     if not file.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file next to the target, then `os.replace`."""
+"""Atomic file writes (a temporary file next to the target, then `os.replace`) and the folders a
+user names."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from lightnas.errors import ConfigError
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -31,3 +34,17 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     write_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def make_folder(path: Path, key: str, exist_ok: bool = True) -> None:
+    """`mkdir -p path`; a folder that cannot be made (no permission, a file in the way, a
+    read-only disk) is bad input naming the option `key` that chose it. A taken folder with
+    `exist_ok=False` still raises FileExistsError."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        if not exist_ok:
+            raise  # taken: the caller picks another name
+        raise ConfigError(f"{key}: {path} is a file, not a folder") from None
+    except OSError as err:
+        raise ConfigError(f"{key}: cannot create the folder {path}: {err.strerror}") from None

@@ -30,6 +30,7 @@ from lightnas.engine import Callback, Engine, NonFiniteLossError, cross_entropy
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.evaluation import Evaluator, Placement, ScoringOptions
 from lightnas.export import model_info
+from lightnas.fileio import make_folder
 from lightnas.latency import LatencyCostTable, latency_cost_table
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
@@ -178,7 +179,7 @@ def new_folder(cfg: Config) -> TrainingFolder:
     folder, n = base, 1
     while True:
         try:
-            folder.mkdir(parents=True)
+            make_folder(folder, "output_dir", exist_ok=False)
             return TrainingFolder(folder)
         except FileExistsError:
             n += 1

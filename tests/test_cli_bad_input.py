@@ -79,16 +79,37 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         ("- epochs\n- 3\n", "holds a list, not a mapping"),
         ("epochs: [1\n", "is not valid YAML"),
         (None, "does not exist"),
+        ("FOLDER", "is a folder; give a YAML file"),
     ],
 )
 def test_bad_config_files(tmp_path, monkeypatch, capsys, content, fragment):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "bad.yml"
-    if content is not None:
+    if content == "FOLDER":
+        path.mkdir()
+    elif content is not None:
         path.write_text(content)
     assert search_main(["-c", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and str(path) in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "output_dir, fragment",
+    [
+        ("a_file", "output_dir: cannot create the folder a_file/tiny: Not a directory"),
+        ("a_file/below", "output_dir: cannot create the folder a_file/below/tiny: Not a directory"),
+    ],
+)
+def test_an_output_dir_that_cannot_be_made_is_bad_input(
+    write_config, tmp_path, monkeypatch, capsys, output_dir, fragment
+):
+    monkeypatch.chdir(tmp_path)
+    config = write_config()
+    (tmp_path / "a_file").write_text("in the way")
+    assert search_main(["-c", str(config), "--output_dir", output_dir]) == 2
+    assert_one_line_and_nothing_written(capsys, tmp_path, fragment)
+    assert (tmp_path / "a_file").read_text() == "in the way"
 
 
 @pytest.fixture

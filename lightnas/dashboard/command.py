@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lightnas.config import ArgParser
 from lightnas.errors import ConfigError
+from lightnas.fileio import make_folder
 
 REQUIRES = ("fastapi", "uvicorn", "jinja2", "plotly", "multipart", "optuna")
 
@@ -48,9 +49,7 @@ def main(argv: list[str]) -> int:
             f'the dashboard needs {", ".join(missing)}: pip install -e ".[dashboard]"'
         )
     root = Path(args.root)
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"{root} is not a folder")
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root, "root")
     # imported here: the server's packages are an optional extra, checked just above
     from lightnas.dashboard.server import serve
 

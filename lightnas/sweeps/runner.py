@@ -28,7 +28,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial
 
 from lightnas.errors import ConfigError
-from lightnas.fileio import write_atomic
+from lightnas.fileio import make_folder, write_atomic
 from lightnas.layout import SweepFolder, TrainingFolder
 from lightnas.runs import Tee
 from lightnas.sweeps.config import SweepConfig, check_n_trials, load_sweep_config
@@ -139,7 +139,7 @@ def prepare(
 def start(plan: Plan) -> optuna.Study:
     """Create or resume the sweep folder and the study (new: the `enqueue` trials queued)."""
     cfg = plan.cfg
-    plan.folder.trials.mkdir(parents=True, exist_ok=True)
+    make_folder(plan.folder.trials, "output_dir")
     saved = cfg.to_dict() | {"n_trials": plan.n_trials}
     write_atomic(plan.folder.config, yaml.safe_dump(saved, sort_keys=False))
     storage = open_storage(plan.url, cfg)

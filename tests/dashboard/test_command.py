@@ -26,7 +26,9 @@ def test_bad_arguments_are_one_line_errors_with_exit_code_2(capsys, tmp_path):
     assert "error:" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["dashboard", str(tmp_path / "file")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["dashboard", str(tmp_path / "file" / "below")]) == 2
+    assert "cannot create the folder" in capsys.readouterr().err
 
 
 def test_the_extra_is_installed_for_the_tests():

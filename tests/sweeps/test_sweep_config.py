@@ -100,3 +100,13 @@ def test_the_shipped_quickstart_sweep_is_valid(tmp_path, monkeypatch):
     assert plan.cfg.metrics == ["val_acc", "ops"] and plan.n_trials == 8
     assert plan.folder.root == tmp_path / "sweeps" / "sweep_quickstart"
     assert list(tmp_path.iterdir()) == []  # checking writes nothing
+
+
+def test_an_output_dir_that_cannot_be_made_is_one_line_exit_2(tmp_path, capsys):
+    write_base(tmp_path)
+    (tmp_path / "a_file").write_text("in the way")
+    path = write_sweep(tmp_path, **(GOOD | {"output_dir": str(tmp_path / "a_file")}))
+    assert main(["sweep", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: output_dir: cannot create the folder") and err.count("\n") == 1
+    assert (tmp_path / "a_file").read_text() == "in the way"
