@@ -290,8 +290,15 @@ class ArgParser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+def check_device_name(name: str) -> None:
+    """auto, cpu, cuda, cuda:N or mps; anything else is a ConfigError."""
+    if re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", name) is None:
+        raise ConfigError(f"device={name!r} is not valid; valid: auto, cpu, cuda, cuda:N")
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` = CUDA when available; a CUDA device where there is none is a ConfigError."""
+    check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -514,14 +521,11 @@ def validate(cfg: Config) -> None:
             f"distill.teacher={cfg.distill.teacher!r} is neither a file or folder nor a model "
             f"name; valid models: {MODELS.valid()}",
         ),
-        (
-            re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device) is not None,
-            f"device={cfg.device!r} is not valid; valid: auto, cpu, cuda, cuda:N",
-        ),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    check_device_name(cfg.device)
     cfg.data.check()
     STRATEGIES[s.strategy].check_config(cfg)
     check_options(cfg.search.latency_table)

@@ -21,7 +21,7 @@ from lightnas.distributed import LOCAL, Dist, session
 from lightnas.errors import ConfigError, DataError
 from lightnas.evaluation import base_network, measure
 from lightnas.export import load_architecture, load_child, read_metadata, resolve_target
-from lightnas.fileio import write_json_atomic
+from lightnas.fileio import make_folder, write_json_atomic
 from lightnas.latency import LatencyTable, format_rows
 from lightnas.layout import TrainingFolder
 
@@ -202,6 +202,8 @@ def checked_args(argv: list[str]) -> argparse.Namespace:
     args = parse_args(argv)
     if args.latency_batch < 1 or args.latency_repeats < 1:
         raise ConfigError("--latency-batch and --latency-repeats must be >= 1")
+    if args.output and Path(args.output).is_dir():
+        raise ConfigError(f"--output {args.output} is a folder; give a JSON file path")
     return args
 
 
@@ -211,6 +213,7 @@ def main(argv: list[str]) -> int:
         args = dist.agree(lambda: checked_args(argv))
         report, out = evaluate(args, dist)
         if dist.is_main:
+            make_folder(out.parent, "--output")
             write_json_atomic(out, report)
             print(format_report(report))
             print(f"written to {out}")

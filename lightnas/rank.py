@@ -38,7 +38,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--draws", type=int, default=8, help="reward draws for the noise")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-    if args.archs < 3 or args.draws < 2 or (args.retrain_epochs or 1) < 1:
+    epochs_bad = args.retrain_epochs is not None and args.retrain_epochs < 1
+    if args.archs < 3 or args.draws < 2 or epochs_bad:
         p.error("--archs must be >= 3, --draws >= 2 and --retrain-epochs >= 1")
     return args
 
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
     archs = ranking_architectures(engine, args.archs)
     shared = shared_weight_accuracies(engine, archs)
     ops = [engine.evaluator.costs.costs(a)["ops"] for a in archs]
-    epochs = args.retrain_epochs or cfg.epochs
+    epochs = cfg.epochs if args.retrain_epochs is None else args.retrain_epochs
     alone = {s: [standalone_accuracy(cfg, a, epochs, s) for a in archs] for s in args.seeds}
     truth, k = alone[args.seeds[0]], max(1, len(archs) // 4)
     rows = [compare("shared weights", shared, truth, k), compare("OPs only", ops, truth, k)]

@@ -142,6 +142,23 @@ def test_report_without_top5_has_no_top5_row():
     assert "top-1" in text and "top-5" not in text
 
 
+def export_not_base(folder: Path, out_dir: Path) -> Path:
+    """An exported child of the folder's model whose architecture is not the base network."""
+    info = json.loads(trainable(folder).with_suffix(".json").read_text())["model"]
+    supernet = create_supernet(
+        info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
+    )
+    space = supernet.space
+    arch = next(
+        a
+        for a in (space.sample(torch.Generator().manual_seed(s)) for s in range(100))
+        if a != space.default()
+    )
+    return export_child(child(supernet, arch), arch, info, out_dir, "epoch_1", formats=[])[
+        "safetensors"
+    ]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -151,7 +168,10 @@ def test_report_without_top5_has_no_top5_row():
         (["{folder}", "--epoch", "9"], "epoch 9 was not exported"),
         (["{folder}", "--split", "train"], "invalid choice"),
         (["{folder}", "--base", "{tmp}/none"], "no training folder or exported model"),
-        (["{folder}", "--base", "{trainable}"], "not the base network"),
+        (["{folder}", "--base", "{not_base}"], "not the base network"),
+        (["{folder}", "--device", "tpu"], "device='tpu' is not valid; valid: auto, cpu"),
+        (["{folder}", "-o", "{tmp}"], "is a folder; give a JSON file path"),
+        (["{folder}", "-o", "{trainable}/x.json"], "--output: "),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(folder, tmp_path, capsys, args, message):
@@ -159,9 +179,7 @@ def test_bad_input_is_one_line_and_exit_2(folder, tmp_path, capsys, args, messag
     empty.mkdir()
     shutil.copy(folder / "config.yml", empty / "config.yml")
     values = {"tmp": tmp_path, "empty": empty, "folder": folder, "trainable": trainable(folder)}
-    arch = dict(load_architecture(trainable(folder)))
-    if "{trainable}" in args and all(c == "conv3x3" for c in arch.values()):
-        pytest.skip("the searched child happens to be the base network")
+    values["not_base"] = export_not_base(folder, tmp_path / "not_base")
     assert evaluate_main([a.format(**values) for a in args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and message in err, err

@@ -51,3 +51,6 @@ def test_lightnas_rank_end_to_end(write_config, tmp_path, capsys):
     assert report["rows"][0]["name"] == "shared weights"
     assert json.loads(out.splitlines()[-1])["kendall_tau"] == report["rows"][0]["kendall_tau"]
     assert main(["rank", str(folder), "--archs", "2"]) == 2
+    assert main(["rank", str(folder), "--retrain-epochs", "0"]) == 2
+    assert main(["rank", str(folder), "--device", "tpu"]) == 2
+    assert "device='tpu' is not valid" in capsys.readouterr().err

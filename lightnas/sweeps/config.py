@@ -111,6 +111,8 @@ FIELDS = tuple(SweepConfig.__dataclass_fields__)
 def read_sweep_file(path: str | Path) -> dict:
     """The mapping of a sweep YAML file; a missing or malformed file is a ConfigError."""
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"sweep config {path} is a folder; give a YAML file")
     if not file.is_file():
         raise ConfigError(f"sweep config {path} does not exist")
     try:

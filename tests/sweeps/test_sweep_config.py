@@ -66,6 +66,8 @@ def test_bad_command_line_options(tmp_path, capsys):
         assert err.startswith("error: ") and err.count("\n") == 1, err
     assert main(["sweep", "-c", str(tmp_path / "nope.yml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["sweep", "-c", str(tmp_path)]) == 2
+    assert "is a folder; give a YAML file" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "not a sweep folder" in capsys.readouterr().err
