@@ -76,6 +76,36 @@ def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Super
     )
 
 
+def runs_on(net: nn.Module, input_shape: Sequence[int]) -> bool:
+    """Whether one zero image of `input_shape` passes through `net` (eval mode, no gradient)."""
+    modes = {m: m.training for m in net.modules()}
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, *input_shape))
+        return True
+    except RuntimeError:
+        return False
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+
+
+def check_image_size(cfg: Config, net: nn.Module, input_shape: Sequence[int]) -> None:
+    """Images too small for the model's downsampling are bad input, naming the smallest size
+    that runs. Where no size up to 512 runs either, the failure is not the size: it is raised."""
+    if runs_on(net, input_shape):
+        return
+    channels, size = input_shape[0], input_shape[-1]
+    smallest = next((s for s in range(size + 1, 513) if runs_on(net, (channels, s, s))), None)
+    if smallest is None:
+        net.eval()(torch.zeros(1, *input_shape))  # the model's own error, with its traceback
+    raise ConfigError(
+        f"data.image_size={size} is too small for {cfg.model.name} with the {cfg.model.stem} "
+        f"stem (its feature maps shrink to nothing); valid: >= {smallest}"
+    )
+
+
 def build_parts(cfg: Config, dist: Dist = LOCAL) -> Parts:
     """The parts of `cfg` for this rank of `dist` (a ConfigError if its ranks cannot share it)."""
     placement = Placement(dist.place(resolve_device(cfg.device)), cfg.bf16, cfg.channels_last)
@@ -83,6 +113,7 @@ def build_parts(cfg: Config, dist: Dist = LOCAL) -> Parts:
     data = build_data(cfg.data, seed=cfg.seed, device=placement.device)
     dist.check(placement.device, len(data.train), cfg.distributed.sync_bn)
     supernet = build_supernet(cfg, data.num_classes, data.input_shape[0])
+    check_image_size(cfg, supernet, data.input_shape)
     info = model_info(
         cfg.model.name,
         data.num_classes,

@@ -8,6 +8,9 @@ import torch
 import yaml
 
 from lightnas.cli import search_main
+from lightnas.config import parse_config
+from lightnas.errors import ConfigError
+from lightnas.runs import check_image_size
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +53,7 @@ CASES = [
     (["--distill.alpha", "2"], "distill.alpha=2.0 must be in [0, 1]"),
     (["--checkpoint.every_minutes", "-1"], "checkpoint.every_minutes=-1.0 must be >= 0"),
     (["--resume", "nowhere"], "not a training folder"),
+    (["--data.image_size", "1"], "data.image_size=1 is too small for meliusnet_flex"),
 ]
 if not torch.cuda.is_available():
     CASES.append((["--device", "cuda"], "device='cuda' but CUDA is not available"))
@@ -193,3 +197,17 @@ def test_settings_that_used_to_crash_now_run(write_config, tmp_path, search):
     assert search_main(["-c", str(write_config(search=search))]) == 0
     rows = (tmp_path / "trainings" / "tiny" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2 and json.loads(rows[1])["controller_reward"] is None
+
+
+def test_a_model_that_runs_at_no_size_is_a_bug_not_bad_input(write_config):
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("a bug in the model")
+
+    cfg = parse_config(["-c", str(write_config())])[0]
+    with pytest.raises(RuntimeError, match="a bug in the model"):
+        check_image_size(cfg, Broken(), (3, 8, 8))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5), torch.nn.BatchNorm2d(4)).train()
+    with pytest.raises(ConfigError, match=r"data.image_size=4 is too small .* valid: >= 5"):
+        check_image_size(cfg, net, (3, 4, 4))
+    assert all(m.training for m in net.modules())  # probed in eval mode, left as it was
