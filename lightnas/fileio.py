@@ -3,10 +3,12 @@ user names."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lightnas.errors import ConfigError
@@ -48,3 +50,25 @@ def make_folder(path: Path, key: str, exist_ok: bool = True) -> None:
         raise ConfigError(f"{key}: {path} is a file, not a folder") from None
     except OSError as err:
         raise ConfigError(f"{key}: cannot create the folder {path}: {err.strerror}") from None
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if missing) while the block runs; the
+    system drops it when the process ends, however it ends, so no lock goes stale. A lock held
+    by another process is bad input naming `what` and that process's pid."""
+    with open(path, "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            pid = file.read().strip() or "?"
+            raise ConfigError(
+                f"{what} is in use by another run (pid {pid}): wait for it to end, or stop it "
+                f"(Ctrl-C in its terminal, or kill -INT {pid})"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        yield

@@ -122,6 +122,11 @@ class TrainingFolder(Folder):
     def checkpoints(self) -> Path:
         return self.root / "enas_checkpoint"
 
+    @property
+    def lock(self) -> Path:
+        """Held by the run writing the folder: a second run (a resume) is refused meanwhile."""
+        return self.root / ".lock"
+
     def is_training(self) -> bool:
         return self.config.is_file()
 

@@ -11,6 +11,7 @@ Under torchrun the ranks train it together, as a search (lightnas.distributed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from lightnas.runs import (
     build_parts,
     build_supernet,
     describe_best,
+    lock_folder,
     new_folder,
     run_logged,
     run_quietly,
@@ -148,9 +150,11 @@ def plan(args: argparse.Namespace, rest: list[str], dist: Dist = LOCAL) -> Plan:
     return Plan(cfg, ns, parser, parts, arch, origin)
 
 
-def create_folder(plan: Plan) -> TrainingFolder:
-    """The retrain's new folder with its architecture.json and config.yml."""
+def create_folder(plan: Plan, held: contextlib.ExitStack) -> TrainingFolder:
+    """The retrain's new folder with its architecture.json and config.yml, locked until `held`
+    closes."""
     folder = new_folder(plan.cfg)
+    lock_folder(folder, held)
     copy = folder.architecture
     write_json_atomic(copy, {**plan.arch.to_dict(), "source": plan.origin})
     plan.cfg.search.architecture = str(copy)
@@ -160,12 +164,13 @@ def create_folder(plan: Plan) -> TrainingFolder:
 
 
 def prepare(
-    args: argparse.Namespace, rest: list[str], dist: Dist = LOCAL
+    args: argparse.Namespace, rest: list[str], dist: Dist, held: contextlib.ExitStack
 ) -> tuple[Config, Parts, TrainingFolder | None]:
-    """Config, parts (inherited weights loaded) and the new folder (rank 0's; None on the other
-    ranks); nothing is written when any rank fails on bad input."""
+    """Config, parts (inherited weights loaded) and the new folder (rank 0's, locked until
+    `held` closes; None on the other ranks); nothing is written when any rank fails on bad
+    input."""
     checked = dist.agree(lambda: plan(args, rest, dist))
-    folder = create_folder(checked) if dist.is_main else None
+    folder = create_folder(checked, held) if dist.is_main else None
     return checked.cfg, checked.parts, folder
 
 
@@ -191,10 +196,10 @@ def run(
 def main(argv: list[str], callbacks: Sequence[Callback] = ()) -> int:
     """`lightnas retrain ...`; bad input raises a LightNASError (one line, exit 2 in the CLI).
     `callbacks` are added to the run's own (e.g. a sweep's pruning hook)."""
-    with session() as dist:
+    with session() as dist, contextlib.ExitStack() as held:
         args, rest = dist.agree(lambda: parse_args(argv))
         if args.resume:
             configs = [a for c in args.config for a in ("--config", c)]
             return run_search(["--resume", args.resume, *configs, *rest], callbacks)
-        cfg, parts, folder = prepare(args, rest, dist)
+        cfg, parts, folder = prepare(args, rest, dist, held)
         return run(cfg, parts, folder, dist, callbacks)

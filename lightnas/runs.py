@@ -10,6 +10,7 @@ anything is written, and only rank 0 writes the folder (lightnas.distributed).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import sys
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from lightnas.engine import Callback, Engine, NonFiniteLossError, cross_entropy
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.evaluation import Evaluator, Placement, ScoringOptions
 from lightnas.export import model_info
-from lightnas.fileio import make_folder
+from lightnas.fileio import exclusive_lock, make_folder
 from lightnas.latency import LatencyCostTable, latency_cost_table
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
@@ -399,10 +400,17 @@ def position(engine: Engine) -> str:
     return f"{done}, batch {p.step} of epoch {p.epoch + 1}"
 
 
-def prepare_folder(request: Request) -> TrainingFolder:
-    """The run's folder: a new one with its config, or the resumed one (config updated)."""
+def lock_folder(folder: TrainingFolder, held: contextlib.ExitStack) -> None:
+    """Hold `folder`'s lock until `held` closes: one run writes a training folder at a time."""
+    held.enter_context(exclusive_lock(folder.lock, str(folder.root)))
+
+
+def prepare_folder(request: Request, held: contextlib.ExitStack) -> TrainingFolder:
+    """The run's folder: a new one with its config, or the resumed one (config updated); a new
+    one is locked until `held` closes (a resumed one was locked by `prepare_run`)."""
     if request.folder is None:
         folder = new_folder(request.cfg)
+        lock_folder(folder, held)
         save_config(request.parser, request.ns, folder.config)
         if not request.from_file_only:
             AUTOSAVE_DIR.mkdir(parents=True, exist_ok=True)
@@ -417,14 +425,14 @@ def search(argv: Sequence[str], callbacks: Sequence[Callback] = ()) -> int:
     """`train_enas.py` / `lightnas search`: parse, build and check everything, then run into a
     training folder (created or resumed only once nothing can fail on bad input, on any rank).
     `callbacks` are added to the run's own (e.g. a sweep's pruning hook), on every rank."""
-    with session() as dist:
-        request, parts = dist.agree(lambda: prepare_run(argv, dist))
+    with session() as dist, contextlib.ExitStack() as held:
+        request, parts = dist.agree(lambda: prepare_run(argv, dist, held))
         engine = build_engine(request.cfg, parts, callbacks, request.folder, dist)
         if request.state is not None:
             dist.agree(lambda: restore(engine, request))
         if not dist.is_main:
             return run_quietly(engine)
-        folder = prepare_folder(request)
+        folder = prepare_folder(request, held)
         command = f"python train_enas.py --resume {folder.root}"
         code = run_logged(engine, folder, parts.info, command)
         if code == 0:
@@ -432,9 +440,14 @@ def search(argv: Sequence[str], callbacks: Sequence[Callback] = ()) -> int:
         return code
 
 
-def prepare_run(argv: Sequence[str], dist: Dist = LOCAL) -> tuple[Request, Parts]:
-    """The parsed request and its parts, checked; rank 0 prints the config's warnings."""
+def prepare_run(
+    argv: Sequence[str], dist: Dist, held: contextlib.ExitStack
+) -> tuple[Request, Parts]:
+    """The parsed request and its parts, checked; rank 0 prints the config's warnings and
+    locks a resumed folder until `held` closes (a folder another run is writing is refused)."""
     request = parse_request(argv)
+    if dist.is_main and request.folder is not None:
+        lock_folder(request.folder, held)
     if dist.is_main:
         for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
             print(f"warning: {warning}", file=sys.stderr)

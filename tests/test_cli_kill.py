@@ -150,3 +150,25 @@ def test_killed_in_a_later_epoch(straight, write_config, tmp_path):
     )
     assert code == -signal.SIGKILL
     assert_resumes_like(straight, folder)
+
+
+def test_a_run_in_progress_refuses_a_second_writer_until_it_is_gone(write_config, tmp_path, capsys):
+    cfg = write_config(epochs=50, name="busy", data={"num_samples": 160})
+    folder = tmp_path / "trainings" / "busy"
+    args = [sys.executable, str(ROOT / "train_enas.py"), "-c", str(cfg)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = subprocess.Popen(args, cwd=tmp_path, **quiet)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline and metrics_lines(folder) == 0:
+        time.sleep(0.02)
+    config = (folder / "config.yml").read_text()
+    # a second resume of the folder while the run writes it: refused, nothing touched
+    assert search_main(["--resume", str(folder), "--epochs", "60"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"is in use by another run (pid {proc.pid})" in err and len(err.splitlines()) == 1
+    assert (folder / "config.yml").read_text() == config
+    os.kill(proc.pid, signal.SIGKILL)  # the system drops the lock of a killed run
+    proc.wait(timeout=60)
+    done = load_checkpoint(folder / "enas_checkpoint")["epoch"]
+    assert search_main(["--resume", str(folder), "--epochs", str(done + 1)]) == 0
+    assert load_checkpoint(folder / "enas_checkpoint")["epoch"] == done + 1

@@ -1,5 +1,6 @@
 """lightnas retrain: the found child trained in its own folder; --inherit, distillation, resume."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -14,10 +15,17 @@ from lightnas.binary import QConv2d
 from lightnas.checkpoint import load_checkpoint
 from lightnas.cli import main, retrain_main, search_main
 from lightnas.distill import distillation_loss, full_precision_base
+from lightnas.distributed import LOCAL
 from lightnas.export import load_architecture
 from lightnas.retrain import parse_args, prepare
 
 TINY_RESNET = {"layers": [1, 1], "width": 8}
+
+
+def prepared(args, rest):
+    """retrain.prepare on one process, its new folder's lock released after."""
+    with contextlib.ExitStack() as held:
+        return prepare(args, rest, LOCAL, held)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +65,7 @@ def test_retrain_trains_the_best_architecture_in_its_own_folder(search):
     assert cfg["search"]["strategy"] == "fixed"
     assert cfg["search"]["architecture"] == str(folder / "architecture.json")
     # a second retrain gets a folder of its own
-    _, _, second = prepare(*parse_args([str(search)]))
+    _, _, second = prepared(*parse_args([str(search)]))
     assert second.root == search.parent / "s_retrain_2"
     assert choices(folder / "architecture.json") == best
 
@@ -70,7 +78,7 @@ def test_epoch_base_and_file_select_the_architecture(search, tmp_path, how):
     arch_file.write_text(json.dumps({"space": "meliusnet_flex", "choices": wanted}))
     extra = {"epoch": ["--epoch", "1"], "base": ["--arch", "base"], "file": ["--arch", arch_file]}
     args, rest = parse_args([str(search), *map(str, extra[how]), "--output_dir", str(tmp_path)])
-    _, parts, folder = prepare(args, rest)
+    _, parts, folder = prepared(args, rest)
     arch = dict(parts.strategy.architecture)
     expected = {
         "epoch": logged,
@@ -85,12 +93,12 @@ def test_epoch_base_and_file_select_the_architecture(search, tmp_path, how):
 def test_inherit_starts_from_the_supernet_weights(search, tmp_path):
     searched = load_checkpoint(search / "enas_checkpoint")["supernet"]
     args, rest = parse_args([str(search), "--inherit", "--output_dir", str(tmp_path)])
-    _, parts, _ = prepare(args, rest)
+    _, parts, _ = prepared(args, rest)
     state = parts.supernet.state_dict()
     assert state.keys() == searched.keys()
     assert all(torch.equal(state[k], searched[k]) for k in state)
     args, rest = parse_args([str(search), "--output_dir", str(tmp_path)])
-    _, scratch, _ = prepare(args, rest)
+    _, scratch, _ = prepared(args, rest)
     fresh = scratch.supernet.state_dict()
     assert not all(torch.equal(fresh[k], searched[k]) for k in fresh)
 

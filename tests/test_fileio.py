@@ -1,0 +1,55 @@
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from lightnas.errors import ConfigError
+from lightnas.fileio import exclusive_lock, make_folder
+
+HOLD = """
+import sys, time
+from lightnas.fileio import exclusive_lock
+with exclusive_lock(sys.argv[1], "the folder"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_lock_is_refused_to_a_second_holder_naming_the_first_pid(tmp_path):
+    lock = tmp_path / ".lock"
+    with exclusive_lock(lock, "trainings/x"):
+        assert lock.read_text() == f"{os.getpid()}\n"
+        # a second open of the file is a second holder, even in the same process
+        in_use = rf"trainings/x is in use .* \(pid {os.getpid()}\)"
+        with pytest.raises(ConfigError, match=in_use), exclusive_lock(lock, "trainings/x"):
+            pass
+    with exclusive_lock(lock, "trainings/x"):  # released when the block ends
+        pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    lock = tmp_path / ".lock"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "held\n"
+    with pytest.raises(ConfigError, match=rf"\(pid {proc.pid}\)"), exclusive_lock(lock, "x"):
+        pass
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    with exclusive_lock(lock, "the folder"):
+        assert lock.read_text() == f"{os.getpid()}\n"
+
+
+def test_make_folder_reports_what_is_in_the_way(tmp_path):
+    make_folder(tmp_path / "a" / "b", "output_dir")
+    make_folder(tmp_path / "a" / "b", "output_dir")  # already there: fine
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="output_dir: .*file is a file, not a folder"):
+        make_folder(tmp_path / "file", "output_dir")
+    with pytest.raises(ConfigError, match="output_dir: cannot create the folder .*Not a direc"):
+        make_folder(tmp_path / "file" / "below", "output_dir")
+    with pytest.raises(FileExistsError):  # a taken name: the caller picks another
+        make_folder(tmp_path / "a", "output_dir", exist_ok=False)
