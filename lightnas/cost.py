@@ -134,6 +134,20 @@ def _restore_modes(modes: dict[nn.Module, bool]) -> None:
         m.training = training
 
 
+def forward_runs(model: nn.Module, input_shape: Sequence[int]) -> bool:
+    """Whether one zero input of shape (C, H, W) passes through `model` (eval mode, no
+    gradient): False where, say, the image is too small for the model's downsampling."""
+    modes = _in_eval(model)
+    try:
+        with torch.no_grad():
+            model(_zero_input(model, (1, *input_shape), None))
+        return True
+    except RuntimeError:
+        return False
+    finally:
+        _restore_modes(modes)
+
+
 def count_macs(
     model: nn.Module, input_shape: Sequence[int], linear_macs: bool = True
 ) -> tuple[int, int]:

@@ -23,7 +23,7 @@ from torch import nn
 from lightnas.checkpoint import has_checkpoint, load_checkpoint
 from lightnas.compiling import compile_supernet
 from lightnas.config import Config, parse_config, resolve_device
-from lightnas.cost import COSTS
+from lightnas.cost import COSTS, forward_runs
 from lightnas.data import DataBundle, build_data
 from lightnas.distill import DistillationLoss, build_teacher
 from lightnas.distributed import LOCAL, Dist, session
@@ -77,28 +77,13 @@ def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Super
     )
 
 
-def runs_on(net: nn.Module, input_shape: Sequence[int]) -> bool:
-    """Whether one zero image of `input_shape` passes through `net` (eval mode, no gradient)."""
-    modes = {m: m.training for m in net.modules()}
-    net.eval()
-    try:
-        with torch.no_grad():
-            net(torch.zeros(1, *input_shape))
-        return True
-    except RuntimeError:
-        return False
-    finally:
-        for m, training in modes.items():
-            m.train(training)
-
-
 def check_image_size(cfg: Config, net: nn.Module, input_shape: Sequence[int]) -> None:
     """Images too small for the model's downsampling are bad input, naming the smallest size
     that runs. Where no size up to 512 runs either, the failure is not the size: it is raised."""
-    if runs_on(net, input_shape):
+    if forward_runs(net, input_shape):
         return
     channels, size = input_shape[0], input_shape[-1]
-    smallest = next((s for s in range(size + 1, 513) if runs_on(net, (channels, s, s))), None)
+    smallest = next((s for s in range(size + 1, 513) if forward_runs(net, (channels, s, s))), None)
     if smallest is None:
         net.eval()(torch.zeros(1, *input_shape))  # the model's own error, with its traceback
     raise ConfigError(
