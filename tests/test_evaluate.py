@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 from conftest import tiny_config
+from test_export import random_arch
 from torch import nn
 
 from lightnas.cli import evaluate_main, main, search_main
@@ -148,12 +149,7 @@ def export_not_base(folder: Path, out_dir: Path) -> Path:
     supernet = create_supernet(
         info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
     )
-    space = supernet.space
-    arch = next(
-        a
-        for a in (space.sample(torch.Generator().manual_seed(s)) for s in range(100))
-        if a != space.default()
-    )
+    arch = random_arch(supernet.space, seed=0)
     return export_child(child(supernet, arch), arch, info, out_dir, "epoch_1", formats=[])[
         "safetensors"
     ]
