@@ -26,12 +26,11 @@ def last_json_line(capsys) -> dict:
 
 def test_search_throughput_smoke(capsys, tmp_path):
     bench = load("search_throughput")
-    result = bench.main(
-        [
-            "--device", "cpu", "--models", "resnet18", "--batch", "2", "--steps", "1",
-            "--warmup", "0", "--controller-steps", "2", "--controller-timed", "1",
-        ]
-    )  # fmt: skip
+    argv = [
+        "--device", "cpu", "--models", "resnet18", "--batch", "2", "--steps", "1",
+        "--warmup", "0", "--controller-steps", "2", "--controller-timed", "1",
+    ]  # fmt: skip
+    result = bench.main(argv)
     printed = last_json_line(capsys)
     assert printed["benchmark"] == "search_throughput"
     assert printed["results"] == json.loads(json.dumps(result["results"]))
@@ -54,8 +53,6 @@ def test_search_throughput_smoke(capsys, tmp_path):
         assert 50 < row["peak_memory_mb"] < 64_000
 
     # an earlier run's output as the baseline: the same memory passes, a smaller baseline fails
-    argv = ["--device", "cpu", "--models", "resnet18", "--batch", "2", "--steps", "1"]
-    argv += ["--warmup", "0", "--controller-steps", "1", "--controller-timed", "1"]
     earlier = tmp_path / "earlier.txt"
     earlier.write_text("table\n" + json.dumps(printed) + "\n")
     bench.main([*argv, "--baseline", str(earlier), "--memory-tolerance", "0.5"])
