@@ -18,21 +18,21 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
 
-from lightnas.compiling import COMPILE_MODES
-from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
+from lightnas.engine.sampler import SAMPLINGS
 from lightnas.errors import ConfigError
-from lightnas.evaluation import REWARD_BN
 from lightnas.export import EXPORT_FORMATS
-from lightnas.graphs import RENDER_FORMATS
-from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
+from lightnas.outputs.graphs import RENDER_FORMATS
 from lightnas.registry import Registry
-from lightnas.sampling import SAMPLINGS
+from lightnas.runtime.compiling import COMPILE_MODES
+from lightnas.runtime.placement import check_device_name
+from lightnas.scoring.cost_metrics import COSTS
+from lightnas.scoring.evaluator import REWARD_BN
+from lightnas.scoring.latency import LatencyTableOptions, check_options
 from lightnas.search.strategies import STRATEGIES, EvolutionOptions
 
 # --help shows each field's docstring
@@ -288,23 +288,6 @@ class ArgParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise ConfigError(f"{self.prog}: {message}")
-
-
-def check_device_name(name: str) -> None:
-    """auto, cpu, cuda, cuda:N or mps; anything else is a ConfigError."""
-    if re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", name) is None:
-        raise ConfigError(f"device={name!r} is not valid; valid: auto, cpu, cuda, cuda:N")
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` = CUDA when available; a CUDA device where there is none is a ConfigError."""
-    check_device_name(name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} but CUDA is not available; valid here: auto, cpu")
-    return device
 
 
 # ---- parsing ---------------------------------------------------------------------------------

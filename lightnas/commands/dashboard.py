@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lightnas.config import ArgParser
 from lightnas.errors import ConfigError
-from lightnas.fileio import make_folder
+from lightnas.runtime.fileio import make_folder
 
 REQUIRES = ("fastapi", "uvicorn", "jinja2", "plotly", "multipart", "optuna")
 

@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from torch import nn
 
-from lightnas.config import ArgParser, Config, parse_config, resolve_device
-from lightnas.cost import COSTS, LATENCY_TABLE
+from lightnas.config import ArgParser, Config, parse_config
 from lightnas.data import DataBundle, build_data
-from lightnas.distributed import LOCAL, Dist, session
-from lightnas.errors import ConfigError, DataError
-from lightnas.evaluation import base_network, measure
-from lightnas.export import load_architecture, load_child, read_metadata, resolve_target
-from lightnas.fileio import make_folder, write_json_atomic
-from lightnas.latency import LatencyTable, format_rows
+from lightnas.errors import ArchitectureError, ConfigError, DataError
+from lightnas.export import (
+    find_trainable,
+    load_architecture,
+    load_child,
+    read_metadata,
+    resolve_target,
+)
 from lightnas.layout import TrainingFolder
+from lightnas.models import child, create_supernet
+from lightnas.runtime.distributed import LOCAL, Dist, session
+from lightnas.runtime.fileio import make_folder, write_json_atomic
+from lightnas.runtime.placement import resolve_device
+from lightnas.scoring.cost_metrics import COSTS, LATENCY_TABLE, measure_costs
+from lightnas.scoring.latency import LatencyTable, format_rows
 
 LATENCY_NOTE = (
     "latency: eager PyTorch forward; binary convs are simulated in floating point, so it is not "
@@ -48,6 +57,74 @@ def pick_split(data: DataBundle, split: str) -> tuple[object, str, list[str]]:
     if split == "test" and data.test is None:
         return data.val, "val", ["the dataset has no test split: evaluated on the validation split"]
     return (data.test if split == "test" else data.val), split, []
+
+
+# ---- a stand-alone child -----------------------------------------------------------------
+@torch.no_grad()
+def accuracy(net: nn.Module, loader, num_classes: int, dist: Dist = LOCAL) -> dict:
+    """top1 (and top5 when there are more than 5 classes) of `net` over `loader` (its batches
+    shared by the ranks of `dist`)."""
+    net.eval()
+    device = next(net.parameters()).device
+    k = min(5, num_classes)
+    top1 = top5 = n = 0
+    for x, y in dist.split(loader):
+        x, y = x.to(device), y.to(device)
+        hits = net(x).float().topk(k, dim=1).indices == y[:, None]
+        top1 += int(hits[:, 0].sum())
+        top5 += int(hits.any(dim=1).sum())
+        n += len(y)
+    top1, top5, n = (int(v) for v in dist.sum_floats([top1, top5, n]))
+    if n == 0:
+        raise DataError("the evaluation split is empty")
+    return {"top1": top1 / n, "top5": top5 / n if num_classes > 5 else None, "samples": n}
+
+
+def measure(
+    net: nn.Module,
+    loader,
+    num_classes: int,
+    input_shape: Sequence[int],
+    device: torch.device,
+    latency_batch: int = 1,
+    latency_repeats: int = 20,
+    dist: Dist = LOCAL,
+) -> dict[str, object]:
+    """Every registered cost of `net` (latency on `device`), plus its accuracy if `loader`.
+    In a distributed run the ranks share the accuracy and rank 0 alone measures the costs (the
+    others' rows have none): its latency is timed without the others competing."""
+    net.to(device)
+    row: dict[str, object] = {}
+    if dist.is_main:
+        timing = {"latency_batch": latency_batch, "latency_repeats": latency_repeats}
+        row.update(measure_costs(net, input_shape, **timing))
+    scores = accuracy(net, loader, num_classes, dist) if loader is not None else {}
+    row["top1"], row["top5"] = scores.get("top1"), scores.get("top5")
+    row["samples"] = scores.get("samples")
+    return row
+
+
+def base_network(
+    info: dict, model: nn.Module, weights: Path, base: str | None
+) -> tuple[nn.Module, str | None]:
+    """The base network (first choice everywhere) of an exported child's family, and its
+    weights file; None = untrained (costs only). `base` is a trained base network's folder or
+    export."""
+    supernet = create_supernet(
+        info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
+    )
+    default = dict(supernet.space.default())
+    if base is not None:
+        path = Path(base)
+        found = find_trainable(path) if path.is_dir() else resolve_target(base, None)[0]
+        if dict(load_architecture(found)) != default:
+            raise ArchitectureError(
+                f"--base {base}: not the base network (first choice everywhere)"
+            )
+        return load_child(found), str(found)
+    if dict(load_architecture(weights)) == default:
+        return model, str(weights)  # the evaluated model is the base network
+    return child(supernet, supernet.space.default()), None
 
 
 # ---- the report --------------------------------------------------------------------------

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from lightnas.cost import count_costs, format_costs
 from lightnas.models import STEMS, child, create_supernet, list_models
+from lightnas.scoring.cost_metrics import count_costs, format_costs
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -50,7 +49,3 @@ def main(argv: list[str] | None = None) -> int:
     published = count_costs(base, args.input, linear_macs=False).ops
     print(f"OPs without the classifier (the published convention): {published:.4g}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

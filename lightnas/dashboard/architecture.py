@@ -7,8 +7,8 @@ from pathlib import Path
 import graphviz
 
 from lightnas.dashboard.folders import cached
-from lightnas.graphs import architecture_to_dot, dot_available, read_logged_architecture
 from lightnas.layout import TrainingFolder, epoch_name
+from lightnas.outputs.graphs import architecture_to_dot, dot_available, read_logged_architecture
 
 
 def _stem(folder: TrainingFolder, epoch: int) -> Path:

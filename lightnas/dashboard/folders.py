@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from lightnas.layout import TrainingFolder
-from lightnas.tracking import FINISHED, INTERRUPTED, RUNNING, STALE_S, read_status
+from lightnas.outputs.status import FINISHED, INTERRUPTED, RUNNING, STALE_S, read_status
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str], tuple[tuple[int, int], Any]] = {}

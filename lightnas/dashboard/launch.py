@@ -26,13 +26,12 @@ from pathlib import Path
 
 import yaml
 
-import lightnas
 from lightnas.config import Config, parse_config
 from lightnas.dashboard.folders import config_of, parse_json, rows_of, status_of, tail
 from lightnas.dashboard.paths import PRIVATE, private_dir
 from lightnas.errors import ConfigError
 from lightnas.layout import TrainingFolder
-from lightnas.tracking import FINISHED, RUNNING, process_alive
+from lightnas.outputs.status import FINISHED, RUNNING, process_alive
 
 MAX_CONFIG_BYTES = 256 * 1024
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -132,7 +131,7 @@ def launches_dir(root: Path) -> Path:
 # ---- processes -------------------------------------------------------------------------------
 def child_env() -> dict[str, str]:
     """The environment of a search process: this one's, importing the same lightnas."""
-    here = str(Path(lightnas.__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, path) if p)}
 

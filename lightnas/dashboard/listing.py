@@ -19,7 +19,7 @@ from lightnas.dashboard.folders import (
 )
 from lightnas.dashboard.paths import relative_to_root
 from lightnas.layout import SweepFolder, TrainingFolder
-from lightnas.tracking import FAILED, FINISHED, INTERRUPTED, RUNNING
+from lightnas.outputs.status import FAILED, FINISHED, INTERRUPTED, RUNNING
 
 PRUNED = "pruned"  # a sweep's trial its pruner ended early (status.json, issue #9)
 STATES = (RUNNING, FINISHED, INTERRUPTED, FAILED, PRUNED)

@@ -1,39 +1,33 @@
 """The search loop: shared-weight phase, controller phase, validation. It touches no files:
 tracking, export and checkpointing hang off it as callbacks.
 
-Every rank of a distributed run runs this same loop (lightnas.distributed): rank 0's strategy
-decides the architectures, each rank trains on its shard of the batches, the counts are summed
-over the ranks, and a stop is agreed on, so all ranks take every branch together."""
+Every rank of a distributed run runs this same loop (lightnas.runtime.distributed): rank 0's
+strategy decides the architectures, each rank trains on its shard of the batches, the counts are
+summed over the ranks, and a stop is agreed on, so all ranks take every branch together."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightnas.binary import QConv2d
-from lightnas.distill import distillation_loss
-from lightnas.distributed import LOCAL, Dist
+from lightnas.engine.loss import LossFn, cross_entropy, distillation_loss
+from lightnas.engine.optim import lr_at, make_optimizer
+from lightnas.engine.records import Best, EpochProgress, EpochResult
+from lightnas.engine.sampler import TrainingSampler
+from lightnas.engine.selection import FinalSelection, Proposal, select_final
 from lightnas.errors import LightNASError
-from lightnas.evaluation import Evaluator, Placement, Running
 from lightnas.models import Supernet
-from lightnas.sampling import TrainingSampler
+from lightnas.runtime.distributed import LOCAL, Dist
+from lightnas.runtime.placement import Placement
+from lightnas.runtime.signals import stop_signals
+from lightnas.scoring.evaluator import Evaluator, Running
 from lightnas.search.space import Architecture
 from lightnas.search.strategies import Strategy
-from lightnas.selection import FinalSelection, Proposal, select_final
-from lightnas.signals import STOP_SIGNALS
-
-LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, targets, inputs) -> loss
-CONTROLLER_KEYS = ("reward", "baseline", "entropy", "loss")
 
 
 class NonFiniteLossError(LightNASError):
@@ -60,140 +54,6 @@ class Callback:
     def on_end(self, engine: Engine) -> None: ...
 
 
-@dataclass
-class EpochProgress:
-    """How far the epoch in progress has come: what a checkpoint inside an epoch holds."""
-
-    epoch: int  # 0-based
-    step: int = 0  # training batches done
-    train: Running = field(default_factory=Running)
-    controller: list[dict] = field(default_factory=list)  # statistics of its controller phases
-    elapsed: float = 0.0  # seconds spent on it before the last resume
-
-    def state_dict(self) -> dict:
-        t = self.train
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "train_loss": torch.as_tensor(t.loss).detach().cpu(),
-            "train_correct": torch.as_tensor(t.correct).detach().cpu(),
-            "train_count": t.count,
-            "controller": self.controller,
-            "elapsed": self.elapsed,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict, device: torch.device) -> EpochProgress:
-        train = Running(
-            state["train_loss"].to(device), state["train_correct"].to(device), state["train_count"]
-        )
-        return cls(state["epoch"], state["step"], train, state["controller"], state["elapsed"])
-
-
-@dataclass
-class EpochResult:
-    """What one epoch produced; `to_row()` is its line in metrics.jsonl."""
-
-    epoch: int  # 1-based, as in the file names epoch_N
-    train_loss: float
-    train_acc: float
-    lr: float
-    controller: dict[str, float | None]  # mean reward, baseline, entropy, loss of its steps
-    validated: dict[str, dict[str, float]]  # label -> {"acc", "loss"} of each validated arch
-    chosen: str  # the label of the epoch's architecture
-    reward: float
-    cost: float  # the configured cost (search.cost)
-    costs: dict[str, float]  # every additive cost metric, by key
-    architecture: dict[str, str]
-    time_s: float = 0.0
-    probabilities: dict[str, dict[str, float]] = field(default_factory=dict)
-    """The strategy's choice probabilities after the epoch, point -> choice -> p ({} if none)."""
-    validated_costs: dict[str, dict] = field(default_factory=dict)
-    """label -> {"architecture": ..., and every additive cost} of each validated architecture."""
-
-    @property
-    def val_acc(self) -> float:
-        return self.validated[self.chosen]["acc"]
-
-    @property
-    def val_loss(self) -> float:
-        return self.validated[self.chosen]["loss"]
-
-    def to_row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "train_acc": self.train_acc,
-            "lr": self.lr,
-        }
-        row.update({f"controller_{k}": self.controller.get(k) for k in CONTROLLER_KEYS})
-        for label, scores in self.validated.items():
-            row[f"val_acc_{label}"] = scores["acc"]
-            row[f"val_loss_{label}"] = scores["loss"]
-        row.update(val_acc=self.val_acc, val_loss=self.val_loss, reward=self.reward)
-        row.update(chosen=self.chosen, cost=self.cost, **self.costs)
-        row.update(architecture=self.architecture, time_s=self.time_s)
-        if self.probabilities:
-            row["probabilities"] = self.probabilities
-        if self.validated_costs:
-            row["validated_costs"] = self.validated_costs
-        return row
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> EpochResult:
-        labels = [k.removeprefix("val_acc_") for k in row if k.startswith("val_acc_")]
-        fields = {f for f in cls.__dataclass_fields__} | {"val_acc", "val_loss"}
-        plain = {k for k in row if not k.startswith(("controller_", "val_acc_", "val_loss_"))}
-        return cls(
-            epoch=row["epoch"],
-            train_loss=row["train_loss"],
-            train_acc=row["train_acc"],
-            lr=row["lr"],
-            controller={k: row.get(f"controller_{k}") for k in CONTROLLER_KEYS},
-            validated={
-                label: {"acc": row[f"val_acc_{label}"], "loss": row[f"val_loss_{label}"]}
-                for label in labels
-            },
-            chosen=row["chosen"],
-            reward=row["reward"],
-            cost=row["cost"],
-            costs={k: row[k] for k in plain - fields},
-            architecture=row["architecture"],
-            time_s=row.get("time_s", 0.0),
-            probabilities=row.get("probabilities", {}),
-            validated_costs=row.get("validated_costs", {}),
-        )
-
-
-@dataclass
-class Best:
-    """The search's pick: the latest epoch's architecture until the final selection, then its
-    winner (with its accuracy on the test split)."""
-
-    epoch: int
-    architecture: dict[str, str]
-    val_acc: float
-    reward: float
-    selected_by: str = "latest epoch"
-    test_acc: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def lr_at(epoch: int, epochs: int, lr: float, min_lr: float = 0.0) -> float:
-    """The learning rate of epoch `epoch` (0-based): cosine from `lr` down to `min_lr`.
-
-    A pure function of the epoch, so a resumed run, or one whose `epochs` was raised, needs no
-    scheduler state."""
-    floor = min_lr / lr
-    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
-
-
-def cross_entropy(logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
-    return F.cross_entropy(logits, y)
-
-
 class Engine:
     """Runs epochs of a search (or of a fixed architecture's training) on one supernet."""
 
@@ -205,9 +65,9 @@ class Engine:
         data,
         evaluator: Evaluator,
         placement: Placement,
+        sampler: TrainingSampler,
         loss: LossFn = cross_entropy,
         callbacks: Sequence[Callback] = (),
-        sampler: TrainingSampler | None = None,
         dist: Dist = LOCAL,
     ) -> None:
         self.cfg = cfg
@@ -218,7 +78,7 @@ class Engine:
         self.placement = placement
         self.loss = loss
         self.callbacks = list(callbacks)
-        self.sampler = sampler or TrainingSampler("controller", strategy, evaluator.costs)
+        self.sampler = sampler
         self.dist = dist
         supernet.to(device=placement.device, memory_format=placement.memory_format)
         # what the training step runs: DDP around the supernet when there are several ranks
@@ -252,7 +112,7 @@ class Engine:
             self._emit("on_end")
 
     def choose_final(self) -> None:
-        """The final selection protocol (lightnas.selection); its winner becomes `best`."""
+        """The final selection protocol (lightnas.engine.selection); its winner becomes `best`."""
         k = self.cfg.search.final_top_k
         self._emit("on_phase", "final", k)
         self.final = select_final(self.evaluator, self.proposals, k, self.epoch - 1)
@@ -533,51 +393,3 @@ def mean_stats(stats: Sequence[dict]) -> dict:
     if not stats:
         return {}
     return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
-
-
-@contextlib.contextmanager
-def stop_signals(engine: Engine) -> Iterator[None]:
-    """Ctrl-C or SIGTERM asks the engine to stop at its next safe point (a training batch saves
-    its state first); a second one stops at once, keeping the last checkpoint."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum, frame) -> None:
-        if engine.interrupted:
-            raise KeyboardInterrupt
-        engine.interrupted = True
-
-    previous = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on conv / linear weights only: not on BatchNorm, biases or latent binary
-    weights (whose sign is all that is used; BMXNet set wd_mult=0 on them)."""
-    decay, no_decay, seen = [], [], set()
-    for module in net.modules():
-        for name, p in module.named_parameters(recurse=False):
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            latent = isinstance(module, QConv2d) and module.w_bits < 32
-            exempt = isinstance(module, nn.modules.batchnorm._BatchNorm) or name == "bias"
-            (no_decay if latent or exempt else decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return [g for g in groups if g["params"]]
-
-
-def make_optimizer(optim, net: nn.Module) -> torch.optim.Optimizer:
-    """The supernet's optimizer from the `optim` config section."""
-    groups = parameter_groups(net, optim.weight_decay)
-    if optim.optimizer == "sgd":
-        return torch.optim.SGD(groups, optim.lr, momentum=optim.momentum, nesterov=True)
-    return torch.optim.Adam(groups, optim.lr)

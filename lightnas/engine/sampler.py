@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from lightnas.evaluation import CostTable
+from lightnas.scoring.costs import CostTable
 from lightnas.search.space import Architecture, SearchSpace
 from lightnas.search.strategies import Strategy
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from lightnas.evaluation import Evaluator, buffers_kept
+from lightnas.scoring.evaluator import Evaluator, buffers_kept
 from lightnas.search.space import Architecture
 
 

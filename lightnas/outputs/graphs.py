@@ -18,14 +18,14 @@ from pathlib import Path
 import graphviz
 
 from lightnas.errors import ConfigError
-from lightnas.fileio import write_atomic
+from lightnas.runtime.fileio import write_atomic
+from lightnas.runtime.signals import run_shielded
 from lightnas.search.space import (
     Architecture,
     DecisionPoint,
     SearchSpace,
     read_architecture_json,
 )
-from lightnas.signals import run_shielded
 
 logger = logging.getLogger(__name__)
 

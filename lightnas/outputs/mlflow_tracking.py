@@ -19,10 +19,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lightnas.engine import Callback, Engine, EpochResult
+from lightnas.engine.loop import Callback, Engine
+from lightnas.engine.records import EpochResult
 from lightnas.errors import LightNASError
-from lightnas.fileio import write_json_atomic
 from lightnas.layout import TrainingFolder
+from lightnas.runtime.fileio import write_json_atomic
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 

@@ -3,11 +3,8 @@ graphs, exports and checkpoints, plus the progress bars."""
 
 from __future__ import annotations
 
-import datetime
 import io
 import json
-import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -15,21 +12,22 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lightnas.checkpoint import save_checkpoint
-from lightnas.engine import CONTROLLER_KEYS, Callback, Engine, EpochResult
+from lightnas.engine.loop import Callback, Engine
+from lightnas.engine.records import CONTROLLER_KEYS, EpochResult
+from lightnas.engine.selection import FinalSelection
 from lightnas.export import export_child
-from lightnas.fileio import write_json_atomic
-from lightnas.graphs import (
+from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_name
+from lightnas.outputs.checkpoint import save_checkpoint
+from lightnas.outputs.graphs import (
     architecture_to_dot,
     blocks_summary,
     render_png_bytes,
     write_architecture_files,
 )
-from lightnas.latency import latency_table_of
-from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_name
+from lightnas.outputs.status import FINISHED, RUNNING, write_status
+from lightnas.runtime.fileio import write_json_atomic
+from lightnas.scoring.latency import latency_table_of
 from lightnas.search.space import Architecture
-from lightnas.selection import FinalSelection
-from lightnas.tracking_mlflow import MLflowLogger
 
 
 def scalars(result: EpochResult) -> dict[str, float]:
@@ -330,77 +328,3 @@ class StatusFile(Callback):
 
     def on_end(self, engine: Engine) -> None:
         self.write(engine, FINISHED)
-
-
-# ---- status.json ----------------------------------------------------------------------------
-RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
-PRUNED = "pruned"  # ended early by a sweep's pruner (lightnas.runs.StopRun)
-STALE_S = 60.0  # a running status whose heartbeat is older than this belongs to a dead process
-
-
-def write_status(path: Path, state: str, **fields) -> None:
-    """Record the run's state (running, finished, interrupted, failed) and a heartbeat."""
-    previous = read_status_file(path)
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    status = {
-        **previous,
-        **fields,
-        "state": state,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": previous.get("started") if previous.get("pid") == os.getpid() else now,
-        "heartbeat": now,
-        "heartbeat_unix": time.time(),
-    }
-    write_json_atomic(path, status)
-
-
-def read_status_file(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def read_status(path: Path) -> dict:
-    """The recorded status, with `state` corrected to `interrupted` for a run that says it is
-    running but whose process is gone (killed) or whose heartbeat stopped."""
-    status = read_status_file(path)
-    if status.get("state") != RUNNING:
-        return status
-    same_host = status.get("host") == socket.gethostname()
-    stale = time.time() - status.get("heartbeat_unix", 0) > STALE_S
-    if (same_host and not process_alive(status.get("pid"))) or stale:
-        status = {**status, "state": INTERRUPTED, "killed": True}
-    return status
-
-
-def process_alive(pid: object) -> bool:
-    """Whether process `pid` exists on this machine."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def standard_callbacks(cfg, folder: TrainingFolder, info: dict) -> list[Callback]:
-    """The training folder's callbacks, in the order they must run (checkpoint last; MLflow,
-    when enabled, after it: it uploads what the others wrote)."""
-    callbacks = [
-        Progress(cfg.progress),
-        LatencyTableFile(folder.latency_table),
-        ArchitectureFiles(folder, cfg.export.graph_formats, info),
-        Exporter(folder, cfg.export.formats, cfg.export.every, info),
-        MetricsFile(folder.metrics),
-        TensorBoard(folder.tensorboard),
-        Checkpointer(folder.checkpoints, cfg.checkpoint.every_minutes),
-        StatusFile(folder.status),
-    ]
-    if cfg.tracking.mlflow:
-        callbacks.append(MLflowLogger(cfg.tracking.mlflow, cfg.tracking.experiment, folder))
-    return callbacks

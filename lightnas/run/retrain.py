@@ -19,27 +19,18 @@ from pathlib import Path
 
 import torch
 
-from lightnas.checkpoint import load_checkpoint
 from lightnas.config import ArgParser, Config, parse_config
-from lightnas.distill import mismatched_keys
-from lightnas.distributed import LOCAL, Dist, session
-from lightnas.engine import Callback
+from lightnas.engine.loop import Callback
 from lightnas.errors import CheckpointError, ConfigError
-from lightnas.fileio import write_json_atomic
 from lightnas.layout import TrainingFolder, epoch_name
-from lightnas.runs import (
-    Parts,
-    build_engine,
-    build_parts,
-    build_supernet,
-    describe_best,
-    lock_folder,
-    new_folder,
-    run_logged,
-    run_quietly,
-    save_config,
-)
-from lightnas.runs import search as run_search
+from lightnas.outputs.checkpoint import load_checkpoint
+from lightnas.run.folder import lock_folder, new_folder, run_logged, save_config
+from lightnas.run.parts import Parts, build_engine, build_parts, build_supernet
+from lightnas.run.search import describe_best, run_quietly
+from lightnas.run.search import search as run_search
+from lightnas.run.teacher import mismatched_keys
+from lightnas.runtime.distributed import LOCAL, Dist, session
+from lightnas.runtime.fileio import write_json_atomic
 from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
 
 RETRAIN_DEFAULTS = ("--search.num_val_samples", "0", "--search.bn_recalibration_batches", "0")
@@ -193,7 +184,7 @@ def run(
     return 0
 
 
-def main(argv: list[str], callbacks: Sequence[Callback] = ()) -> int:
+def retrain(argv: list[str], callbacks: Sequence[Callback] = ()) -> int:
     """`lightnas retrain ...`; bad input raises a LightNASError (one line, exit 2 in the CLI).
     `callbacks` are added to the run's own (e.g. a sweep's pruning hook)."""
     with session() as dist, contextlib.ExitStack() as held:

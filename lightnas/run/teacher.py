@@ -2,8 +2,7 @@
 
 `distill.teacher` in the config names the teacher: an exported trainable, a training folder (its
 exported child) or a model name, whose base network is built at 32 bits and loaded from
-`distill.weights`. The student's loss becomes (1 - alpha) * CE + alpha * T^2 * KL(teacher ||
-student) on logits softened by the temperature T (Hinton et al., 2015).
+`distill.weights`. The student's loss is lightnas.engine.loss.DistillationLoss around it.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -23,40 +21,6 @@ from lightnas.export import find_trainable, load_child
 from lightnas.models import MODELS, Supernet, child, create_supernet
 
 FULL_PRECISION_CHOICE = "32bit"  # the ResNet choice name of a full-precision block
-
-
-def distillation_loss(
-    logits: Tensor, teacher_logits: Tensor, y: Tensor, alpha: float, temperature: float
-) -> Tensor:
-    """(1 - alpha) * CE + alpha * T^2 * KL(softmax(teacher / T) || softmax(logits / T))."""
-    ce = F.cross_entropy(logits, y)
-    if alpha == 0:
-        return ce
-    t = temperature
-    kl = F.kl_div(
-        F.log_softmax(logits / t, dim=1),
-        F.log_softmax(teacher_logits.float() / t, dim=1),
-        reduction="batchmean",
-        log_target=True,
-    )
-    # T^2 keeps the soft term's gradients on the scale of the hard term's (Hinton et al.)
-    return (1 - alpha) * ce + alpha * t * t * kl
-
-
-class DistillationLoss:
-    """The training loss blended with a frozen teacher's soft targets (an engine `LossFn`)."""
-
-    def __init__(self, teacher: nn.Module, alpha: float, temperature: float) -> None:
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.alpha = alpha
-        self.temperature = temperature
-
-    def __call__(self, logits: Tensor, y: Tensor, x: Tensor) -> Tensor:
-        if self.alpha == 0:
-            return F.cross_entropy(logits, y)
-        with torch.no_grad():
-            teacher_logits = self.teacher(x)
-        return distillation_loss(logits, teacher_logits, y, self.alpha, self.temperature)
 
 
 def full_precision_base(

@@ -14,24 +14,21 @@ from pathlib import Path
 from lightnas.errors import ConfigError
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """`write` to a temporary file next to `path`, then rename: readers never see a partial file."""
+def write_atomic(path: Path, content: str | bytes | Callable[[Path], object]) -> None:
+    """Write `content` (text, bytes, or a function that writes the file it is given) to a
+    temporary file next to `path`, then rename: readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # the writer creates the file (not mkstemp, whose 0600 mode would survive the rename)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
-        write(tmp)
+        if callable(content):
+            content(tmp)
+        else:
+            tmp.write_bytes(content.encode() if isinstance(content, str) else content)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Text or bytes to `path`, atomically."""
-    atomic_write(
-        path, lambda tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    )
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Protocol
 
-# Ctrl-C and SIGTERM ask a run to stop at its next safe point (engine.stop_signals)
+# Ctrl-C and SIGTERM ask a run to stop at its next safe point (stop_signals)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -26,3 +30,28 @@ def run_shielded(args: list[str], data: bytes) -> bytes:
     if done.returncode:
         raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
     return done.stdout
+
+
+class Interruptible(Protocol):
+    interrupted: bool  # set by the first stop signal; the run stops at its next safe point
+
+
+@contextlib.contextmanager
+def stop_signals(engine: Interruptible) -> Iterator[None]:
+    """Ctrl-C or SIGTERM asks the engine to stop at its next safe point (a training batch saves
+    its state first); a second one stops at once, keeping the last checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame) -> None:
+        if engine.interrupted:
+            raise KeyboardInterrupt
+        engine.interrupted = True
+
+    previous = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,128 +1,31 @@
-"""Scoring architectures: costs and rewards, accuracy on shared weights, BN re-estimation, and the
-accuracy and costs of a stand-alone child. Used by the engine, the exporter, `lightnas evaluate`
-and the benchmarks."""
+"""Scoring architectures on a supernet's shared weights: rewards (accuracy and cost), validation,
+and BatchNorm re-estimation for one architecture. Used by the engine, the final selection and the
+ranking study."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightnas.cost import COSTS, count_costs, measure_costs
-from lightnas.distributed import LOCAL, Dist
-from lightnas.errors import ArchitectureError, DataError
-from lightnas.export import find_trainable, load_architecture, load_child, resolve_target
-from lightnas.models import Supernet, child, create_supernet
+from lightnas.models import Supernet, child
+from lightnas.runtime.distributed import LOCAL, Dist
+from lightnas.runtime.placement import Placement
+from lightnas.scoring.cost_metrics import COSTS
+from lightnas.scoring.costs import CostTable
 from lightnas.search.space import Architecture
 from lightnas.search.strategies.base import Score
 
 
-# ---- costs and the reward ----------------------------------------------------------------------
 def soft_constrained_reward(accuracy: float, cost: float, target: float, weight: float) -> float:
     """accuracy * (cost / target) ** weight (weight <= 0; 0 = accuracy only), MnasNet-style."""
     if weight == 0:
         return accuracy
     return accuracy * (cost / target) ** weight
-
-
-class CostTable:
-    """Costs of any architecture: additive metrics as a fixed part plus one contribution per
-    decision point, the others measured on the extracted child and cached.
-
-    Every choice of these supernets leaves the shapes of the rest unchanged, so params, bits,
-    FLOPs and BOPs add up exactly (a test checks this against the extracted child). Each choice's
-    contribution is counted on its extracted op alone, at the input shape it sees in the network:
-    cheap even for MeliusNet-59.
-    """
-
-    def __init__(self, supernet: Supernet, input_shape: Sequence[int]) -> None:
-        self.supernet = supernet
-        self.input_shape = tuple(input_shape)
-        self.additive = [k for k in COSTS.names() if COSTS[k].additive]
-        default = supernet.space.default()
-        shapes = self._choice_input_shapes(default)
-        self.contrib: dict[tuple[str, str], dict[str, float]] = {}
-        for name, module in supernet.choice_modules().items():
-            for choice in module.point.choices:
-                module.set_choice(choice)
-                op = module.extract()
-                self.contrib[name, choice] = self._measure(op, shapes[name]) if op else {}
-            module.set_choice(default[name])
-        total = self._measure(child(supernet, default), self.input_shape)
-        self.fixed = {k: v - self._choices_total(default, k) for k, v in total.items()}
-        self._measured: dict[tuple[Architecture, str], float] = {}
-
-    def _measure(self, module: nn.Module, shape: Sequence[int]) -> dict[str, float]:
-        return measure_costs(module, shape, self.additive)
-
-    def _choice_input_shapes(self, arch: Architecture) -> dict[str, tuple[int, ...]]:
-        shapes = {}
-
-        def record(module, args) -> None:
-            shapes.setdefault(module.point.name, tuple(args[0].shape[1:]))
-
-        hooks = [
-            m.register_forward_pre_hook(record) for m in self.supernet.choice_modules().values()
-        ]
-        self.supernet.set_architecture(arch)
-        try:
-            count_costs(self.supernet, self.input_shape)  # one forward of a zero batch
-        finally:
-            for h in hooks:
-                h.remove()
-        return shapes
-
-    def _choices_total(self, arch: Architecture, key: str) -> float:
-        return sum(self.contrib[n, c].get(key, 0) for n, c in arch.items())
-
-    def costs(self, arch: Architecture) -> dict[str, float]:
-        """Every additive cost of `arch`, by key."""
-        return {k: v + self._choices_total(arch, k) for k, v in self.fixed.items()}
-
-    def reference(self, key: str) -> float:
-        """The cost `search.target_cost` defaults to: the base network's (first choice
-        everywhere). A latency table normalises by its mean instead (lightnas.latency)."""
-        return self.cost(self.supernet.space.default(), key)
-
-    def cost(self, arch: Architecture, key: str) -> float:
-        """The cost `key` of `arch` (a registered metric, e.g. ops, model_bits or latency)."""
-        if COSTS[key].additive:
-            return self.costs(arch)[key]
-        if (arch, key) not in self._measured:
-            device = next(self.supernet.parameters()).device
-            net = child(self.supernet, arch).to(device)
-            self._measured[arch, key] = measure_costs(net, self.input_shape, [key])[key]
-        return self._measured[arch, key]
-
-
-# ---- where and how tensors run -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Placement:
-    """The device, autocast and memory format a run computes with."""
-
-    device: torch.device
-    bf16: bool = False
-    channels_last: bool = False
-
-    @property
-    def memory_format(self) -> torch.memory_format:
-        return torch.channels_last if self.channels_last else torch.preserve_format
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if not self.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
-    def input(self, x: Tensor) -> Tensor:
-        return x.to(self.device, non_blocking=True, memory_format=self.memory_format)
-
-    def target(self, y: Tensor) -> Tensor:
-        return y.to(self.device, non_blocking=True)
 
 
 @dataclass
@@ -346,71 +249,3 @@ def buffers_kept(net: nn.Module):
         with torch.no_grad():
             for b, kept in zip(net.buffers(), saved, strict=True):
                 b.copy_(kept)
-
-
-# ---- a stand-alone child --------------------------------------------------------------------
-@torch.no_grad()
-def accuracy(net: nn.Module, loader, num_classes: int, dist: Dist = LOCAL) -> dict:
-    """top1 (and top5 when there are more than 5 classes) of `net` over `loader` (its batches
-    shared by the ranks of `dist`)."""
-    net.eval()
-    device = next(net.parameters()).device
-    k = min(5, num_classes)
-    top1 = top5 = n = 0
-    for x, y in dist.split(loader):
-        x, y = x.to(device), y.to(device)
-        hits = net(x).float().topk(k, dim=1).indices == y[:, None]
-        top1 += int(hits[:, 0].sum())
-        top5 += int(hits.any(dim=1).sum())
-        n += len(y)
-    top1, top5, n = (int(v) for v in dist.sum_floats([top1, top5, n]))
-    if n == 0:
-        raise DataError("the evaluation split is empty")
-    return {"top1": top1 / n, "top5": top5 / n if num_classes > 5 else None, "samples": n}
-
-
-def measure(
-    net: nn.Module,
-    loader,
-    num_classes: int,
-    input_shape: Sequence[int],
-    device: torch.device,
-    latency_batch: int = 1,
-    latency_repeats: int = 20,
-    dist: Dist = LOCAL,
-) -> dict[str, object]:
-    """Every registered cost of `net` (latency on `device`), plus its accuracy if `loader`.
-    In a distributed run the ranks share the accuracy and rank 0 alone measures the costs (the
-    others' rows have none): its latency is timed without the others competing."""
-    net.to(device)
-    row: dict[str, object] = {}
-    if dist.is_main:
-        timing = {"latency_batch": latency_batch, "latency_repeats": latency_repeats}
-        row.update(measure_costs(net, input_shape, **timing))
-    scores = accuracy(net, loader, num_classes, dist) if loader is not None else {}
-    row["top1"], row["top5"] = scores.get("top1"), scores.get("top5")
-    row["samples"] = scores.get("samples")
-    return row
-
-
-def base_network(
-    info: dict, model: nn.Module, weights: Path, base: str | None
-) -> tuple[nn.Module, str | None]:
-    """The base network (first choice everywhere) of an exported child's family, and its
-    weights file; None = untrained (costs only). `base` is a trained base network's folder or
-    export."""
-    supernet = create_supernet(
-        info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
-    )
-    default = dict(supernet.space.default())
-    if base is not None:
-        path = Path(base)
-        found = find_trainable(path) if path.is_dir() else resolve_target(base, None)[0]
-        if dict(load_architecture(found)) != default:
-            raise ArchitectureError(
-                f"--base {base}: not the base network (first choice everywhere)"
-            )
-        return load_child(found), str(found)
-    if dict(load_architecture(weights)) == default:
-        return model, str(weights)  # the evaluated model is the base network
-    return child(supernet, supernet.space.default()), None

@@ -33,13 +33,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lightnas.cost import LATENCY_TABLE, measure_latency
 from lightnas.errors import ConfigError
-from lightnas.evaluation import CostTable
-from lightnas.fileio import atomic_write
-from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet
 from lightnas.registry import Registry
+from lightnas.runtime.fileio import write_atomic
+from lightnas.scoring.cost_metrics import LATENCY_TABLE, measure_latency
+from lightnas.scoring.costs import CostTable
 from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
 
 OPTIONS_KEY = "search.latency_table"
@@ -189,7 +188,7 @@ class LatencyTable:
                     # repr: the shortest text that reads back as the same float, bit for bit
                     out.writerow([e.point, e.kind, e.choice, repr(e.seconds), e.source])
 
-        atomic_write(Path(path), write)
+        write_atomic(Path(path), write)
 
     @classmethod
     def read_csv(cls, path: Path, space: SearchSpace) -> LatencyTable:
@@ -342,15 +341,14 @@ def latency_cost_table(
     search,
     supernet: Supernet,
     input_shape: Sequence[int],
-    folder: TrainingFolder | None,
+    saved: Path | None,
     table: LatencyTable | None = None,
 ) -> LatencyCostTable | None:
     """The run's cost table when `search.cost` is latency_table (None otherwise), with `table`
-    (measured elsewhere: rank 0 of a distributed run) or else the one its folder holds (a
-    resumed run) or else measured now."""
+    (measured elsewhere: rank 0 of a distributed run) or else the one read from `saved` (the
+    latency_table.csv of a resumed run's folder, if it exists) or else measured now."""
     if search.cost != LATENCY_TABLE:
         return None
-    saved = None if folder is None else folder.latency_table
     return LatencyCostTable(supernet, input_shape, search.latency_table, saved, table)
 
 

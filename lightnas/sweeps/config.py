@@ -27,9 +27,9 @@ from typing import Any
 import yaml
 
 from lightnas.config import SECTIONS
-from lightnas.cost import COSTS
 from lightnas.errors import ConfigError
 from lightnas.layout import TrainingFolder
+from lightnas.scoring.cost_metrics import COSTS
 from lightnas.sweeps.params import Param, load_nni_file, parse_parameters
 
 MODES = ("search", "retrain")

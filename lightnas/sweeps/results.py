@@ -28,8 +28,8 @@ from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import FrozenTrial, TrialState
 
 from lightnas.errors import ConfigError
-from lightnas.fileio import write_atomic, write_json_atomic
 from lightnas.layout import SweepFolder
+from lightnas.runtime.fileio import write_atomic, write_json_atomic
 from lightnas.sweeps.study import SKIPPED, quiet_optuna, retried_number, safe_url
 
 DEAD_WORKER = "its worker stopped (no heartbeat)"

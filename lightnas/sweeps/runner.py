@@ -28,9 +28,10 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial
 
 from lightnas.errors import ConfigError
-from lightnas.fileio import make_folder, write_atomic
 from lightnas.layout import SweepFolder, TrainingFolder
-from lightnas.runs import Tee
+from lightnas.outputs.status import FAILED, RUNNING, read_status_file, write_status
+from lightnas.run.folder import Tee
+from lightnas.runtime.fileio import make_folder, write_atomic
 from lightnas.sweeps.config import SweepConfig, check_n_trials, load_sweep_config
 from lightnas.sweeps.study import (
     Budget,
@@ -42,7 +43,6 @@ from lightnas.sweeps.study import (
     safe_url,
 )
 from lightnas.sweeps.trials import TrialFailed, check_config, objective
-from lightnas.tracking import FAILED, RUNNING, read_status_file, write_status
 
 STUDY_ATTR = "lightnas_sweep"  # the study's user attribute holding the sweep's identity
 SAME_EXCEPT = ("n_trials", "storage")  # what may change when a sweep is resumed

@@ -6,7 +6,7 @@ written to one file so the run is exactly `lightnas search -c <that file>` (and 
 says everything). Its objectives are the metrics of the run's pick (best_architecture.json):
 the final selection's winner, scored with the final weights. Each epoch's value of the (single)
 objective is reported to Optuna, and when the pruner says so the run stops after that epoch
-(lightnas.runs.StopRun): status.json says `pruned`, the folder keeps that epoch's files.
+(lightnas.run.folder.StopRun): status.json says `pruned`, the folder keeps that epoch's files.
 """
 
 from __future__ import annotations
@@ -24,17 +24,20 @@ from typing import Any, NoReturn
 import optuna
 import yaml
 
-from lightnas import retrain, runs
 from lightnas.config import parse_config
-from lightnas.engine import Callback, Engine, EpochResult
+from lightnas.engine.loop import Callback, Engine
+from lightnas.engine.records import EpochResult
 from lightnas.errors import ConfigError, LightNASError
 from lightnas.layout import SweepFolder, TrainingFolder, trial_name
+from lightnas.outputs.status import FAILED, INTERRUPTED, PRUNED, read_status, write_status
+from lightnas.run.folder import StopRun
+from lightnas.run.retrain import retrain
+from lightnas.run.search import search
 from lightnas.search.space import Architecture
 from lightnas.sweeps.config import EPOCH_METRICS, SweepConfig, apply
 from lightnas.sweeps.study import RETRY_OF, SKIPPED, Budget
-from lightnas.tracking import FAILED, INTERRUPTED, PRUNED, read_status, write_status
 
-INTERRUPTED_CODE = 130  # what runs.search returns after Ctrl-C / SIGTERM
+INTERRUPTED_CODE = 130  # what lightnas.run.search.search returns after Ctrl-C / SIGTERM
 
 
 class TrialFailed(Exception):
@@ -70,7 +73,7 @@ class TrialReporter(Callback):
         self.trial.report(value, result.epoch)
         if self.trial.should_prune():
             reason = f"pruned by the sweep at epoch {result.epoch} ({self.metric} {value:.4g})"
-            raise runs.StopRun(PRUNED, reason)
+            raise StopRun(PRUNED, reason)
 
     def best(self) -> EpochResult | None:
         """The run's result: its final selection's winner (scored with the final weights), or
@@ -106,7 +109,7 @@ def load_yaml(path: Path) -> dict:
 
 
 def write_config(cfg: SweepConfig, values: dict, path: Path) -> list[str]:
-    """Write the trial's config file; the argv of `runs.search` (or `retrain.main`) for it."""
+    """Write the trial's config file; the argv of `search` (or `retrain`) for it."""
     if cfg.mode == "search":
         path.write_text(yaml.safe_dump(apply(load_yaml(Path(cfg.base)), values), sort_keys=False))
         return ["-c", str(path)]
@@ -118,8 +121,8 @@ def write_config(cfg: SweepConfig, values: dict, path: Path) -> list[str]:
 def run_argv(cfg: SweepConfig, argv: list[str], callbacks: Sequence[Callback]) -> int:
     """A search or a retrain, as `lightnas search` / `lightnas retrain` would run it."""
     if cfg.mode == "search":
-        return runs.search(argv, callbacks)
-    return retrain.main(argv, callbacks)
+        return search(argv, callbacks)
+    return retrain(argv, callbacks)
 
 
 def check_config(cfg: SweepConfig, folder: SweepFolder, params: dict) -> None:
@@ -185,7 +188,7 @@ def execute(
             values = trial_values(cfg, folder, run_folder.name, params)
             argv = write_config(cfg, values, Path(tmp) / f"{run_folder.name}.yml")
             return run_argv(cfg, argv, [reporter])
-    except runs.StopRun as stop:
+    except StopRun as stop:
         print(f"trial {trial.number}: {stop}", flush=True)
         raise optuna.TrialPruned(str(stop)) from None
     except KeyboardInterrupt:

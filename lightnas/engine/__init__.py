@@ -1,0 +1,3 @@
+"""The engine: the search loop (loop.py) and what only it uses: its records (metrics rows,
+checkpointed progress), the optimizer and learning rate, the losses, the training sampler and the
+final selection. It touches no files: outputs hang off it as callbacks."""

@@ -1,0 +1,2 @@
+"""Where and how a run computes: devices and placement, torch.distributed, compilation,
+stop signals, and atomic file writes."""
