@@ -1,4 +1,4 @@
-"""The typed search configuration: YAML file + command-line overrides via jsonargparse.
+"""The typed configuration of a run: one dataclass per section.
 
 Valid names (models, stems, datasets, strategies, cost metrics, export formats) come from the
 registries where those are defined; nothing here copies them. Every key is documented by the
@@ -7,36 +7,16 @@ docstring under its field: that text is what `train_enas.py --help` prints.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import importlib.util
-import math
-import re
-import sys
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from pathlib import Path
-from typing import Any, Literal
-
-import yaml
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
+from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from lightnas.data import DATASETS, DataOptions
-from lightnas.engine.sampler import SAMPLINGS
-from lightnas.errors import ConfigError
 from lightnas.export import EXPORT_FORMATS
 from lightnas.models import MODELS, STEMS
-from lightnas.outputs.graphs import RENDER_FORMATS
 from lightnas.registry import Registry
-from lightnas.runtime.compiling import COMPILE_MODES
-from lightnas.runtime.placement import check_device_name
 from lightnas.scoring.cost_metrics import COSTS
-from lightnas.scoring.evaluator import REWARD_BN
-from lightnas.scoring.latency import LatencyTableOptions, check_options
+from lightnas.scoring.latency import LatencyTableOptions
 from lightnas.search.strategies import STRATEGIES, EvolutionOptions
-
-# --help shows each field's docstring
-set_parsing_settings(docstring_parse_attribute_docstrings=True)
 
 
 @dataclass
@@ -140,7 +120,7 @@ class SearchConfig:
     architecture: str | None = None
     """JSON file of the architecture to train with strategy `fixed`."""
     latency_table: LatencyTableOptions = field(default_factory=LatencyTableOptions)
-    """The per-op latency table of cost `latency_table` (see lightnas/latency.py)."""
+    """The per-op latency table of cost `latency_table` (see lightnas/scoring/latency.py)."""
 
 
 @dataclass
@@ -281,234 +261,3 @@ REGISTRY_KEYS: dict[str, Registry] = {
     "search.cost": COSTS,
     "export.formats": EXPORT_FORMATS,
 }
-
-
-class ArgParser(argparse.ArgumentParser):
-    """argparse whose errors are one-line ConfigErrors (exit 2 in the caller)."""
-
-    def error(self, message: str):
-        raise ConfigError(f"{self.prog}: {message}")
-
-
-# ---- parsing ---------------------------------------------------------------------------------
-def build_parser(prog: str = "train_enas.py") -> ArgumentParser:
-    parser = ArgumentParser(
-        prog=prog,
-        exit_on_error=False,
-        description="ENAS search for binary neural networks. Any key can be overridden, "
-        "e.g. --search.warmup_epochs 2 --data.batch_size 64.",
-    )
-    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML config file")
-    parser.add_argument(
-        "--resume", type=str | None, default=None, help="trainings/<name> to resume"
-    )
-    parser.add_argument(
-        "--force", type=bool, default=False, help="resume despite a config mismatch"
-    )
-    parser.add_class_arguments(Config, fail_untyped=False)
-    for action in parser._actions:
-        registry = REGISTRY_KEYS.get(action.dest)
-        if registry is not None:
-            action.help = f"{action.help or ''} Valid: {registry.valid()}.".strip()
-    return parser
-
-
-def _one_line(err: Exception) -> str:
-    text = " ".join(str(err).split())
-    text = re.sub(r"typing\.Literal\[(.*?)\]", r"one of [\1]", text)
-    text = re.sub(r"<class '(\w+)'>", r"\1", text)
-    text = text.replace("Expected a ", "expected ").replace("Got value:", "got")
-    text = text.replace('Parser key "', 'config key "')
-    # jsonargparse refuses nan and inf as floats with a message that hides why
-    infinite = re.search(r'config key "([\w.]+)".*got (-?(?:nan|inf))\b', text, re.IGNORECASE)
-    if infinite:
-        return f"{infinite[1]}={infinite[2]} must be a finite number"
-    return text
-
-
-def config_files(argv: list[str]) -> Iterator[str]:
-    """The values of every -c / --config in `argv`."""
-    for i, arg in enumerate(argv):
-        if arg in ("-c", "--config") and i + 1 < len(argv):
-            yield argv[i + 1]
-        elif arg.startswith("--config="):
-            yield arg.split("=", 1)[1]
-
-
-def check_config_file(path: str) -> None:
-    """A config file must exist and hold a YAML mapping of keys."""
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"config file {path} is a folder; give a YAML file")
-    if not file.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {_one_line(err)}") from None
-    if data is None:
-        raise ConfigError(f"config file {path} is empty; it must hold keys such as `epochs: 10`")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"config file {path} holds a {type(data).__name__}, not a mapping of keys such as "
-            "`epochs: 10`"
-        )
-
-
-def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, ArgumentParser]:
-    """Parse a YAML file and overrides into a Config; raises ConfigError (one line) when bad."""
-    for path in config_files(list(argv or [])):
-        check_config_file(path)
-    parser = build_parser()
-    try:
-        ns = parser.parse_args(argv)
-        init = getattr(parser, "instantiate", None) or parser.instantiate_classes
-        init = init(ns)
-    except Exception as err:  # jsonargparse raises ArgumentError/TypeError with multi-line text
-        raise ConfigError(_one_line(err)) from None
-    cfg = Config(**{k: getattr(init, k) for k in Config.__dataclass_fields__})
-    import_extensions(cfg.imports)
-    validate(cfg)
-    return cfg, ns, parser
-
-
-def import_extensions(modules: list[str]) -> None:
-    """Import the user's extension modules (a dotted name, or a path to a .py file)."""
-    for name in modules:
-        try:
-            if name.endswith(".py"):
-                path = Path(name).resolve()
-                if not path.is_file():
-                    raise ConfigError(f"imports: {name} does not exist")
-                load_module_file(path)
-            else:
-                importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            raise ConfigError(f"imports: no module named {err.name!r} (importing {name})") from None
-
-
-def load_module_file(path: Path) -> None:
-    """Run a .py file once as the module named after it (imported again: nothing happens)."""
-    name = f"lightnas_ext_{path.stem}_{abs(hash(str(path)))}"
-    if name in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-
-
-# ---- validation ------------------------------------------------------------------------------
-def _known(key: str, value: str) -> tuple[bool, str]:
-    registry = REGISTRY_KEYS[key]
-    return value in registry, f"{key}={value!r} is not known; valid: {registry.valid()}"
-
-
-def _all_known(key: str, values: list[str], valid) -> tuple[bool, str]:
-    bad = [v for v in values if v not in valid] or [""]
-    names = valid.valid() if isinstance(valid, Registry) else ", ".join(valid)
-    return bad == [""], f"{key}: {bad[0]!r} is not known; valid: {names}"
-
-
-def _floats(obj: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """(dotted key, value) of every float in a config."""
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if is_dataclass(value):
-            yield from _floats(value, f"{prefix}{f.name}.")
-        elif isinstance(value, float):
-            yield f"{prefix}{f.name}", value
-
-
-def _one_of(key: str, value: str, valid: tuple[str, ...]) -> tuple[bool, str]:
-    return value in valid, f"{key}={value!r} is not valid; valid: {', '.join(valid)}"
-
-
-def _optional_positive(key: str, value: float | None) -> tuple[bool, str]:
-    return value is None or value > 0, f"{key}={value} must be > 0 or null"
-
-
-def validate(cfg: Config) -> None:
-    """Checks that need more than types; every message names the key and the valid values."""
-    s, c = cfg.search, cfg.controller
-    name_ok = cfg.name is None or (
-        cfg.name not in ("", ".", "..") and "/" not in cfg.name and "\\" not in cfg.name
-    )
-    checks = [(math.isfinite(v), f"{k}={v} must be a finite number") for k, v in _floats(cfg)]
-    checks += [
-        _known("model.name", cfg.model.name),
-        _known("model.stem", cfg.model.stem),
-        _known("data.dataset", cfg.data.dataset),
-        _known("search.strategy", s.strategy),
-        _known("search.cost", s.cost),
-        _all_known("export.formats", cfg.export.formats, EXPORT_FORMATS),
-        _all_known("export.graph_formats", cfg.export.graph_formats, RENDER_FORMATS),
-        (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
-        (name_ok, f"name={cfg.name!r} must be a plain folder name (no '/', not '..')"),
-        (s.cost_weight <= 0, f"search.cost_weight={s.cost_weight} must be <= 0"),
-        _optional_positive("search.target_cost", s.target_cost),
-        (s.controller_steps >= 0, f"search.controller_steps={s.controller_steps} must be >= 0"),
-        (s.controller_batch >= 1, f"search.controller_batch={s.controller_batch} must be >= 1"),
-        (
-            s.reward_batches is None or s.reward_batches >= 1,
-            f"search.reward_batches={s.reward_batches} must be >= 1 or null (all)",
-        ),
-        _one_of("search.reward_bn", s.reward_bn, REWARD_BN),
-        (
-            s.reward_calibration_batches is None or s.reward_calibration_batches >= 1,
-            f"search.reward_calibration_batches={s.reward_calibration_batches} must be >= 1 "
-            "or null",
-        ),
-        _one_of("search.sampling", s.sampling, SAMPLINGS),
-        _one_of("compile", cfg.compile, COMPILE_MODES),
-        (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
-        (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),
-        _optional_positive("search.cost_budget", s.cost_budget),
-        (s.num_val_samples >= 0, f"search.num_val_samples={s.num_val_samples} must be >= 0"),
-        (s.warmup_epochs >= 0, f"search.warmup_epochs={s.warmup_epochs} must be >= 0"),
-        (
-            s.bn_recalibration_batches >= 0,
-            f"search.bn_recalibration_batches={s.bn_recalibration_batches} must be >= 0",
-        ),
-        (
-            s.update_arch_frequency is None or s.update_arch_frequency >= 1,
-            "search.update_arch_frequency must be >= 1 or null (once per epoch)",
-        ),
-        (c.hidden_size >= 1, f"controller.hidden_size={c.hidden_size} must be >= 1"),
-        _optional_positive("controller.temperature", c.temperature),
-        _optional_positive("controller.tanh_constant", c.tanh_constant),
-        (c.lr > 0, f"controller.lr={c.lr} must be > 0"),
-        (c.entropy_weight >= 0, f"controller.entropy_weight={c.entropy_weight} must be >= 0"),
-        (
-            0 <= c.baseline_decay < 1,
-            f"controller.baseline_decay={c.baseline_decay} must be in [0, 1)",
-        ),
-        _optional_positive("controller.grad_clip", c.grad_clip),
-        (cfg.optim.lr > 0, f"optim.lr={cfg.optim.lr} must be > 0"),
-        (cfg.optim.min_lr >= 0, f"optim.min_lr={cfg.optim.min_lr} must be >= 0"),
-        (cfg.optim.weight_decay >= 0, f"optim.weight_decay={cfg.optim.weight_decay} must be >= 0"),
-        (cfg.optim.momentum >= 0, f"optim.momentum={cfg.optim.momentum} must be >= 0"),
-        _optional_positive("optim.grad_clip", cfg.optim.grad_clip),
-        (cfg.export.every >= 0, f"export.every={cfg.export.every} must be >= 0"),
-        (
-            cfg.checkpoint.every_minutes >= 0,
-            f"checkpoint.every_minutes={cfg.checkpoint.every_minutes} must be >= 0",
-        ),
-        (0 <= cfg.distill.alpha <= 1, f"distill.alpha={cfg.distill.alpha} must be in [0, 1]"),
-        (cfg.distill.temperature > 0, "distill.temperature must be > 0"),
-        (cfg.tracking.mlflow != "", "tracking.mlflow must be a tracking URI or null (off)"),
-        (
-            cfg.distill.teacher is None
-            or cfg.distill.teacher in MODELS
-            or any(Path(cfg.distill.teacher + s).exists() for s in ("", ".safetensors")),
-            f"distill.teacher={cfg.distill.teacher!r} is neither a file or folder nor a model "
-            f"name; valid models: {MODELS.valid()}",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    check_device_name(cfg.device)
-    cfg.data.check()
-    STRATEGIES[s.strategy].check_config(cfg)
-    check_options(cfg.search.latency_table)
