@@ -32,16 +32,16 @@ from lightnas.run.parts import build_engine, build_parts
 from lightnas.runtime.fileio import write_json_atomic
 from lightnas.search.space import Architecture, SearchSpace
 
-
 # The study: does the supernet rank architectures as training them alone would?
 #
 # For N architectures spread over the cost range (the base network and the cheapest included):
 # their accuracy with the supernet's shared weights (the search's BatchNorm protocol: statistics
 # re-estimated for each, eval mode, the whole validation split) against their test accuracy when
 # each is trained alone from scratch (strategy `fixed`, a stated budget and seed). Reported:
-# Kendall tau, Spearman rho and top-k overlap, each with a bootstrap interval over the architectures, the
-# OPs-only predictor as the reference row, and the reward's noise: the spread of one
-# architecture's reward over repeated draws of reward batches, as a fraction of the spread across architectures.
+# Kendall tau, Spearman rho and top-k overlap, each with a bootstrap interval over the
+# architectures, the OPs-only predictor as the reference row, and the reward's noise: the spread
+# of one architecture's reward over repeated draws of reward batches, as a fraction of the spread
+# across architectures.
 
 
 # ---- which architectures --------------------------------------------------------------------
