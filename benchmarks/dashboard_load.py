@@ -29,7 +29,7 @@ import httpx2
 import yaml
 from playwright.sync_api import sync_playwright
 
-from lightnas import runs
+from lightnas.run.search import search
 
 STATES = ("finished", "interrupted", "failed", "running")
 CHROMIUM = "/usr/bin/chromium"
@@ -62,7 +62,7 @@ def tiny_search(where: Path) -> Path:
     }
     path = where / "source.yml"
     path.write_text(yaml.safe_dump(cfg))
-    if runs.search(["-c", str(path)]) != 0:
+    if search(["-c", str(path)]) != 0:
         raise SystemExit("the tiny search failed")
     return where / "source"
 

@@ -36,11 +36,11 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from lightnas import distributed
 from lightnas.config import Config, ExportConfig, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
-from lightnas.distributed import Dist
-from lightnas.runs import build_engine, build_parts
+from lightnas.run.parts import build_engine, build_parts
+from lightnas.runtime import distributed
+from lightnas.runtime.distributed import Dist
 
 NUM_CLASSES = 100
 # the quick start's supernet (configs/quickstart.yml) at 32x32, or a published one

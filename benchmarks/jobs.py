@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from lightnas.fileio import write_json_atomic
+from lightnas.runtime.fileio import write_json_atomic
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 

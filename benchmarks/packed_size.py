@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from lightnas.cost import count_costs
 from lightnas.export import export_child, load_child, model_info
 from lightnas.models import child, create_supernet, list_models
+from lightnas.scoring.cost_metrics import count_costs
 
 SIZES = {"cifar100": ("thumbnail", (3, 32, 32), 100), "imagenet": ("grouped", (3, 224, 224), 1000)}
 

@@ -33,12 +33,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from jobs import CORES, executor
 
 import lightnas
 from lightnas.config import parse_config
-from lightnas.jobs import CORES, executor
-from lightnas.retrain import space_of
-from lightnas.runs import build_engine, build_parts
+from lightnas.run.parts import build_engine, build_parts
+from lightnas.run.retrain import space_of
 from lightnas.search.space import Architecture, load_architecture_file
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yml"

@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 import torch
+from jobs import CORES, ResultCache, executor
 
-from lightnas.config import Config, parse_config
-from lightnas.jobs import CORES, ResultCache, executor
-from lightnas.ranking import (
+from lightnas.commands.rank import (
     compare,
     format_rows,
     ranking_architectures,
@@ -36,7 +35,8 @@ from lightnas.ranking import (
     shared_weight_accuracies,
     standalone_accuracy,
 )
-from lightnas.runs import build_engine, build_parts, build_supernet, scoring_options
+from lightnas.config import Config, parse_config
+from lightnas.run.parts import build_engine, build_parts, build_supernet, scoring_options
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "configs" / "quickstart.yml"

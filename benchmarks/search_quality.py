@@ -35,11 +35,11 @@ import time
 from pathlib import Path
 
 import torch
+from jobs import CORES, ResultCache, executor
 
+from lightnas.commands.rank import standalone_accuracy
 from lightnas.config import Config, parse_config
-from lightnas.jobs import CORES, ResultCache, executor
-from lightnas.ranking import standalone_accuracy
-from lightnas.runs import build_engine, build_parts, build_supernet
+from lightnas.run.parts import build_engine, build_parts, build_supernet
 from lightnas.search.space import Architecture
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -42,9 +42,9 @@ import torch.nn.functional as F
 
 from lightnas.config import Config, ExportConfig, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
-from lightnas.engine import make_optimizer
+from lightnas.engine.optim import make_optimizer
 from lightnas.models import child
-from lightnas.runs import build_engine, build_parts
+from lightnas.run.parts import build_engine, build_parts
 
 MODELS = ("meliusnet22", "resnet18")
 EPOCH_IMAGES = 50_000  # CIFAR-100's training set

@@ -1,15 +1,14 @@
-from pathlib import Path
-
 import pytest
 import yaml
+from helpers import ROOT
 
 from lightnas.cli import search_main
-from lightnas.config import ConfigError, parse_config
+from lightnas.config import parse_config
 from lightnas.data import DataOptions
-from lightnas.errors import ConfigError as LightNASConfigError
+from lightnas.errors import ConfigError, LightNASError
 from lightnas.models import create_supernet
 
-SHIPPED = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yml"))
+SHIPPED = sorted((ROOT / "configs").glob("*.yml"))
 CONFIGS = [p for p in SHIPPED if not p.name.startswith("sweep_")]  # sweeps: tests/sweeps
 
 
@@ -86,4 +85,6 @@ def test_data_section_is_data_options():
 
 
 def test_config_errors_are_lightnas_errors():
-    assert ConfigError is LightNASConfigError
+    # the CLI reports LightNASErrors as one line with exit code 2
+    with pytest.raises(LightNASError, match="epochs=0 must be >= 1"):
+        parse_config(["--epochs", "0"])

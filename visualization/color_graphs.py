@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from lightnas.errors import LightNASError
-from lightnas.graphs import RENDER_FORMATS, dot_available, rerender_architecture_file
 from lightnas.layout import TrainingFolder
+from lightnas.outputs.graphs import RENDER_FORMATS, dot_available, rerender_architecture_file
 
 _EPOCH_JSON = re.compile(r"epoch_(\d+)\.json")
 

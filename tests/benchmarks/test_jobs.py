@@ -3,8 +3,7 @@
 import json
 
 import pytest
-
-from lightnas.jobs import InProcess, ResultCache, executor
+from jobs import InProcess, ResultCache, executor
 
 
 def square(x: int) -> int:

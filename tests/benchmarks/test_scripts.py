@@ -4,11 +4,11 @@ line holding the documented keys."""
 import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = ROOT / "benchmarks"
 
 
 def load(name: str):

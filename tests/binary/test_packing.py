@@ -10,10 +10,10 @@ from safetensors.torch import load_file, save_file
 
 from lightnas.binary import QConv2d
 from lightnas.binary.packing import PackedConv2d, pack_signs, unpack_signs
-from lightnas.cost import count_costs
 from lightnas.errors import CheckpointError
 from lightnas.export import export_child, load_architecture, load_child, model_info, resolve_target
 from lightnas.models import child, create_supernet
+from lightnas.scoring.cost_metrics import count_costs
 from lightnas.search.space import Architecture
 
 CIFAR = (3, 32, 32)

@@ -7,16 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import tiny_config
-from test_export import random_arch
+from helpers.exports import random_arch
+from helpers.runs import tiny_config
 from torch import nn
 
 from lightnas.cli import evaluate_main, main, search_main
-from lightnas.cost import count_costs
-from lightnas.evaluate import format_report
-from lightnas.evaluation import accuracy
+from lightnas.commands.evaluate import accuracy, format_report
 from lightnas.export import export_child, load_architecture, load_child
 from lightnas.models import child, create_supernet
+from lightnas.scoring.cost_metrics import count_costs
 
 METRICS = ("top1", "top5", "params", "model_bits", "flops", "bops", "ops", "latency")
 

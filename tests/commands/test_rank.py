@@ -5,7 +5,7 @@ import json
 import pytest
 
 from lightnas.cli import main, search_main
-from lightnas.ranking import bootstrap, kendall, spearman, spread_architectures, top_k_overlap
+from lightnas.commands.rank import bootstrap, kendall, spearman, spread_architectures, top_k_overlap
 from lightnas.search import DecisionPoint, SearchSpace
 
 SPACE = SearchSpace("s", [DecisionPoint(f"p{i}", ("big", "small")) for i in range(6)])

@@ -3,27 +3,19 @@ TestClient over a root, and a real dashboard process on a free loopback port."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
 import yaml
-from conftest import tiny_config
 from fastapi.testclient import TestClient
+from helpers.dashboard_server import Dashboard, stop_searches
+from helpers.runs import tiny_config
 
-from lightnas import runs
 from lightnas.dashboard.app import Settings, create_app
+from lightnas.run.search import search
 
-REPO = Path(__file__).resolve().parents[2]
 BASE_URL = "http://127.0.0.1"
 
 
@@ -39,7 +31,7 @@ def finished_run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("finished")
     export = {"formats": ["pt2", "onnx"], "every": 0, "graph_formats": ["png"]}
     cfg = write_tiny(tmp, export=export)
-    assert runs.search(["-c", str(cfg)]) == 0
+    assert search(["-c", str(cfg)]) == 0
     return tmp / "trainings" / "tiny"
 
 
@@ -68,95 +60,10 @@ def client(root, configs, tmp_path) -> Iterator[TestClient]:
     stop_searches(root)
 
 
-# ---- processes ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), path) if p)}
-
-
-class Dashboard:
-    """`python -m lightnas dashboard ROOT` in its own process, on a free loopback port."""
-
-    def __init__(self, root: Path, configs: Path, cwd: Path, *extra: str) -> None:
-        self.root, self.configs, self.cwd, self.extra = root, configs, cwd, extra
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Dashboard:
-        command = [sys.executable, "-m", "lightnas", "dashboard", str(self.root)]
-        command += ["--port", str(self.port), "--configs", str(self.configs), *self.extra]
-        self.proc = subprocess.Popen(
-            command, cwd=self.cwd, env=child_env(), stdout=subprocess.PIPE, text=True
-        )
-        self.banner = self.proc.stdout.readline()
-        try:
-            wait_for(lambda: self._up(), 30, "the dashboard to answer")
-        except AssertionError:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        return self
-
-    def _up(self) -> bool:
-        try:
-            # any answer will do (with a token the answer is 401)
-            return httpx2.get(self.url + "/static/dashboard.css", timeout=2).status_code < 500
-        except httpx2.TransportError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            self.proc.wait(timeout=20)
-
-
+# ---- processes --------------------------------------------------------------------------
 @pytest.fixture
 def dashboard(root, configs, tmp_path) -> Iterator[Dashboard]:
     server = Dashboard(root, configs, tmp_path).start()
     yield server
     server.stop()
     stop_searches(root)
-
-
-def wait_for(condition, timeout: float, what: str, every: float = 0.2):
-    """Poll `condition` until it returns something truthy (returned), or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def status(folder: Path) -> dict:
-    try:
-        return json.loads((folder / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def stop_searches(root: Path) -> None:
-    """End the searches a test started and left running (their pid in status.json or in the
-    dashboard's launch records)."""
-    pids = {status(p.parent).get("pid") for p in root.rglob("status.json")}
-    pids |= {json.loads(p.read_text()).get("pid") for p in root.glob(".dashboard/launches/*.json")}
-    for pid in pids - {None, os.getpid()}:
-        if is_search(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
-def is_search(pid: int) -> bool:
-    """Whether `pid` is a live `lightnas search` process (not some process that reused it)."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"lightnas" in command and b"search" in command

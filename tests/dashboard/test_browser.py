@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_config
+from helpers.dashboard import sweep
+from helpers.dashboard_server import Dashboard, status, wait_for
+from helpers.runs import tiny_config
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-
-from .conftest import Dashboard, status, wait_for
-from .fake import sweep
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.slow

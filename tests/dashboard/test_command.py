@@ -4,14 +4,13 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from helpers.dashboard_server import Dashboard
 
 from lightnas.cli import main
-from lightnas.dashboard.command import build_parser, missing_packages
+from lightnas.commands.dashboard import build_parser, missing_packages
 from lightnas.dashboard.launch import starting
 from lightnas.dashboard.security import is_loopback
 from lightnas.dashboard.server import settings_for, url
-
-from .conftest import Dashboard
 
 
 def test_defaults_are_trainings_port_8990_and_loopback():

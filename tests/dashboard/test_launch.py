@@ -6,9 +6,8 @@ import os
 import httpx2
 import pytest
 import yaml
-from conftest import tiny_config
-
-from .conftest import Dashboard, status, wait_for
+from helpers.dashboard_server import Dashboard, status, wait_for
+from helpers.runs import tiny_config
 
 
 def finished(folder):

@@ -4,10 +4,9 @@ import os
 import time
 
 import yaml
+from helpers.dashboard import dead_pid, old, row, status, training
 
 from lightnas.dashboard.listing import discover, filter_runs, list_runs, sort_runs, sweep_state
-
-from .fake import dead_pid, old, row, status, training
 
 
 def by_path(runs):

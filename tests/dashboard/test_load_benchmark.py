@@ -2,11 +2,11 @@
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "dashboard_load.py"
+BENCHMARK = ROOT / "benchmarks" / "dashboard_load.py"
 
 
 @pytest.mark.slow

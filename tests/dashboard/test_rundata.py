@@ -1,11 +1,10 @@
 """A run's page data: curves, heat map, scatter with Pareto front and base network, downloads."""
 
 import pytest
+from helpers.dashboard import row
 
 from lightnas.dashboard.rundata import charts, downloads, evaluated, heatmap, pareto_front, scatter
 from lightnas.layout import TrainingFolder
-
-from .fake import row
 
 
 def probs(p: float) -> dict:

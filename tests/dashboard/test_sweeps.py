@@ -1,9 +1,9 @@
 """A sweep's page: trials from the Optuna storage, the Pareto front across trials, importances."""
 
+from helpers.dashboard import sweep
+
 from lightnas.dashboard.listing import list_runs
 from lightnas.dashboard.sweeps import accuracy_front, trial_numbers
-
-from .fake import sweep
 
 
 def test_the_sweep_page_data_reads_the_study_trials_front_and_importances(client, root):

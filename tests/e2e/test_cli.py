@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import ROOT
 
-from lightnas.checkpoint import load_checkpoint
 from lightnas.cli import main, search_main
-from lightnas.graphs import dot_available
+from lightnas.outputs.checkpoint import load_checkpoint
+from lightnas.outputs.graphs import dot_available
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
 
 

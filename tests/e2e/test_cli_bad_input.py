@@ -10,7 +10,7 @@ import yaml
 from lightnas.cli import search_main
 from lightnas.config import parse_config
 from lightnas.errors import ConfigError
-from lightnas.runs import check_image_size
+from lightnas.run.parts import check_image_size
 
 pytestmark = pytest.mark.e2e
 

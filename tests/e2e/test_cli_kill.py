@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import ROOT
 
-from lightnas.checkpoint import load_checkpoint
 from lightnas.cli import search_main
+from lightnas.outputs.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # kills itself with SIGKILL half-way through writing its third checkpoint
@@ -59,7 +59,7 @@ def run_until(args: list[str], cwd: Path, ready, timeout: float = 120) -> int:
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory):
     """The uninterrupted run every killed run must reproduce."""
-    from conftest import tiny_config
+    from helpers.runs import tiny_config
 
     root = tmp_path_factory.mktemp("straight")
     cfg = tiny_config(root, epochs=3, name="straight", data={"num_samples": 160})

@@ -3,18 +3,18 @@ metric, each in one file, used by a search through the config's `imports`."""
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_config
+from helpers import ROOT
+from helpers.runs import tiny_config
 
 from lightnas.cli import search_main
-from lightnas.cost import COSTS
 from lightnas.data import DATASETS
 from lightnas.models.meliusnet import DENSE_OPS
+from lightnas.scoring.cost_metrics import COSTS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 pytestmark = pytest.mark.e2e
 
 

@@ -4,34 +4,12 @@ import math
 
 import pytest
 import torch
+from helpers.runs import make_engine, tiny_cfg
 
-from lightnas.config import Config, ControllerConfig, ModelConfig, SearchConfig
-from lightnas.data import DataOptions
-from lightnas.engine import Callback, NonFiniteLossError, lr_at
+from lightnas.engine.loop import Callback, NonFiniteLossError
+from lightnas.engine.optim import lr_at
 from lightnas.models import child
-from lightnas.runs import build_engine, build_parts
 from lightnas.search import Architecture
-
-
-def tiny_cfg(**kw) -> Config:
-    cfg = Config(
-        model=ModelConfig(
-            "meliusnet_flex",
-            "thumbnail",
-            {"block_config": [1, 1], "growth_rate": 8, "init_features": 16, "reduction": [0.5]},
-        ),
-        data=DataOptions(
-            dataset="mock", image_size=8, num_samples=64, num_classes=4, val_size=16, batch_size=16
-        ),
-        search=SearchConfig(controller_steps=2, num_val_samples=2, bn_recalibration_batches=1),
-        controller=ControllerConfig(lr=0.01),
-        epochs=1,
-        device="cpu",
-        progress=False,
-    )
-    for k, v in kw.items():
-        setattr(cfg, k, v)
-    return cfg
 
 
 class Recorder(Callback):
@@ -43,10 +21,6 @@ class Recorder(Callback):
 
     def on_epoch_end(self, engine, result):
         self.events.append(("epoch", result.epoch))
-
-
-def make_engine(cfg, callbacks=()):
-    return build_engine(cfg, build_parts(cfg), callbacks)
 
 
 def test_epoch_runs_all_phases_and_writes_no_files(tmp_path, monkeypatch):
@@ -141,7 +115,7 @@ def test_lr_is_a_pure_cosine_function_of_the_epoch():
 
 def test_weight_decay_spares_batchnorm_biases_and_latent_binary_weights():
     from lightnas.binary import QConv2d
-    from lightnas.engine import parameter_groups
+    from lightnas.engine.optim import parameter_groups
     from lightnas.models import create_supernet
 
     net = create_supernet("resnet18", 10, "thumbnail", {"bits": [1, 32]}, layers=[1, 1], width=8)
@@ -196,7 +170,7 @@ def test_on_device_keeps_the_whole_split_on_the_run_device():
 
 
 def test_an_exported_child_scores_the_val_acc_logged_for_its_epoch(tmp_path):
-    from lightnas.evaluation import accuracy
+    from lightnas.commands.evaluate import accuracy
     from lightnas.export import export_child, load_child
 
     engine = make_engine(tiny_cfg(epochs=2))

@@ -2,9 +2,9 @@
 every validated architecture with its costs; rows survive a checkpoint (from_row / to_row)."""
 
 import pytest
-from test_engine import make_engine, tiny_cfg
+from helpers.runs import make_engine, tiny_cfg
 
-from lightnas.engine import EpochResult
+from lightnas.engine.records import EpochResult
 
 
 def test_rows_carry_choice_probabilities_and_every_validated_architecture_with_costs():

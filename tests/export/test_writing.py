@@ -7,11 +7,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from helpers.exports import random_arch
 from safetensors import safe_open
 from safetensors.torch import load, load_file, save, save_file
 from torch import nn
 
-import lightnas.export as export_module
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.export import (
     METADATA_KEY,
@@ -22,7 +22,7 @@ from lightnas.export import (
     safetensors_bytes,
 )
 from lightnas.models import child, create_supernet
-from lightnas.search.space import Architecture, SearchSpace
+from lightnas.search.space import Architecture
 
 INPUT = (3, 16, 16)
 TINY_MELIUS = {"block_config": [1, 1], "growth_rate": 16, "init_features": 32, "reduction": [0.5]}
@@ -43,15 +43,6 @@ class Exported:
     paths: dict[str, Path]
     out_dir: Path
     training_after: list[bool]
-
-
-def random_arch(space: SearchSpace, seed: int) -> Architecture:
-    """A seeded random architecture that is not the base network."""
-    for offset in range(100):
-        arch = space.sample(torch.Generator().manual_seed(seed + offset))
-        if arch != space.default():
-            return arch
-    raise AssertionError("no non-default architecture sampled")
 
 
 def randomize_batchnorm(net: nn.Module) -> None:
@@ -175,20 +166,6 @@ def test_bad_format_is_rejected_before_writing(tmp_path):
     ):
         tiny_export("resnet", tmp_path / "out", formats=("pt2", "tflite"))
     assert not (tmp_path / "out").exists()
-
-
-def test_failed_write_keeps_the_previous_file_and_no_temp_file(tmp_path):
-    target = tmp_path / "epoch_3.onnx"
-    target.write_bytes(b"old")
-
-    def fail_midway(tmp: Path) -> None:
-        tmp.write_bytes(b"partial")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        export_module.atomic_write(target, fail_midway)
-    assert target.read_bytes() == b"old"
-    assert list(tmp_path.iterdir()) == [target]
 
 
 def test_load_child_errors(tmp_path):

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import optuna
 import yaml
-from conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers.runs import tiny_config
 
 
 def write_base(folder: Path, **overrides) -> Path:

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from lightnas.binary import QConv2d, quantize_activation
-from lightnas.cost import count_costs
 from lightnas.errors import ConfigError
 from lightnas.models import MODELS, child, create_supernet
 from lightnas.models.layers import make_stem
+from lightnas.scoring.cost_metrics import count_costs
 
 IMAGENET = (3, 224, 224)
 MIB = 2**20

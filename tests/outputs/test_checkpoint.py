@@ -3,8 +3,8 @@ import pickle
 import pytest
 import torch
 
-from lightnas.checkpoint import REQUIRED, has_checkpoint, load_checkpoint, save_checkpoint
 from lightnas.errors import CheckpointError
+from lightnas.outputs.checkpoint import REQUIRED, has_checkpoint, load_checkpoint, save_checkpoint
 
 
 def state(epoch: int, **extra) -> dict:

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-from lightnas import graphs
-from lightnas.graphs import (
+from lightnas.models import create_supernet
+from lightnas.outputs import graphs
+from lightnas.outputs.graphs import (
     LEGEND_LABELS,
     PALETTE,
     architecture_to_dot,
@@ -23,11 +25,9 @@ from lightnas.graphs import (
     render_png_bytes,
     write_architecture_files,
 )
-from lightnas.models import create_supernet
 from lightnas.search.space import Architecture, DecisionPoint, SearchSpace
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "visualization" / "color_graphs.py"
+SCRIPT = ROOT / "visualization" / "color_graphs.py"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STATS = {"val_acc": 0.91, "OPs": 1.2e8}
 
@@ -210,13 +210,13 @@ def make_training(root: Path) -> Path:
 
 def test_color_graphs_script_rerenders(tmp_path):
     training = make_training(tmp_path / "melius_2024")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(training), "--format", "png", "svg"],
         capture_output=True,
         text=True,
         env=env,
-        cwd=REPO,
+        cwd=ROOT,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

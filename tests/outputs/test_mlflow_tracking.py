@@ -9,8 +9,13 @@ from mlflow.tracking import MlflowClient
 from lightnas.cli import main, retrain_main, search_main
 from lightnas.config import parse_config
 from lightnas.layout import TrainingFolder
-from lightnas.tracking import standard_callbacks
-from lightnas.tracking_mlflow import MLflowLogger, artifact_location, flatten, uses_file_store
+from lightnas.outputs.mlflow_tracking import (
+    MLflowLogger,
+    artifact_location,
+    flatten,
+    uses_file_store,
+)
+from lightnas.run.parts import standard_callbacks
 
 pytestmark = pytest.mark.slow
 

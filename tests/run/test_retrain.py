@@ -8,16 +8,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from conftest import tiny_config
+from helpers.runs import tiny_config
 from safetensors.torch import save_file
 
 from lightnas.binary import QConv2d
-from lightnas.checkpoint import load_checkpoint
 from lightnas.cli import main, retrain_main, search_main
-from lightnas.distill import distillation_loss, full_precision_base
-from lightnas.distributed import LOCAL
+from lightnas.engine.loss import distillation_loss
 from lightnas.export import load_architecture
-from lightnas.retrain import parse_args, prepare
+from lightnas.outputs.checkpoint import load_checkpoint
+from lightnas.run.retrain import parse_args, prepare
+from lightnas.run.teacher import full_precision_base
+from lightnas.runtime.distributed import LOCAL
 
 TINY_RESNET = {"layers": [1, 1], "width": 8}
 

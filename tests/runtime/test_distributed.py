@@ -17,20 +17,21 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import TINY_MELIUS
+from helpers import ROOT
+from helpers.runs import TINY_MELIUS
 from torch import nn
 
-from lightnas import distributed
-from lightnas.checkpoint import load_checkpoint
 from lightnas.cli import evaluate_main, search_main
 from lightnas.config import Config, ControllerConfig, ModelConfig, OptimConfig, SearchConfig
 from lightnas.data import DataOptions
-from lightnas.distributed import LOCAL, Dist
-from lightnas.engine import Callback
+from lightnas.engine.loop import Callback
 from lightnas.errors import ConfigError
-from lightnas.runs import build_engine, build_parts, search
+from lightnas.outputs.checkpoint import load_checkpoint
+from lightnas.run.parts import build_engine, build_parts
+from lightnas.run.search import search
+from lightnas.runtime import distributed
+from lightnas.runtime.distributed import LOCAL, Dist
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {
     **os.environ,
     "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),

@@ -2,15 +2,16 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lightnas.errors import ConfigError
-from lightnas.fileio import exclusive_lock, make_folder
+from lightnas.runtime.fileio import exclusive_lock, make_folder, write_atomic
 
 HOLD = """
 import sys, time
-from lightnas.fileio import exclusive_lock
+from lightnas.runtime.fileio import exclusive_lock
 with exclusive_lock(sys.argv[1], "the folder"):
     print("held", flush=True)
     time.sleep(60)
@@ -53,3 +54,17 @@ def test_make_folder_reports_what_is_in_the_way(tmp_path):
         make_folder(tmp_path / "file" / "below", "output_dir")
     with pytest.raises(FileExistsError):  # a taken name: the caller picks another
         make_folder(tmp_path / "a", "output_dir", exist_ok=False)
+
+
+def test_failed_write_keeps_the_previous_file_and_no_temp_file(tmp_path):
+    target = tmp_path / "epoch_3.onnx"
+    target.write_bytes(b"old")
+
+    def fail_midway(tmp: Path) -> None:
+        tmp.write_bytes(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, fail_midway)
+    assert target.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [target]

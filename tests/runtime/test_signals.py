@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from lightnas.signals import STOP_SIGNALS, run_shielded
+from lightnas.runtime.signals import STOP_SIGNALS, run_shielded
 
 
 def test_a_helper_never_sees_the_stop_signals_sent_to_its_process_group():

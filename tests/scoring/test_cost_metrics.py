@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from lightnas import cost
 from lightnas.binary import QConv2d
-from lightnas.cost import Costs, count_costs, format_costs, measure_latency
+from lightnas.scoring import cost_metrics
+from lightnas.scoring.cost_metrics import Costs, count_costs, format_costs, measure_latency
 
 INPUT = (3, 8, 8)
 PIXELS = 8 * 8
@@ -155,7 +155,7 @@ def test_measure_latency_real_run_is_positive():
 def test_measure_latency_returns_median(monkeypatch):
     # (start, end) pairs of 3 timed runs lasting 5, 1 and 3 seconds; warmup must not be timed
     clock = iter([0.0, 5.0, 10.0, 11.0, 20.0, 23.0])
-    monkeypatch.setattr(cost, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(cost_metrics, "perf_counter", lambda: next(clock))
     calls = []
     model = nn.Linear(2, 2)
     model.register_forward_pre_hook(lambda m, _: calls.append(m.training))

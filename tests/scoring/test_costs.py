@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from lightnas.cost import count_costs
-from lightnas.evaluation import CostTable, soft_constrained_reward
 from lightnas.models import child, create_supernet
+from lightnas.scoring.cost_metrics import count_costs
+from lightnas.scoring.costs import CostTable
+from lightnas.scoring.evaluator import soft_constrained_reward
 
 
 @pytest.mark.parametrize(

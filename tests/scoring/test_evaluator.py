@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 import torch
-from test_engine import make_engine, tiny_cfg
+from helpers.runs import make_engine, tiny_cfg
 
 from lightnas.cli import search_main
-from lightnas.sampling import extreme_architectures
+from lightnas.engine.sampler import extreme_architectures
+from lightnas.engine.selection import select_final
 from lightnas.search import Architecture
-from lightnas.selection import select_final
 
 
 def test_every_candidate_of_a_step_sees_the_same_reward_batches(monkeypatch):
@@ -172,7 +172,7 @@ def test_hard_budget_penalises_costlier_architectures():
 
 @pytest.mark.e2e
 def test_evolution_searches_and_resumes_exactly(write_config, tmp_path):
-    from lightnas import tracking
+    from lightnas.outputs import tracking
 
     common = {"epochs": 3, "search": {"strategy": "evolution", "controller_steps": 3}}
     assert search_main(["-c", str(write_config(name="straight", **common))]) == 0

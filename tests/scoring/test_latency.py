@@ -8,15 +8,17 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers.runs import tiny_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightnas.cli import evaluate_main, search_main
 from lightnas.config import parse_config
-from lightnas.cost import LATENCY_TABLE
 from lightnas.errors import ConfigError
-from lightnas.evaluation import Evaluator, Placement, ScoringOptions
-from lightnas.latency import (
+from lightnas.models import create_supernet
+from lightnas.runtime.placement import Placement
+from lightnas.scoring.cost_metrics import LATENCY_TABLE
+from lightnas.scoring.evaluator import Evaluator, ScoringOptions
+from lightnas.scoring.latency import (
     LATENCY_FUNCTIONS,
     Block,
     LatencyCostTable,
@@ -24,7 +26,6 @@ from lightnas.latency import (
     LatencyTableOptions,
     register_latency_function,
 )
-from lightnas.models import create_supernet
 
 TINY = {"block_config": [2, 1], "growth_rate": 8, "init_features": 16, "reduction": [0.5]}
 SHAPE = (3, 8, 8)

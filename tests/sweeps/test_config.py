@@ -4,7 +4,8 @@ checked by lightnas.sweeps.runner.prepare before anything is written)."""
 import json
 
 import pytest
-from sweep_fixtures import ROOT, write_base, write_sweep
+from helpers import ROOT
+from helpers.sweeps import write_base, write_sweep
 
 from lightnas.cli import main
 from lightnas.sweeps import prepare

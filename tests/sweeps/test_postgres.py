@@ -19,9 +19,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import ROOT
+from helpers.sweeps import metrics, status, write_base, write_sweep
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
-from sweep_fixtures import ROOT, metrics, status, write_base, write_sweep
 
 from lightnas.cli import main
 

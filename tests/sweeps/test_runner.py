@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import ROOT
+from helpers.sweeps import load, metrics, status, write_base, write_sweep
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
-from sweep_fixtures import ROOT, load, metrics, status, write_base, write_sweep
 
 import lightnas
 from lightnas.cli import main
