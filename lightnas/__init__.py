@@ -6,10 +6,11 @@ SWEEP_API = ("sweep", "report")
 
 
 def __getattr__(name: str) -> object:
-    """`lightnas.sweep(...)` and `lightnas.report(...)`, loaded on first use: they need the
-    optional `sweeps` extra (Optuna), which a plain `import lightnas` must not."""
+    """`lightnas.sweep(...)` and `lightnas.report(...)` (lightnas.sweeps), loaded on first use:
+    imported here, every `import lightnas.<module>` would load torch, Optuna and every run
+    module first."""
     if name in SWEEP_API:
-        from lightnas import sweeps  # optional extra: imported only when used
+        from lightnas import sweeps  # the package's API facade: imported on first use only
 
         return getattr(sweeps, name)
     raise AttributeError(f"module 'lightnas' has no attribute {name!r}")

@@ -1,13 +1,23 @@
-"""The package's structure: data flows one way, the CLI only parses and dispatches, and each fact
-(the training folder's layout) has one home."""
+"""The package's structure: the layers written once in the README ("The code") and every import
+of lightnas/ obeying them, no import cycle, a short top level, the CLI only dispatching, and the
+training folder's layout spelled out in one module."""
 
 import ast
+import re
 from pathlib import Path
 
+import networkx as nx
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lightnas"
+# the package's facade and entry points: they may import anything, nothing inside imports them
+FACADES = {"lightnas", "lightnas.cost", "lightnas.latency"}
+# imports inside functions, each for a stated reason (never to dodge a cycle)
+LAZY = {
+    ("lightnas", "lightnas.sweeps"): "`import lightnas` must not load torch and every module",
+    ("lightnas.commands.dashboard", "lightnas.dashboard.server"): "the optional dashboard extra",
+}
 
 
 def module_name(path: Path) -> str:
@@ -18,99 +28,164 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
-def imports_of(name: str) -> set[str]:
-    """Every lightnas module `name` imports, at any depth of its code (function-level too)."""
-    path = MODULES[name]
-    is_package = path.name == "__init__.py"
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = name.split(".") if is_package else name.split(".")[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
-        else:
+def is_facade(name: str) -> bool:
+    return name in FACADES or name.endswith(".__main__")
+
+
+def import_targets(name: str, node: ast.AST) -> list[str]:
+    """The dotted names an import statement of module `name` may refer to."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    base = node.module or ""
+    if node.level:
+        anchor = name.split(".") if MODULES[name].name == "__init__.py" else name.split(".")[:-1]
+        anchor = anchor[: len(anchor) - (node.level - 1)]
+        base = ".".join(anchor + ([base] if base else []))
+    return [base] + [f"{base}.{a.name}" for a in node.names]
+
+
+def resolve(target: str) -> str | None:
+    """The lightnas module `target` names (a module, or a name inside one)."""
+    while target and target not in MODULES:
+        target = target.rpartition(".")[0]
+    return target or None
+
+
+def imports(name: str) -> dict[str, bool]:
+    """Every lightnas module `name` imports, at any depth of its code -> whether one of its
+    imports is inside a function."""
+    found: dict[str, bool] = {}
+    tree = ast.parse(MODULES[name].read_text())
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    nested = {id(n) for f in functions for n in ast.walk(f)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
-        for target in targets:
-            while target and target not in MODULES:
-                target = target.rpartition(".")[0]
+        for target in map(resolve, import_targets(name, node)):
             if target and target != name and not name.startswith(target + "."):
-                found.add(target)
+                found[target] = found.get(target, False) or id(node) in nested
     return found
 
 
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One cycle of `graph` (a list of nodes, first == last), or None."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
-            if nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        state[node] = 2
-        stack.pop()
-        return None
-
-    for node in sorted(graph):
-        if node not in state and (cycle := visit(node)):
-            return cycle
-    return None
+IMPORTS = {name: imports(name) for name in MODULES}
+GRAPH = nx.DiGraph([(a, b) for a, targets in IMPORTS.items() for b in targets])
+GRAPH.add_nodes_from(MODULES)
 
 
-def folder_of(name: str) -> str:
-    return ".".join(name.split(".")[:2])
+# ---- the layers -------------------------------------------------------------------------------
+def layer_line() -> str:
+    """The README's one line of layers, e.g. `cli > commands > sweeps, dashboard > ...`."""
+    text = (ROOT / "README.md").read_text()
+    found = re.findall(r"^Layers, top to bottom[^`]*`([^`]+)`", text, re.MULTILINE)
+    assert len(found) == 1, "the README's code section states the layers once"
+    return found[0]
 
 
-GRAPH = {name: imports_of(name) for name in MODULES}
+def parse_layers(line: str) -> dict[str, int]:
+    """{folder or top-level module: its rank}; 0 is the top, siblings share a rank."""
+    return {
+        part.strip(): rank
+        for rank, group in enumerate(line.split(">"))
+        for part in group.split(",")
+    }
 
 
+LAYERS = parse_layers(layer_line())
+
+
+def unit_of(name: str) -> str:
+    """The folder (or top-level module) a lightnas module belongs to: its layer's name."""
+    return name.split(".")[1]
+
+
+def test_the_layer_line_parses_into_ranks():
+    assert parse_layers("a > b, c > d") == {"a": 0, "b": 1, "c": 1, "d": 2}
+
+
+def test_every_folder_and_top_level_module_has_one_layer():
+    units = {unit_of(n) for n in MODULES if not is_facade(n)}
+    assert units == set(LAYERS), "place each folder in the README's layer line, once"
+    assert len(layer_line().replace(">", ",").split(",")) == len(LAYERS)
+
+
+def against_layers(edges, layers: dict[str, int]) -> list[str]:
+    """The imports (module -> module) that go up the layers or sideways between siblings."""
+    wrong = []
+    for a, b in edges:
+        if is_facade(a) or unit_of(a) == unit_of(b):
+            continue  # a facade may import anything; a folder its own modules
+        if is_facade(b) or layers[unit_of(b)] <= layers[unit_of(a)]:
+            wrong.append(f"{a} -> {b}")
+    return wrong
+
+
+def test_every_import_goes_down_the_layers():
+    wrong = against_layers(GRAPH.edges, LAYERS)
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+def test_the_layer_check_refuses_upward_sideways_and_facade_imports():
+    layers = parse_layers("top > left, right > low")
+    edges = [
+        ("lightnas.top.a", "lightnas.left.b"),  # down: fine
+        ("lightnas.left.b", "lightnas.left.c"),  # within a folder: fine
+        ("lightnas.low.x", "lightnas.top.a"),  # up
+        ("lightnas.left.b", "lightnas.right.c"),  # between siblings
+        ("lightnas.top.a", "lightnas.cost"),  # a facade, from inside
+        ("lightnas.cost", "lightnas.low.x"),  # from a facade: fine
+    ]
+    assert against_layers(edges, layers) == [
+        "lightnas.low.x -> lightnas.top.a",
+        "lightnas.left.b -> lightnas.right.c",
+        "lightnas.top.a -> lightnas.cost",
+    ]
+
+
+# ---- cycles and imports inside functions ------------------------------------------------------
 def test_no_module_imports_one_that_imports_it_back():
-    assert find_cycle(GRAPH) is None
+    assert list(nx.simple_cycles(GRAPH)) == []
 
 
 def test_no_folder_imports_one_that_imports_it_back():
-    folders: dict[str, set[str]] = {}
-    for name, targets in GRAPH.items():
-        edges = {folder_of(t) for t in targets} - {folder_of(name)}
-        folders.setdefault(folder_of(name), set()).update(edges)
-    assert find_cycle(folders) is None
+    inside = [(a, b) for a, b in GRAPH.edges if not is_facade(a) and not is_facade(b)]
+    folders = nx.DiGraph((unit_of(a), unit_of(b)) for a, b in inside if unit_of(a) != unit_of(b))
+    assert list(nx.simple_cycles(folders)) == []
 
 
-def test_the_cycle_finder_finds_cycles():
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert find_cycle({"a": {"b"}, "b": set()}) is None
+def test_the_cycle_check_finds_cycles():
+    assert list(nx.simple_cycles(nx.DiGraph([("a", "b"), ("b", "c"), ("c", "a")])))
+    assert not list(nx.simple_cycles(nx.DiGraph([("a", "b")])))
 
 
-@pytest.mark.parametrize("low", ["lightnas.engine", "lightnas.evaluation", "lightnas.models"])
-def test_lower_layers_never_import_the_command_line_or_runs(low):
-    below = {low} | {m for m in MODULES if m.startswith(low + ".")}
+def test_imports_inside_functions_are_the_stated_ones():
+    lazy = {(a, b) for a, targets in IMPORTS.items() for b, inside in targets.items() if inside}
+    assert lazy == set(LAZY)
+
+
+# ---- the top level and the CLI ----------------------------------------------------------------
+def test_the_top_level_holds_at_most_eight_modules():
+    assert len(list(PACKAGE.glob("*.py"))) <= 8
+
+
+@pytest.mark.parametrize("low", ["lightnas.engine", "lightnas.scoring", "lightnas.models"])
+def test_lower_layers_never_import_the_command_line_or_the_run(low):
+    below = {m for m in MODULES if m.startswith(low + ".") or m == low}
+    below = {m for m in below if not is_facade(m)}  # python -m lightnas.models is the command
     for name in below:
-        assert not GRAPH[name] & {"lightnas.cli", "lightnas.runs", "lightnas.retrain"}, name
+        assert not any(unit_of(t) in ("cli", "commands", "run") for t in IMPORTS[name]), name
 
 
 def test_search_does_not_import_models():
     for name in (m for m in MODULES if m.startswith("lightnas.search")):
-        assert not any(t.startswith("lightnas.models") for t in GRAPH[name]), name
+        assert not any(t.startswith("lightnas.models") for t in IMPORTS[name]), name
 
 
 def test_the_cli_only_parses_and_dispatches():
-    # it imports command modules and argument parsing, never the machinery of a run
-    machinery = ("engine", "evaluation", "models", "data", "tracking", "checkpoint", "export")
-    assert not {t for t in GRAPH["lightnas.cli"] if t.split(".")[1] in machinery}
+    # it imports command modules and the errors it reports, never the machinery of a run
+    assert {unit_of(t) for t in IMPORTS["lightnas.cli"]} <= {"commands", "errors"}
     tree = ast.parse(MODULES["lightnas.cli"].read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert "torch" not in imported
-    for command in GRAPH["lightnas.cli"] - {"lightnas", "lightnas.errors", "lightnas.config"}:
-        assert command in MODULES, command
 
 
 LAYOUT_NAMES = (

@@ -4,8 +4,9 @@
     study = lightnas.sweep("configs/sweep_quickstart.yml", n_trials=8)   # an optuna.Study
     found = lightnas.report("sweeps/sweep_quickstart")                   # table, front, files
 
-Sits above the run module (lightnas.runs, lightnas.retrain) and uses only their public entry
-points; nothing below imports it. Needs the `sweeps` extra (Optuna, matplotlib, plotly).
+Sits above lightnas.run and uses only its public entry points (run.search.search,
+run.retrain.retrain); nothing below imports it. Optuna is a core dependency; the report's plots
+need the `sweeps` extra (matplotlib, plotly), checked before a sweep or a report starts.
 """
 
 from lightnas.sweeps.config import SweepConfig, load_sweep_config

@@ -12,18 +12,15 @@ best in the first objective).
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
-import plotly.graph_objects as go
 import yaml
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import FrozenTrial, TrialState
 
@@ -31,6 +28,12 @@ from lightnas.errors import ConfigError
 from lightnas.layout import SweepFolder
 from lightnas.runtime.fileio import write_atomic, write_json_atomic
 from lightnas.sweeps.study import SKIPPED, quiet_optuna, retried_number, safe_url
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PLOTTING = ("matplotlib", "plotly")  # the report's plots: the optional `sweeps` extra
 
 DEAD_WORKER = "its worker stopped (no heartbeat)"
 
@@ -214,7 +217,22 @@ def axis_label(metric: str, direction: str) -> str:
     return f"{metric} ({'higher' if direction == 'maximize' else 'lower'} is better)"
 
 
+def check_plotting() -> None:
+    """The report's plots need the `sweeps` extra: a missing package is bad input, said before a
+    sweep runs or a report is read."""
+    missing = [name for name in PLOTTING if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"sweeps need the `sweeps` extra ({missing[0]} is missing): "
+            "pip install 'lightnas[sweeps]'"
+        )
+
+
 def new_plot() -> tuple[Figure, Axes]:
+    # the optional extra, checked by check_plotting before any sweep or report
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 4.2), dpi=100)
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
@@ -274,6 +292,8 @@ def hover(row: dict, params: list[str]) -> str:
 
 def plot_html(path: Path, report: Report, params: list[str], title: str) -> None:
     """The same plot, interactive (hover: trial, parameters, folder); plotly.js embedded."""
+    import plotly.graph_objects as go  # the optional extra, checked by check_plotting
+
     done = [r for r in report.rows if r["state"] == "complete"]
     if len(report.objectives) > 1:
         y_name, x_name = report.objectives
@@ -336,6 +356,7 @@ def write_files(
 # ---- the entry points -----------------------------------------------------------------------
 def report(folder: str | Path, *, trial: int | None = None, storage: str | None = None) -> Report:
     """Read the sweep in `folder`, write its report files; what was found (printing nothing)."""
+    check_plotting()
     sweep_folder = SweepFolder(Path(folder))
     study, saved = load_study(sweep_folder, storage)
     objectives = list(saved.get("objectives") or {})

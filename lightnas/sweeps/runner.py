@@ -33,6 +33,7 @@ from lightnas.outputs.status import FAILED, RUNNING, read_status_file, write_sta
 from lightnas.run.folder import Tee
 from lightnas.runtime.fileio import make_folder, write_atomic
 from lightnas.sweeps.config import SweepConfig, check_n_trials, load_sweep_config
+from lightnas.sweeps.results import check_plotting
 from lightnas.sweeps.study import (
     Budget,
     build_pruner,
@@ -119,6 +120,7 @@ def prepare(
     config: str | Path | Mapping, n_trials: int | None = None, storage: str | None = None
 ) -> Plan:
     """Read and check a sweep without writing anything (bad input: one-line ConfigError)."""
+    check_plotting()
     cfg = load_sweep_config(config, n_trials, storage)
     budget = check_n_trials(cfg, grid_size(cfg))
     build_sampler(cfg, cfg.seed)
