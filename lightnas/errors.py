@@ -28,4 +28,4 @@ class ArchitectureError(LightNASError, ValueError):
 
 class ReportedError(LightNASError):
     """Bad input that rank 0 of a distributed run reports: the other ranks exit with code 2
-    without a message (lightnas.distributed)."""
+    without a message (lightnas.runtime.distributed)."""

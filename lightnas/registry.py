@@ -1,7 +1,10 @@
 """Named registries for LightNAS's extension points (models, datasets, search ops, costs, ...).
 
 Each registry is declared where its kind is defined and filled where each thing is defined, as
-timm's `@register_model`: adding a model, dataset, op or cost metric touches only its own file.
+timm's `@register_model`. A user's model, dataset, op or cost metric is one module of their own,
+listed under `imports:` in the config. A built-in one also needs its module imported by its
+package (e.g. lightnas/models/__init__.py), and a strategy with options of its own needs its
+section in the config schema (lightnas/config/schema.py).
 """
 
 from __future__ import annotations

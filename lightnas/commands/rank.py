@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +150,6 @@ class Row:
     tau_interval: tuple[float, float]
     spearman_rho: float
     top_k: float
-    extra: dict = field(default_factory=dict)
 
 
 def compare(name: str, predicted: Sequence[float], truth: Sequence[float], k: int) -> Row:
@@ -173,10 +171,6 @@ def format_rows(rows: Sequence[Row], k: int) -> str:
             f"{r.spearman_rho:>6.3f} {r.top_k:>6.2f}"
         )
     return "\n".join(lines)
-
-
-def mean(values: Sequence[float]) -> float:
-    return statistics.fmean(values) if values else float("nan")
 
 
 def as_json(rows: Sequence[Row]) -> list[dict]:

@@ -4,9 +4,10 @@
 a `DataBundle` of train / validation / test loaders that yield normalised float batches `(x, y)`
 already on `device`.
 
-Adding a dataset takes one file: register a *source*, a function
-`(options: DataOptions, ctx: BuildContext) -> Arrays | DataBundle`, where it is defined, and
-import that module below (or anywhere before `build_data` runs, e.g. in a plugin or a test):
+A dataset is a *source* registered where it is defined, a function
+`(options: DataOptions, ctx: BuildContext) -> Arrays | DataBundle`; its module must be imported
+before `build_data` runs: a user's is listed under `imports:` in the config, a built-in one needs
+its import line below as well:
 
     @DATASETS.register("tiny")
     def tiny(options: DataOptions, ctx: BuildContext) -> Arrays:

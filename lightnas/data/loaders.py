@@ -5,7 +5,7 @@ augmentation depend only on `(seed, epoch)`, and `batches(epoch, start=k)` yield
 batches from index k on that a full pass over the epoch yields: a run resumed at an epoch
 boundary, or in the middle of one, sees the batches of an uninterrupted run. `step=n` yields
 every n-th of them (k, k + n, ...) without loading the others: one process's share of a
-distributed run (lightnas.distributed).
+distributed run (lightnas.runtime.distributed).
 """
 
 from __future__ import annotations

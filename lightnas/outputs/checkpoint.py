@@ -13,7 +13,7 @@ from lightnas.errors import CheckpointError
 
 LAST = "last.pt"
 PREVIOUS = "previous.pt"
-# what every checkpoint holds (lightnas.engine.Engine.state_dict)
+# what every checkpoint holds (lightnas.engine.loop.Engine.state_dict)
 REQUIRED = ("epoch", "global_step", "history", "supernet", "optimizer", "strategy", "rng", "config")
 
 

@@ -5,7 +5,7 @@ retrain defaults (no sampled validation, no BN re-estimation: one architecture o
 statistics), then `-c` files and `--key value` overrides. The folder `<search>_retrain` (never
 overwritten) holds the same artefacts as a search plus `architecture.json`, the trained
 architecture and where it came from; `lightnas retrain --resume <folder>` continues it.
-Under torchrun the ranks train it together, as a search (lightnas.distributed).
+Under torchrun the ranks train it together, as a search (lightnas.runtime.distributed).
 """
 
 from __future__ import annotations

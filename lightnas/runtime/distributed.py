@@ -18,7 +18,7 @@ How a run is divided:
 - rewards, validation and BN re-estimation: each rank takes its share of the batches and counts
   and sums are added over the ranks (`split`, `cycle`, `first`, `sum_floats`,
   `reduce_bn_statistics`), so every rank gets the figure one process computes on the union;
-- files: only rank 0 writes (lightnas.runs); the other ranks print nothing but errors.
+- files: only rank 0 writes (lightnas.run); the other ranks print nothing but errors.
 """
 
 from __future__ import annotations

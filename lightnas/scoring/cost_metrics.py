@@ -18,7 +18,7 @@ Conventions (those of the BNN literature, e.g. Bi-Real Net and MeliusNet):
 Every cost metric is registered in `COSTS` under one key, the spelling used everywhere
 (metrics.jsonl, evaluation.json, TensorBoard's `cost/<key>`, `search.cost`): `params`,
 `model_bits`, `flops`, `bops`, `ops`, `latency` (seconds) and `latency_table` (seconds, from a
-search's per-op latency table, see `lightnas.latency`). A new metric is one decorated
+search's per-op latency table, see `lightnas.scoring.latency`). A new metric is one decorated
 function, e.g. in your own module:
 
     @register_cost("conv_layers", label="convs")
@@ -310,9 +310,10 @@ LATENCY_TABLE = "latency_table"
 
 @register_cost(LATENCY_TABLE, "table latency", additive=False, fmt=lambda s: f"{s * 1e3:.3g} ms")
 def latency_table(m: Measured) -> float | None:
-    """Seconds from a search's per-op latency table (lightnas.latency): the sum of the measured
-    latencies of an architecture's choices. A run with `search.cost: latency_table` measures the
-    table once and looks every architecture up in it; a standalone network has no table: None."""
+    """Seconds from a search's per-op latency table (lightnas.scoring.latency): the sum of the
+    measured latencies of an architecture's choices. A run with `search.cost: latency_table`
+    measures the table once and looks every architecture up in it; a standalone network has no
+    table: None."""
     return None
 
 

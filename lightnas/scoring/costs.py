@@ -68,7 +68,7 @@ class CostTable:
 
     def reference(self, key: str) -> float:
         """The cost `search.target_cost` defaults to: the base network's (first choice
-        everywhere). A latency table normalises by its mean instead (lightnas.latency)."""
+        everywhere). A latency table normalises by its mean instead (lightnas.scoring.latency)."""
         return self.cost(self.supernet.space.default(), key)
 
     def cost(self, arch: Architecture, key: str) -> float:

@@ -50,7 +50,6 @@ PRUNERS.add("hyperband", HyperbandPruner)
 
 SKIPPED = "skipped"  # user attribute of a trial beyond the budget (not run)
 RETRY_OF = "retry_of"  # user attribute of the retry of an interrupted trial
-ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
 # ---- samplers and pruners ---------------------------------------------------------------------
