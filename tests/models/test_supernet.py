@@ -107,7 +107,7 @@ def bottleneck_params(layers, width=64, classes=1000) -> int:
 
 BOTTLENECK_LAYERS = {"50": [3, 4, 6, 3], "101": [3, 4, 23, 3], "152": [3, 8, 36, 3]}
 # v2 (pre-activation) has no BN after the stem and none in the shortcut, one before the head:
-# 7,552 parameters fewer at every depth (tests/test_published_networks.py derives it)
+# 7,552 parameters fewer at every depth (tests/models/test_published_networks.py derives it)
 BOTTLENECK_V2_DIFFERENCE = 7_552
 # ResNet-E adds a BN after the stem (128) and a BN on the input (6; its 3 scales are frozen)
 RESNET_E_EXTRA = 134
