@@ -1,70 +1,23 @@
 import copy
 import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from helpers.exports import random_arch
+from helpers.exports import INPUT, MODELS, Exported, tiny_export
 from safetensors import safe_open
-from safetensors.torch import load, load_file, save, save_file
+from safetensors.torch import load, save
 from torch import nn
 
-from lightnas.errors import CheckpointError, ConfigError
+from lightnas.errors import ConfigError
 from lightnas.export import (
     METADATA_KEY,
-    export_child,
     load_architecture,
     load_child,
     model_info,
     safetensors_bytes,
 )
-from lightnas.models import child, create_supernet
-from lightnas.search.space import Architecture
-
-INPUT = (3, 16, 16)
-TINY_MELIUS = {"block_config": [1, 1], "growth_rate": 16, "init_features": 32, "reduction": [0.5]}
-MODELS = {
-    "melius": ("meliusnet_flex", None, TINY_MELIUS),
-    "resnet": ("resnet18", {"bits": [1, 32], "skip": True}, {"layers": [1, 1], "width": 8}),
-    # grouped transitions add a ChannelShuffle, as in meliusnet23/a/b/c
-    "melius_shuffle": ("meliusnet_flex", None, {**TINY_MELIUS, "transition_groups": 4}),
-}
-
-
-@dataclass
-class Exported:
-    key: str
-    net: nn.Module
-    arch: Architecture
-    info: dict
-    paths: dict[str, Path]
-    out_dir: Path
-    training_after: list[bool]
-
-
-def randomize_batchnorm(net: nn.Module) -> None:
-    """Non-trivial BN statistics, so exports that drop the buffers give other outputs."""
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            nn.init.uniform_(m.weight, 0.5, 1.5)
-            nn.init.uniform_(m.bias, -0.2, 0.2)
-
-
-def tiny_export(key: str, out_dir: Path, **kwargs) -> Exported:
-    model, space, kw = MODELS[key]
-    torch.manual_seed(0)
-    supernet = create_supernet(model, 10, "thumbnail", space, **kw)
-    randomize_batchnorm(supernet)
-    arch = random_arch(supernet.space, seed=1)
-    net = child(supernet, arch).train()
-    info = model_info(model, 10, "thumbnail", space, kw, INPUT, (0.5,) * 3, (0.25,) * 3)
-    paths = export_child(net, arch, info, out_dir, "epoch_3", **kwargs)
-    return Exported(key, net, arch, info, paths, out_dir, [m.training for m in net.modules()])
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -166,30 +119,3 @@ def test_bad_format_is_rejected_before_writing(tmp_path):
     ):
         tiny_export("resnet", tmp_path / "out", formats=("pt2", "tflite"))
     assert not (tmp_path / "out").exists()
-
-
-def test_load_child_errors(tmp_path):
-    with pytest.raises(CheckpointError, match="no exported child"):
-        load_child(tmp_path / "trainables" / "epoch_9")
-    paths = tiny_export("resnet", tmp_path, formats=()).paths
-    path = paths["safetensors"]
-    with safe_open(path, framework="pt") as f:
-        metadata = f.metadata()
-    tensors = load_file(path)
-    dropped = sorted(tensors)[0]
-    del tensors[dropped]
-    save_file(tensors, path, metadata=metadata)
-    with pytest.raises(
-        CheckpointError, match=f"do not match its architecture \\(missing: {dropped}\\)"
-    ):
-        load_child(path)
-
-
-def test_load_architecture_needs_the_model_description(tmp_path):
-    exp = tiny_export("resnet", tmp_path, formats=())
-    epoch_file = tmp_path / "epoch_3.json"
-    epoch_file.write_text(json.dumps({**exp.arch.to_dict(), "epoch": 3}))
-    with pytest.raises(ValueError, match="no model description"):
-        load_architecture(epoch_file)
-    epoch_file.write_text(json.dumps({**exp.arch.to_dict(), "model": exp.info}))
-    assert load_architecture(epoch_file) == exp.arch

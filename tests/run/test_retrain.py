@@ -6,14 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 import yaml
 from helpers.runs import tiny_config
 from safetensors.torch import save_file
 
-from lightnas.binary import QConv2d
 from lightnas.cli import main, retrain_main, search_main
-from lightnas.engine.loss import distillation_loss
 from lightnas.export import load_architecture
 from lightnas.outputs.checkpoint import load_checkpoint
 from lightnas.run.retrain import parse_args, prepare
@@ -102,26 +99,6 @@ def test_inherit_starts_from_the_supernet_weights(search, tmp_path):
     _, scratch, _ = prepared(args, rest)
     fresh = scratch.supernet.state_dict()
     assert not all(torch.equal(fresh[k], searched[k]) for k in fresh)
-
-
-def test_distillation_loss_blends_cross_entropy_and_soft_targets():
-    torch.manual_seed(0)
-    logits, teacher, y = torch.randn(8, 5), torch.randn(8, 5), torch.randint(0, 5, (8,))
-    ce = F.cross_entropy(logits, y)
-    assert torch.equal(distillation_loss(logits, teacher, y, 0.0, 4.0), ce)
-    assert distillation_loss(logits, logits, y, 1.0, 4.0).abs() < 1e-6  # same as the teacher
-    kl = F.kl_div(logits.log_softmax(1), teacher.softmax(1), reduction="batchmean")
-    assert torch.allclose(distillation_loss(logits, teacher, y, 0.5, 1.0), 0.5 * ce + 0.5 * kl)
-    hot = distillation_loss(logits, teacher, y, 1.0, 2.0)
-    soft_kl = F.kl_div((logits / 2).log_softmax(1), (teacher / 2).softmax(1), reduction="batchmean")
-    assert torch.allclose(hot, 4 * soft_kl)
-
-
-def test_full_precision_base_has_no_quantized_layer():
-    net = full_precision_base("resnet18", 4, "thumbnail", TINY_RESNET)
-    convs = [m for m in net.modules() if isinstance(m, QConv2d)]
-    assert convs and all(m.w_bits == 32 and m.a_bits == 32 for m in convs)
-    assert net(torch.zeros(2, 3, 8, 8)).shape == (2, 4)
 
 
 def test_distillation_changes_the_loss_and_trains(search, tmp_path):

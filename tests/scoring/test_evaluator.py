@@ -9,8 +9,6 @@ import torch
 from helpers.runs import make_engine, tiny_cfg
 
 from lightnas.cli import search_main
-from lightnas.engine.sampler import extreme_architectures
-from lightnas.engine.selection import select_final
 from lightnas.search import Architecture
 
 
@@ -84,23 +82,6 @@ def test_the_reward_uses_the_validation_protocol_of_bn():
     assert score.accuracy == pytest.approx(acc)
 
 
-@pytest.mark.parametrize("sampling", ["uniform", "sandwich"])
-def test_sampling_options(sampling):
-    cfg = tiny_cfg()
-    cfg.search.sampling, cfg.search.sandwich_k = sampling, 1
-    engine = make_engine(cfg)
-    archs = engine.training_architectures(0)
-    largest, smallest = extreme_architectures(engine.supernet.space, engine.evaluator.costs)
-    if sampling == "sandwich":
-        assert archs[:2] == [largest, smallest] and len(archs) == 3
-        assert largest == engine.supernet.space.default()
-        assert all(c in ("conv1x1", "identity") for c in smallest.values())
-    else:
-        assert len(archs) == 1
-    engine.run()
-    assert engine.history[0].train_loss > 0
-
-
 def test_inplace_distillation_teaches_the_other_children_the_largest_ones_output():
     cfg = tiny_cfg()
     cfg.search.sampling, cfg.search.sandwich_k, cfg.search.inplace_distill = "sandwich", 0, True
@@ -122,40 +103,6 @@ def test_inplace_distillation_teaches_the_other_children_the_largest_ones_output
     engine.train_step([largest, smallest], x, y)
     assert losses[0] is None  # the largest learns from the labels
     assert torch.allclose(losses[1], teacher, atol=1e-5)  # the smallest from the largest
-
-
-def test_the_final_selection_rescores_the_top_k_with_the_final_weights(write_config, tmp_path):
-    cfg = write_config(epochs=3, search={"final_top_k": 3, "num_val_samples": 2})
-    assert search_main(["-c", str(cfg)]) == 0
-    folder = tmp_path / "trainings" / "tiny"
-    final = json.loads((folder / "final_selection.json").read_text())
-    candidates = final["candidates"]
-    assert 1 <= len(candidates) <= 3
-    assert len({json.dumps(c["architecture"], sort_keys=True) for c in candidates}) == len(
-        candidates
-    )
-    winner = candidates[final["winner"]]
-    assert winner["reward"] == max(c["reward"] for c in candidates)
-    assert all(c["test_acc"] is not None for c in candidates)
-    best = json.loads((folder / "best_architecture.json").read_text())
-    assert best["architecture"]["choices"] == winner["architecture"]
-    assert best["stats"]["selected_by"] == "final selection"
-    assert best["stats"]["test_acc"] == winner["test_acc"]
-    exported = folder / "exported_models" / "trainables" / "final.json"
-    assert json.loads(exported.read_text())["architecture"]["choices"] == winner["architecture"]
-    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    proposed = {json.dumps(r["architecture"], sort_keys=True) for r in rows}
-    assert json.dumps(winner["architecture"], sort_keys=True) in proposed or len(rows) == 3
-
-
-def test_the_final_selection_leaves_the_supernet_state_as_the_last_epoch_left_it():
-    engine = make_engine(tiny_cfg(epochs=2, search=replace(tiny_cfg().search, final_top_k=0)))
-    engine.run()  # no final selection: the state of the last epoch
-    kept = {k: v.clone() for k, v in engine.supernet.state_dict().items()}
-    final = select_final(engine.evaluator, engine.proposals, 3, engine.epoch - 1)
-    assert len(final.candidates) >= 2  # BN was re-estimated for other architectures
-    after = engine.supernet.state_dict()
-    assert all(torch.equal(after[k], v) for k, v in kept.items())
 
 
 def test_hard_budget_penalises_costlier_architectures():
