@@ -72,3 +72,22 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
         file.write(f"{os.getpid()}\n")
         file.flush()
         yield
+
+
+def lock_holder(path: Path) -> int | None:
+    """The pid of the process holding `exclusive_lock` on `path`: the pid written in the file,
+    when that process has the file open (Linux /proc); None when the lock is free, or where
+    that cannot be seen. The written pid alone proves nothing: it stays after the run ends,
+    and the pid may have been reused since."""
+    try:
+        pid = int(Path(path).read_text().strip())
+        lock = os.stat(path)
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except (OSError, ValueError):
+        return None
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            opened = fd.stat()
+            if (opened.st_dev, opened.st_ino) == (lock.st_dev, lock.st_ino):
+                return pid
+    return None

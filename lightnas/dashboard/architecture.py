@@ -1,4 +1,5 @@
-"""An epoch's architecture drawn as SVG (from the run's own files), or its text table."""
+"""An epoch's architecture drawn as SVG (from the run's own files), or its text table. Only files
+inside the dashboard's root are read: a symbolic link out of it is as good as no file."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from pathlib import Path
 import graphviz
 
 from lightnas.dashboard.folders import cached
+from lightnas.dashboard.paths import inside
 from lightnas.graphs import architecture_to_dot, dot_available, read_logged_architecture
 from lightnas.layout import TrainingFolder, epoch_name
 
 
-def _stem(folder: TrainingFolder, epoch: int) -> Path:
-    return folder.architectures / epoch_name(epoch)
+def _file(root: Path, folder: TrainingFolder, epoch: int, suffix: str) -> Path | None:
+    """The epoch's saved file with `suffix` (epoch_N.svg, ...), if it is a file inside the root."""
+    path = folder.architectures / f"{epoch_name(epoch)}{suffix}"
+    return path if path.is_file() and inside(root, path) else None
 
 
 def _svg_from_dot(path: Path) -> bytes:
@@ -25,23 +29,22 @@ def _svg_from_json(path: Path) -> bytes:
     return graphviz.pipe("dot", "svg", dot.encode())
 
 
-def architecture_svg(folder: TrainingFolder, epoch: int) -> bytes | None:
+def architecture_svg(root: Path, folder: TrainingFolder, epoch: int) -> bytes | None:
     """The SVG the run rendered (epoch_N.svg), else one rendered from epoch_N.dot (or .json);
     None when there is neither, or Graphviz's `dot` is missing."""
-    stem = _stem(folder, epoch)
-    svg = stem.with_name(f"{stem.name}.svg")
-    if svg.is_file():
+    svg = _file(root, folder, epoch, ".svg")
+    if svg is not None:
         return svg.read_bytes()
     if not dot_available():
         return None
     for suffix, render in ((".dot", _svg_from_dot), (".json", _svg_from_json)):
-        path = stem.with_name(stem.name + suffix)
-        if path.is_file():
+        path = _file(root, folder, epoch, suffix)
+        if path is not None:
             return cached(f"svg{suffix}", path, render)
     return None
 
 
-def architecture_text(folder: TrainingFolder, epoch: int) -> str | None:
+def architecture_text(root: Path, folder: TrainingFolder, epoch: int) -> str | None:
     """The epoch's narrow text table (epoch_N.txt), if saved."""
-    path = _stem(folder, epoch).with_name(f"{epoch_name(epoch)}.txt")
-    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+    path = _file(root, folder, epoch, ".txt")
+    return None if path is None else path.read_text(encoding="utf-8", errors="replace")

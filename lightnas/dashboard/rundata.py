@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lightnas.dashboard.folders import best_of, rows_of, tail
 from lightnas.dashboard.listing import RunSummary
-from lightnas.dashboard.paths import relative_to_root
+from lightnas.dashboard.paths import inside, relative_to_root
 from lightnas.layout import TrainingFolder, epoch_of, inference_dir, trainables_dir
 
 # (chart id, title, y axis, series: (row key, legend name)); val_acc_<label> keys are added
@@ -150,17 +150,22 @@ def architecture_epochs(folder: TrainingFolder) -> list[int]:
 
 
 def downloads(root: Path, folder: TrainingFolder) -> list[dict]:
-    """The run's files worth downloading: exports (newest epoch first), then config and logs."""
+    """The run's files worth downloading: exports (newest epoch first), then config and logs;
+    a symbolic link out of the root is left out (/download refuses it)."""
     out = []
     for where in (inference_dir(folder.exports), trainables_dir(folder.exports)):
-        files = [p for p in where.glob("*") if p.is_file() and p.suffix in EXPORT_SUFFIXES]
+        files = [p for p in where.glob("*") if p.suffix in EXPORT_SUFFIXES and _servable(root, p)]
         files.sort(key=lambda p: (-(epoch_of(p.stem) or 0), p.name))
         out += [_download(root, p, EXPORT_SUFFIXES[p.suffix]) for p in files]
     for attr in RUN_FILES:
         path = getattr(folder, attr)
-        if path.is_file():
+        if _servable(root, path):
             out.append(_download(root, path, path.suffix.lstrip(".") or "file"))
     return out
+
+
+def _servable(root: Path, path: Path) -> bool:
+    return path.is_file() and inside(root, path)
 
 
 def _download(root: Path, path: Path, kind: str) -> dict:
@@ -183,6 +188,6 @@ def run_data(root: Path, folder: TrainingFolder, summary: RunSummary) -> dict:
         "scatter": scatter(rows, best),
         "best_epoch": (best.get("stats") or {}).get("epoch"),
         "architecture_epochs": architecture_epochs(folder),
-        "log": tail(folder.log, LOG_LINES),
+        "log": tail(folder.log, LOG_LINES) if inside(root, folder.log) else [],
         "downloads": downloads(root, folder),
     }

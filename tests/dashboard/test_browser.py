@@ -28,10 +28,16 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser) -> Iterator[Page]:
+def console_errors() -> list[str]:
+    """What the page's console reported as errors; a test removes those it expects."""
+    return []
+
+
+@pytest.fixture
+def page(browser, console_errors) -> Iterator[Page]:
     context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    errors: list[str] = []
+    errors = console_errors
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield page
@@ -158,6 +164,29 @@ def test_a_search_launched_from_the_page_appears_runs_and_finishes(dashboard, pa
     assert traces and traces[0]["n"] == 2
     page.goto(dashboard.url + "/")
     expect(page.locator("tr.run[data-path='fromweb'] .badge")).to_have_text("finished")
+
+
+def test_a_refused_upload_says_why_in_one_line_and_shows_no_file_it_names(
+    dashboard, page, console_errors, tmp_path
+):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT\n")
+    config = tmp_path / "names_a_file.yml"
+    config.write_text(yaml.safe_dump({**tiny_config(tmp_path), "config": str(secret)}))
+    page.goto(dashboard.url + "/launch")
+    expect(page.locator("#rules")).to_contain_text("--allow-imports")
+    page.set_input_files("#upload", str(config))
+    page.fill("#name", "refused")
+    page.click("#start")
+    expect(page.locator("#error")).to_have_text(
+        "config: a launch from the dashboard may not set it"
+    )
+    expect(page.locator("body")).not_to_contain_text("TOP-SECRET")
+    expect(page.locator("#name")).to_have_value("refused")  # the form is kept
+    assert not (dashboard.root / "refused").exists()
+    console_errors.remove(  # the page answered 400 Bad Request, as it should
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    )
 
 
 def test_stop_from_the_page_leaves_a_resumable_checkpoint(dashboard, page, tmp_path):
