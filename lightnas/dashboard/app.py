@@ -274,7 +274,7 @@ def _prepare(s: Settings, form: dict[str, str], raw: bytes, filename: str) -> la
         return launching.validate(
             s.root, _cwd(s), path, overrides, form["name"].strip(), output_dir
         )
-    except ConfigError:
+    except Exception:  # refused, or a bug: the upload is kept only for a launch
         if text.strip():
             path.unlink(missing_ok=True)
         raise

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token",
         default=None,
-        help="access token (default: a random one when not loopback; never empty then)",
+        help="access token (default: a random one when not on loopback; an empty one is "
+        "refused there)",
     )
     parser.add_argument(
         "--configs", default="configs", help="configs offered on the launch page (default configs)"
