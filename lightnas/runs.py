@@ -37,7 +37,7 @@ from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
 from lightnas.sampling import TrainingSampler
 from lightnas.search.strategies import STRATEGIES, Strategy
-from lightnas.tracking import FAILED, INTERRUPTED, standard_callbacks, write_status
+from lightnas.tracking import FAILED, INTERRUPTED, heartbeat, standard_callbacks, write_status
 
 # keys that may change when resuming; everything else must match the checkpoint's config
 RESUMABLE = (
@@ -348,7 +348,8 @@ def run_logged(engine: Engine, folder: TrainingFolder, info: dict, resume_comman
             print(f"training folder: {folder.root}", flush=True)
             if engine.epoch or engine.progress:
                 print(f"resuming {folder.root} after {position(engine)}", flush=True)
-            engine.run()
+            with heartbeat(folder.status, engine):
+                engine.run()
             return 0
         except KeyboardInterrupt:
             write_status(folder.status, INTERRUPTED)

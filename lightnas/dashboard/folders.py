@@ -106,9 +106,10 @@ def inferred_status(folder: TrainingFolder, done: int, epochs: int | None) -> di
 
 
 def status_of(folder: TrainingFolder, done: int, epochs: int | None) -> dict:
-    """status.json through `read_status` (a killed run reads as interrupted), else inferred."""
+    """status.json through `read_status` with the folder's lock (a killed run reads as
+    interrupted, a live one as running whatever its heartbeat says), else inferred."""
     if folder.status.exists():
-        status = read_status(folder.status)
+        status = read_status(folder.status, folder.lock)
         if status.get("state"):
             return status
     return inferred_status(folder, done, epochs)
