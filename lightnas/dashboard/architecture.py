@@ -1,4 +1,5 @@
-"""An epoch's architecture drawn as SVG (from the run's own files), or its text table."""
+"""An epoch's architecture, or the run's result's (lightnas.result), drawn as SVG from the run's
+own files, or as a text table."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ from pathlib import Path
 
 import graphviz
 
-from lightnas.dashboard.folders import cached
-from lightnas.graphs import architecture_to_dot, dot_available, read_logged_architecture
+from lightnas.dashboard.folders import cached, result_of
+from lightnas.errors import ArchitectureError
+from lightnas.graphs import (
+    architecture_table,
+    architecture_to_dot,
+    dot_available,
+    read_logged_architecture,
+)
 from lightnas.layout import TrainingFolder, epoch_name
+from lightnas.search.space import Architecture
 
 
 def _stem(folder: TrainingFolder, epoch: int) -> Path:
@@ -45,3 +53,42 @@ def architecture_text(folder: TrainingFolder, epoch: int) -> str | None:
     """The epoch's narrow text table (epoch_N.txt), if saved."""
     path = _stem(folder, epoch).with_name(f"{epoch_name(epoch)}.txt")
     return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+
+
+# ---- the run's result ------------------------------------------------------------------------
+def result_graph(folder: TrainingFolder) -> tuple[Architecture, dict] | None:
+    """The result's architecture (best_architecture.json) and what its graph is annotated
+    with: how it was selected, its accuracies and costs; None before the first epoch's end."""
+    result = result_of(folder)
+    if result is None or not folder.best_architecture.is_file():
+        return None
+    try:
+        arch, _ = read_logged_architecture(folder.best_architecture)
+    except ArchitectureError:
+        return None
+    stats = {"epoch": result.epoch, "selected_by": result.selected_by, "val_acc": result.val_acc}
+    if result.test_acc is not None:
+        stats["test_acc"] = result.test_acc
+    costs = {k: result.costs[k] for k in ("ops", "model_bits", "params") if k in result.costs}
+    return arch, stats | costs
+
+
+def _svg_of_result(folder: TrainingFolder) -> bytes | None:
+    graph = result_graph(folder)
+    if graph is None:
+        return None
+    dot = architecture_to_dot(graph[0], f"{folder.name}: result", stats=graph[1])
+    return graphviz.pipe("dot", "svg", dot.encode())
+
+
+def result_svg(folder: TrainingFolder) -> bytes | None:
+    """The result's architecture as SVG; None without one, or without Graphviz's `dot`."""
+    if not dot_available() or not folder.best_architecture.is_file():
+        return None
+    return cached("svg.result", folder.best_architecture, lambda _: _svg_of_result(folder))
+
+
+def result_text(folder: TrainingFolder) -> str | None:
+    """The result's architecture as a narrow text table, if there is a result."""
+    graph = result_graph(folder)
+    return None if graph is None else architecture_table(*graph)
