@@ -165,20 +165,42 @@ class EpochResult:
         )
 
 
+LATEST_EPOCH, FINAL_SELECTION = "latest epoch", "final selection"  # how a Best was selected
+
+
 @dataclass
 class Best:
-    """The search's pick: the latest epoch's architecture until the final selection, then its
-    winner (with its accuracy on the test split)."""
+    """The search's pick, the result of the run: the latest epoch's architecture until the final
+    selection, then its winner (with its accuracy on the test split). Written whole to
+    best_architecture.json ("stats"), which lightnas.result reads back for every display."""
 
-    epoch: int
+    epoch: int  # the epoch that proposed it
     architecture: dict[str, str]
     val_acc: float
     reward: float
-    selected_by: str = "latest epoch"
+    selected_by: str = LATEST_EPOCH
     test_acc: float | None = None
+    label: str | None = None  # the validated label (greedy, sampled, ...) it was proposed as
+    val_loss: float | None = None
+    cost: float | None = None  # the configured cost (search.cost)
+    costs: dict[str, float] = field(default_factory=dict)  # every additive cost metric, by key
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def of_epoch(cls, result: EpochResult) -> Best:
+        """An epoch's architecture as the pick so far."""
+        return cls(
+            result.epoch,
+            result.architecture,
+            result.val_acc,
+            result.reward,
+            label=result.chosen,
+            val_loss=result.val_loss,
+            cost=result.cost,
+            costs=dict(result.costs),
+        )
 
 
 def lr_at(epoch: int, epochs: int, lr: float, min_lr: float = 0.0) -> float:
@@ -243,7 +265,7 @@ class Engine:
                 self.progress = None
                 self.final = None  # a resumed run with more epochs chooses again
                 self.history.append(result)
-                self.best = Best(result.epoch, result.architecture, result.val_acc, result.reward)
+                self.best = Best.of_epoch(result)
                 # an epoch's files (metrics, checkpoint) land together: a stop waits for them
                 self._emit("on_epoch_end", result)
                 self._stop_if_interrupted()
@@ -258,8 +280,18 @@ class Engine:
         self.final = select_final(self.evaluator, self.proposals, k, self.epoch - 1)
         self._emit("on_phase_end", "final")
         w = self.final.best
+        arch = Architecture(self.supernet.space, w.architecture)
         self.best = Best(
-            w.proposed_epoch, w.architecture, w.val_acc, w.reward, "final selection", w.test_acc
+            w.proposed_epoch,
+            w.architecture,
+            w.val_acc,
+            w.reward,
+            FINAL_SELECTION,
+            w.test_acc,
+            label=w.label,
+            val_loss=w.val_loss,
+            cost=self.evaluator.cost(arch),
+            costs=dict(w.costs),
         )
         self._emit("on_final", self.final)
 

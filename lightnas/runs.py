@@ -35,9 +35,10 @@ from lightnas.fileio import exclusive_lock, make_folder
 from lightnas.latency import LatencyCostTable, latency_cost_table
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
+from lightnas.result import describe_result
 from lightnas.sampling import TrainingSampler
 from lightnas.search.strategies import STRATEGIES, Strategy
-from lightnas.tracking import FAILED, INTERRUPTED, standard_callbacks, write_status
+from lightnas.tracking import FAILED, INTERRUPTED, heartbeat, standard_callbacks, write_status
 
 # keys that may change when resuming; everything else must match the checkpoint's config
 RESUMABLE = (
@@ -348,7 +349,8 @@ def run_logged(engine: Engine, folder: TrainingFolder, info: dict, resume_comman
             print(f"training folder: {folder.root}", flush=True)
             if engine.epoch or engine.progress:
                 print(f"resuming {folder.root} after {position(engine)}", flush=True)
-            engine.run()
+            with heartbeat(folder.status, engine):
+                engine.run()
             return 0
         except KeyboardInterrupt:
             write_status(folder.status, INTERRUPTED)
@@ -452,8 +454,5 @@ def run_quietly(engine: Engine) -> int:
 
 
 def describe_best(engine: Engine) -> str:
-    best = engine.best
-    test = "" if best.test_acc is None else f", test acc {best.test_acc:.4f}"
-    return (
-        f"architecture of epoch {best.epoch} ({best.selected_by}: val acc {best.val_acc:.4f}{test})"
-    )
+    """The `done:` line's result: `engine.best`, which is what best_architecture.json holds."""
+    return describe_result(engine.best)

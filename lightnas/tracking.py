@@ -3,13 +3,16 @@ graphs, exports and checkpoints, plus the progress bars."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
 import os
 import socket
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ from tqdm import tqdm
 from lightnas.checkpoint import save_checkpoint
 from lightnas.engine import CONTROLLER_KEYS, Callback, Engine, EpochResult
 from lightnas.export import export_child
-from lightnas.fileio import write_json_atomic
+from lightnas.fileio import lock_held, read_json, write_json_atomic
 from lightnas.graphs import (
     architecture_to_dot,
     blocks_summary,
@@ -296,34 +299,18 @@ class Checkpointer(Callback):
 
 
 class StatusFile(Callback):
-    """status.json: what the run is doing, with a heartbeat, so that a reader (the dashboard)
-    can tell a running search from a killed one."""
-
-    HEARTBEAT_S = 5.0
+    """status.json: what the run is doing, so that a reader (the dashboard) can tell a running
+    search from a killed one. Written at the run's start, epoch ends and end; its heartbeat beats
+    from a timer meanwhile (`heartbeat`, around the whole run), whatever phase the run is in."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.last = 0.0
 
-    def write(self, engine: Engine, state: str, **extra) -> None:
-        progress = engine.progress
-        write_status(
-            self.path,
-            state,
-            epoch=engine.epoch,
-            epochs=engine.cfg.epochs,
-            step=0 if progress is None else progress.step,
-            steps=len(engine.data.train),
-            **extra,
-        )
-        self.last = time.monotonic()
+    def write(self, engine: Engine, state: str) -> None:
+        write_status(self.path, state, **progress_fields(engine))
 
     def on_start(self, engine: Engine) -> None:
         self.write(engine, RUNNING)
-
-    def on_batch_end(self, engine: Engine) -> None:
-        if time.monotonic() - self.last >= self.HEARTBEAT_S:
-            self.write(engine, RUNNING)
 
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         self.write(engine, RUNNING)
@@ -332,15 +319,33 @@ class StatusFile(Callback):
         self.write(engine, FINISHED)
 
 
+def progress_fields(engine: Engine) -> dict:
+    """Where the run stands, for status.json: epochs done and the epoch's batches done."""
+    progress = engine.progress  # read from the heartbeat's thread too: one attribute read
+    return {
+        "epoch": engine.epoch,
+        "epochs": engine.cfg.epochs,
+        "step": 0 if progress is None else progress.step,
+        "steps": len(engine.data.train),
+    }
+
+
 # ---- status.json ----------------------------------------------------------------------------
 RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
 PRUNED = "pruned"  # ended early by a sweep's pruner (lightnas.runs.StopRun)
+HEARTBEAT_S = 5.0  # how often a running run's heartbeat beats
 STALE_S = 60.0  # a running status whose heartbeat is older than this belongs to a dead process
+# the run's thread and its heartbeat's take turns to read, update and replace status.json
+_status_lock = threading.Lock()
 
 
 def write_status(path: Path, state: str, **fields) -> None:
     """Record the run's state (running, finished, interrupted, failed) and a heartbeat."""
-    previous = read_status_file(path)
+    with _status_lock:
+        _write_status(path, read_status_file(path), state, fields)
+
+
+def _write_status(path: Path, previous: dict, state: str, fields: dict) -> None:
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     status = {
         **previous,
@@ -355,24 +360,72 @@ def write_status(path: Path, state: str, **fields) -> None:
     write_json_atomic(path, status)
 
 
-def read_status_file(path: Path) -> dict:
+def beat_status(path: Path, **fields) -> None:
+    """Refresh the heartbeat (and `fields`) of the running status this process wrote; a status
+    the run has ended (finished, interrupted, failed, pruned) is left as it is."""
+    with _status_lock:
+        previous = read_status_file(path)
+        if previous.get("state") == RUNNING and previous.get("pid") == os.getpid():
+            _write_status(path, previous, RUNNING, fields)
+
+
+@contextlib.contextmanager
+def heartbeat(path: Path, engine: Engine) -> Iterator[None]:
+    """Beat status.json's heartbeat every HEARTBEAT_S seconds from a daemon thread while the
+    block runs, whatever the engine is doing (training, the controller phase, validation, the
+    final selection, an export); stopped, and joined, when the block ends, however it ends,
+    before the caller records how the run ended. Only rank 0 runs it (lightnas.runs.run_logged)."""
+    stop = threading.Event()
+    every = HEARTBEAT_S
+
+    def beat() -> None:
+        warned = False
+        while not stop.wait(every):
+            try:
+                beat_status(path, **progress_fields(engine))
+            except OSError as err:  # a full disk: the run goes on, a reader sees it go stale
+                if not warned:
+                    print(f"warning: cannot write {path}: {err}", file=sys.stderr, flush=True)
+                warned = True
+
+    thread = threading.Thread(target=beat, name="lightnas-heartbeat", daemon=True)
+    thread.start()
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
-def read_status(path: Path) -> dict:
+def read_status_file(path: Path) -> dict:
+    return read_json(path)
+
+
+def read_status(path: Path, lock: Path | None = None) -> dict:
     """The recorded status, with `state` corrected to `interrupted` for a run that says it is
-    running but whose process is gone (killed) or whose heartbeat stopped."""
+    running but has ended without saying so (killed). With the folder's `lock`, see `run_alive`."""
     status = read_status_file(path)
-    if status.get("state") != RUNNING:
+    if status.get("state") != RUNNING or run_alive(status, lock):
         return status
+    return {**status, "state": INTERRUPTED, "killed": True}
+
+
+def run_alive(status: dict, lock: Path | None = None) -> bool:
+    """Whether the run of a `running` status still runs. The folder's lock, which the system
+    drops when the run's process ends however it ends, decides where it can: held, the run is
+    alive (whatever its heartbeat says); free, a run of this machine is dead. Otherwise (no
+    lock file: an older version; or the run is on another machine, whose file system may not
+    share locks): dead when its process is gone from this machine, or its heartbeat is older than
+    STALE_S."""
+    held = lock_held(lock) if lock is not None else None
+    if held:
+        return True
     same_host = status.get("host") == socket.gethostname()
-    stale = time.time() - status.get("heartbeat_unix", 0) > STALE_S
-    if (same_host and not process_alive(status.get("pid"))) or stale:
-        status = {**status, "state": INTERRUPTED, "killed": True}
-    return status
+    if held is False and same_host:
+        return False
+    if same_host and not process_alive(status.get("pid")):
+        return False
+    return time.time() - status.get("heartbeat_unix", 0) <= STALE_S
 
 
 def process_alive(pid: object) -> bool:

@@ -3,7 +3,7 @@ browser by Plotly from the JSON endpoints, every script and style served from in
 
 Pages: `/` runs, `/run/<path>` a run, `/sweep/<path>` a sweep, `/compare?run=a&run=b`, `/launch`.
 JSON: `/api/runs`, `/api/run/<path>`, `/api/sweep/<path>`, `/api/compare`,
-`/api/architecture/<path>?epoch=N`.
+`/api/architecture/<path>?epoch=N` (without `epoch`: the run's result).
 Files: `/download/<path>` (inside the root only). Actions (POST): `/launch`, `/stop/<path>`,
 `/resume/<path>`.
 """
@@ -31,7 +31,12 @@ from starlette.datastructures import FormData, UploadFile
 
 from lightnas.dashboard import checking, listing
 from lightnas.dashboard import launch as launching
-from lightnas.dashboard.architecture import architecture_svg, architecture_text
+from lightnas.dashboard.architecture import (
+    architecture_svg,
+    architecture_text,
+    result_svg,
+    result_text,
+)
 from lightnas.dashboard.compare import compare_data
 from lightnas.dashboard.formatting import FILTERS
 from lightnas.dashboard.paths import OutsideRoot, resolve_inside
@@ -167,15 +172,19 @@ def api_run(request: Request, path: str) -> JSONResponse:
     return JSONResponse({**run_data(root, folder, summary), "launch": record})
 
 
-def api_architecture(request: Request, path: str, epoch: Annotated[int, Query(ge=1)]) -> Response:
+def api_architecture(
+    request: Request, path: str, epoch: Annotated[int | None, Query(ge=1)] = None
+) -> Response:
+    """Epoch `epoch`'s architecture; without `epoch`, the run's result's (lightnas.result)."""
     folder, _ = _training(request, path)
     root = _settings(request).root
-    svg = architecture_svg(root, folder, epoch)
+    svg = architecture_svg(root, folder, epoch) if epoch else result_svg(root, folder)
     if svg is not None:
         return Response(svg, media_type="image/svg+xml")
-    text = architecture_text(root, folder, epoch)
+    text = architecture_text(root, folder, epoch) if epoch else result_text(root, folder)
     if text is None:
-        raise HTTPException(404, f"{path}: no architecture saved for epoch {epoch}")
+        what = f"epoch {epoch}" if epoch else "the result (no epoch has ended)"
+        raise HTTPException(404, f"{path}: no architecture saved for {what}")
     return PlainTextResponse(text)
 
 

@@ -1,5 +1,6 @@
-"""An epoch's architecture drawn as SVG (from the run's own files), or its text table. Only files
-inside the dashboard's root are read: a symbolic link out of it is as good as no file."""
+"""An epoch's architecture, or the run's result's (lightnas.result), drawn as SVG from the run's
+own files, or as a text table. Only files inside the dashboard's root are read: a symbolic
+link out of it is as good as no file."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from pathlib import Path
 
 import graphviz
 
-from lightnas.dashboard.folders import cached
+from lightnas.dashboard.folders import cached, result_of
 from lightnas.dashboard.paths import inside
-from lightnas.graphs import architecture_to_dot, dot_available, read_logged_architecture
+from lightnas.errors import ArchitectureError
+from lightnas.graphs import (
+    architecture_table,
+    architecture_to_dot,
+    dot_available,
+    read_logged_architecture,
+)
 from lightnas.layout import TrainingFolder, epoch_name
+from lightnas.search.space import Architecture
 
 
 def _file(root: Path, folder: TrainingFolder, epoch: int, suffix: str) -> Path | None:
@@ -48,3 +56,43 @@ def architecture_text(root: Path, folder: TrainingFolder, epoch: int) -> str | N
     """The epoch's narrow text table (epoch_N.txt), if saved."""
     path = _file(root, folder, epoch, ".txt")
     return None if path is None else path.read_text(encoding="utf-8", errors="replace")
+
+
+# ---- the run's result ------------------------------------------------------------------------
+def result_graph(root: Path, folder: TrainingFolder) -> tuple[Architecture, dict] | None:
+    """The result's architecture (best_architecture.json) and what its graph is annotated
+    with: how it was selected, its accuracies and costs; None before the first epoch's end."""
+    result = result_of(folder)
+    path = folder.best_architecture
+    if result is None or not path.is_file() or not inside(root, path):
+        return None
+    try:
+        arch, _ = read_logged_architecture(folder.best_architecture)
+    except ArchitectureError:
+        return None
+    stats = {"epoch": result.epoch, "selected_by": result.selected_by, "val_acc": result.val_acc}
+    if result.test_acc is not None:
+        stats["test_acc"] = result.test_acc
+    costs = {k: result.costs[k] for k in ("ops", "model_bits", "params") if k in result.costs}
+    return arch, stats | costs
+
+
+def _svg_of_result(root: Path, folder: TrainingFolder) -> bytes | None:
+    graph = result_graph(root, folder)
+    if graph is None:
+        return None
+    dot = architecture_to_dot(graph[0], f"{folder.name}: result", stats=graph[1])
+    return graphviz.pipe("dot", "svg", dot.encode())
+
+
+def result_svg(root: Path, folder: TrainingFolder) -> bytes | None:
+    """The result's architecture as SVG; None without one, or without Graphviz's `dot`."""
+    if not dot_available() or not folder.best_architecture.is_file():
+        return None
+    return cached("svg.result", folder.best_architecture, lambda _: _svg_of_result(root, folder))
+
+
+def result_text(root: Path, folder: TrainingFolder) -> str | None:
+    """The result's architecture as a narrow text table, if there is a result."""
+    graph = result_graph(root, folder)
+    return None if graph is None else architecture_table(*graph)

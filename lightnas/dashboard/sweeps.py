@@ -28,9 +28,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from lightnas.dashboard.folders import cached, parse_yaml
-from lightnas.dashboard.listing import RunSummary
+from lightnas.dashboard.listing import RunSummary, finished_results, trial_number
 from lightnas.dashboard.paths import inside, relative_to_root
-from lightnas.dashboard.rundata import pareto_front
+from lightnas.dashboard.rundata import pareto_indices
 from lightnas.errors import LightNASError
 from lightnas.layout import SweepFolder
 
@@ -175,24 +175,28 @@ def read_studies(path: Path, name: str, config: dict) -> list[dict]:
 
 # ---- joining the trials' folders -----------------------------------------------------------
 def accuracy_front(trials: Sequence[RunSummary]) -> dict:
-    """Every trial's best validation accuracy against its best architecture's OPs, and the
-    Pareto front across trials."""
-    points = [t for t in trials if t.best_val_acc is not None and t.ops is not None]
-    front = pareto_front((t.ops, t.best_val_acc) for t in points)
+    """Every trial's result (lightnas.result): validation accuracy against OPs, and the Pareto
+    front across the finished trials (Optuna's complete trials, whose objective values are
+    these results: the same front as the objectives chart's when those are val_acc and ops)."""
+    points = [t for t in trials if t.val_acc is not None and t.ops is not None]
+    finished = finished_results(points)
+    front = [finished[i] for i in pareto_indices([(t.ops, t.val_acc) for t in finished])]
     return {
-        "points": [{"path": t.path, "ops": t.ops, "val_acc": t.best_val_acc} for t in points],
-        "front": {"ops": [c for c, _ in front], "val_acc": [a for _, a in front]},
+        "points": [
+            {"path": t.path, "ops": t.ops, "val_acc": t.val_acc, "state": t.state} for t in points
+        ],
+        "front": {
+            "ops": [t.ops for t in front],
+            "val_acc": [t.val_acc for t in front],
+            "paths": [t.path for t in front],
+        },
     }
 
 
 def trial_numbers(trials: Sequence[RunSummary]) -> dict[int, RunSummary]:
-    """Trial folders by trial number: the digits their name ends with (`trial_0003`, `3`)."""
-    out = {}
-    for t in trials:
-        digits = t.name[len(t.name.rstrip("0123456789")) :]
-        if digits:
-            out[int(digits)] = t
-    return out
+    """Trial folders by trial number (lightnas.dashboard.listing.trial_number)."""
+    numbered = ((trial_number(t.name), t) for t in trials)
+    return {n: t for n, t in numbered if n is not None}
 
 
 def with_runs(studies: list[dict], sweep_path: str, trials: Sequence[RunSummary]) -> list[dict]:

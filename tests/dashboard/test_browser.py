@@ -3,6 +3,7 @@ download), against `python -m lightnas dashboard` on a free loopback port."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 import yaml
 from conftest import tiny_config
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from lightnas.dashboard.formatting import percent
 
 from .conftest import Dashboard, status, wait_for
 from .fake import sweep
@@ -106,6 +109,15 @@ def test_the_run_page_draws_curves_heat_map_scatter_architecture_and_log(shown, 
     image = page.locator("#arch-img")
     expect(image).to_be_visible()
     page.wait_for_function("() => document.getElementById('arch-img').naturalWidth > 0")
+    # the run's result, as the files hold it: the final selection's winner, drawn first
+    final = json.loads((shown.root / "tiny" / "final_selection.json").read_text())
+    won = final["candidates"][final["winner"]]
+    result = f"result: epoch {won['proposed_epoch']} (final selection)"
+    expect(page.locator("#arch-epoch option").first).to_have_text(result)
+    expect(page.locator("#arch-epoch")).to_have_value("")
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text(f"Val acc (result){percent(won['val_acc'])}")
+    expect(summary).to_contain_text(f"Test acc (result){percent(won['test_acc'])}")
     expect(page.locator("#log")).to_contain_text("training folder:")
     expect(page.locator("#downloads a")).not_to_have_count(0)
     expect(page.locator("#stop-form")).to_be_hidden()
@@ -144,6 +156,9 @@ def test_the_sweep_page_draws_its_trials_front_and_importances(shown, page):
     expect(page.locator("#studies table tr")).to_have_count(4)  # header + 3 trials
     expect(page.locator("#importances .chart")).to_have_count(2)  # val_acc and ops
     expect(page.locator("#trial-folders tbody tr")).to_have_count(3)
+    accuracies = page.locator("#trial-folders tbody tr td:nth-child(4)").all_inner_texts()
+    assert sorted(accuracies) == ["50.0 %", "60.0 %", "70.0 %"]  # each trial's result
+    expect(page.locator("#sweep-best")).to_have_text("70.0 %")  # the best of them
 
 
 # ---- launching -----------------------------------------------------------------------------
