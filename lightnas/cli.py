@@ -24,6 +24,33 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
+# one line per command for `lightnas --help` (each command's own --help has its options)
+SUMMARIES = {
+    "search": "run or resume a search (the same as train_enas.py)",
+    "retrain": "train a search's result (or another architecture) on its own",
+    "evaluate": "accuracy, costs and latency of a trained child, beside the base network",
+    "rank": "how well a search's shared weights rank architectures trained alone",
+    "sweep": "run or resume many searches or retrains as one Optuna study",
+    "report": "tables, Pareto front, plots and the retrain command of a sweep",
+    "dashboard": "the browser dashboard over training folders and sweeps",
+}
+HELP = ("-h", "--help")
+
+
+def usage() -> str:
+    """`lightnas --help`: the usage line and every command with one line."""
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {SUMMARIES[name]}" for name in COMMANDS]
+    return "\n".join(
+        [
+            "usage: lightnas COMMAND [options]   (lightnas COMMAND --help: its options)",
+            "",
+            "commands:",
+            *lines,
+        ]
+    )
+
+
 def run_command(command: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
         return command(argv)
@@ -36,7 +63,13 @@ def run_command(command: Callable[[list[str]], int], argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`lightnas COMMAND ...`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS:
+    if argv and argv[0] in HELP:
+        print(usage())
+        return 0
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return 2
+    if argv[0] not in COMMANDS:
         print(f"usage: lightnas {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
     return run_command(COMMANDS[argv[0]], argv[1:])

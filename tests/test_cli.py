@@ -2,13 +2,17 @@
 
 import pytest
 
-from lightnas.cli import COMMANDS, main, run_command
+from lightnas.cli import COMMANDS, main, run_command, usage
 from lightnas.errors import ConfigError, ReportedError
 
 
-@pytest.mark.parametrize("argv", [[], ["nonsense"]])
-def test_an_unknown_command_prints_the_usage_and_exits_2(argv, capsys):
-    assert main(argv) == 2
+def test_no_command_prints_the_usage_with_every_command_and_exits_2(capsys):
+    assert main([]) == 2
+    assert capsys.readouterr().err == usage() + "\n"
+
+
+def test_an_unknown_command_prints_the_usage_and_exits_2(capsys):
+    assert main(["nonsense"]) == 2
     assert capsys.readouterr().err == f"usage: lightnas {{{','.join(COMMANDS)}}} ...\n"
 
 

@@ -1,5 +1,6 @@
-"""`lightnas dashboard [ROOT] [--port 8990] [--host 127.0.0.1]`: argument parsing only; the
-server needs the `dashboard` extra (pip install -e ".[dashboard]")."""
+"""`lightnas dashboard [ROOT] [--port 8990] [--host 127.0.0.1] [--token T] [--configs DIR]
+[--allow-imports]`: argument parsing only; the server needs the `dashboard` extra
+(pip install -e ".[dashboard]")."""
 
 from __future__ import annotations
 
@@ -28,10 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind (default 127.0.0.1; any other needs the token printed at start)",
     )
     parser.add_argument(
-        "--token", default=None, help="access token (default: a random one when not loopback)"
+        "--token",
+        default=None,
+        help="access token (default: a random one when not on loopback; an empty one is "
+        "refused there)",
     )
     parser.add_argument(
         "--configs", default="configs", help="configs offered on the launch page (default configs)"
+    )
+    parser.add_argument(
+        "--allow-imports",
+        action="store_true",
+        help="let a search launched from the page import modules (`imports:` in an uploaded "
+        "config or the overrides: code that runs on this machine); off by default",
     )
     return parser
 
@@ -48,9 +58,10 @@ def main(argv: list[str]) -> int:
         raise ConfigError(
             f'the dashboard needs {", ".join(missing)}: pip install -e ".[dashboard]"'
         )
-    root = Path(args.root)
-    make_folder(root, "root")
     # imported here: the server's packages are an optional extra, checked just above
-    from lightnas.dashboard.server import serve
+    from lightnas.dashboard.server import serve, settings_for
 
-    return serve(root, args.host, args.port, args.token, Path(args.configs))
+    root = Path(args.root)
+    settings = settings_for(root, args.host, args.token, Path(args.configs), args.allow_imports)
+    make_folder(root, "root")
+    return serve(settings, args.port)

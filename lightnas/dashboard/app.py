@@ -3,7 +3,7 @@ browser by Plotly from the JSON endpoints, every script and style served from in
 
 Pages: `/` runs, `/run/<path>` a run, `/sweep/<path>` a sweep, `/compare?run=a&run=b`, `/launch`.
 JSON: `/api/runs`, `/api/run/<path>`, `/api/sweep/<path>`, `/api/compare`,
-`/api/architecture/<path>?epoch=N`.
+`/api/architecture/<path>?epoch=N` (without `epoch`: the run's result).
 Files: `/download/<path>` (inside the root only). Actions (POST): `/launch`, `/stop/<path>`,
 `/resume/<path>`.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import plotly
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -26,15 +26,22 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 
+from lightnas.dashboard import checking, listing
 from lightnas.dashboard import launch as launching
-from lightnas.dashboard import listing
-from lightnas.dashboard.architecture import architecture_svg, architecture_text
+from lightnas.dashboard.architecture import (
+    architecture_svg,
+    architecture_text,
+    result_svg,
+    result_text,
+)
 from lightnas.dashboard.compare import compare_data
 from lightnas.dashboard.formatting import FILTERS
 from lightnas.dashboard.paths import OutsideRoot, resolve_inside
 from lightnas.dashboard.rundata import run_data
-from lightnas.dashboard.security import Guard, is_loopback
+from lightnas.dashboard.security import BodyTooLarge, Guard, is_loopback, limited_form
 from lightnas.dashboard.sweeps import sweep_data
 from lightnas.errors import ConfigError
 from lightnas.layout import SweepFolder, TrainingFolder
@@ -47,13 +54,15 @@ POLL_MS = 2000
 @dataclass(frozen=True)
 class Settings:
     """Where the dashboard reads and launches: the root of its training folders, the configs
-    offered on the launch page, the working directory of launched searches."""
+    offered on the launch page, the working directory of launched searches; its token, host and
+    whether a launch may import modules."""
 
     root: Path
     configs: Path | None = None
     cwd: Path | None = None
     token: str | None = None
     host: str = "127.0.0.1"
+    allow_imports: bool = False  # a launch's config may import modules (extensions)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -163,14 +172,20 @@ def api_run(request: Request, path: str) -> JSONResponse:
     return JSONResponse({**run_data(root, folder, summary), "launch": record})
 
 
-def api_architecture(request: Request, path: str, epoch: Annotated[int, Query(ge=1)]) -> Response:
+def api_architecture(
+    request: Request, path: str, epoch: Annotated[int | None, Query(ge=1)] = None
+) -> Response:
+    """Epoch `epoch`'s architecture; without `epoch`, the run's result's
+    (lightnas.outputs.result)."""
     folder, _ = _training(request, path)
-    svg = architecture_svg(folder, epoch)
+    root = _settings(request).root
+    svg = architecture_svg(root, folder, epoch) if epoch else result_svg(root, folder)
     if svg is not None:
         return Response(svg, media_type="image/svg+xml")
-    text = architecture_text(folder, epoch)
+    text = architecture_text(root, folder, epoch) if epoch else result_text(root, folder)
     if text is None:
-        raise HTTPException(404, f"{path}: no architecture saved for epoch {epoch}")
+        what = f"epoch {epoch}" if epoch else "the result (no epoch has ended)"
+        raise HTTPException(404, f"{path}: no architecture saved for {what}")
     return PlainTextResponse(text)
 
 
@@ -227,20 +242,20 @@ def api_sweep(request: Request, path: str) -> JSONResponse:
 
 # ---- launch, stop, resume ------------------------------------------------------------------
 def _launch_context(request: Request) -> dict:
-    return {"configs": launching.list_configs(_settings(request).configs)}
+    s = _settings(request)
+    return {
+        "configs": launching.list_configs(s.configs),
+        "allow_imports": s.allow_imports,
+        "max_config_kib": checking.MAX_CONFIG_BYTES // 1024,
+    }
 
 
 def launch_page(request: Request) -> HTMLResponse:
     return _page(request, "launch.html", error="", form={}, **_launch_context(request))
 
 
-def _config_file(request: Request, config: str, text: str, filename: str) -> Path:
-    s = _settings(request)
-    if text.strip():
-        return launching.store_upload(s.root, text, filename)
-    if config not in launching.list_configs(s.configs):
-        raise ConfigError("pick a config from the list or upload a YAML file")
-    return s.configs / config
+def _cwd(s: Settings) -> Path:
+    return s.cwd or Path.cwd()
 
 
 def _decode(raw: bytes) -> str:
@@ -250,37 +265,62 @@ def _decode(raw: bytes) -> str:
         raise ConfigError("the uploaded config is not UTF-8 text") from None
 
 
-def _prepare(request: Request, form: dict[str, str], text: str, filename: str) -> launching.Launch:
-    """Validate the launch form as the CLI would; an uploaded config is kept only if valid."""
+def _prepare(s: Settings, form: dict[str, str], raw: bytes, filename: str) -> launching.Launch:
+    """Check the launch form (what it may set), then validate it as the CLI would in a process
+    of its own; an uploaded config is kept only if valid. Runs on a worker thread."""
+    text = _decode(raw)
     epochs = form["epochs"].strip()
-    argv = launching.parse_overrides((f"epochs={epochs}\n" if epochs else "") + form["overrides"])
-    path = _config_file(request, form["config"], text, filename)
+    overrides_text = (f"epochs={epochs}\n" if epochs else "") + form["overrides"]
+    overrides = checking.parse_overrides(overrides_text, s.allow_imports)
+    output_dir = None  # a config from --configs is the operator's: it writes into the root
+    if text.strip():
+        output_dir = checking.check_yaml(text, s.allow_imports).get("output_dir")
+        path = launching.store_upload(s.root, text, filename)
+    elif form["config"] in launching.list_configs(s.configs):
+        path = s.configs / form["config"]
+    else:
+        raise ConfigError("pick a config from the list or upload a YAML file")
     try:
-        return launching.validate(_settings(request).root, path, argv, form["name"].strip())
-    except ConfigError:
+        return launching.validate(
+            s.root, _cwd(s), path, overrides, form["name"].strip(), output_dir
+        )
+    except Exception:  # refused, or a bug: the upload is kept only for a launch
         if text.strip():
             path.unlink(missing_ok=True)
         raise
 
 
-async def launch_post(
-    request: Request,
-    config: Annotated[str, Form()] = "",
-    upload: Annotated[UploadFile | None, File()] = None,
-    name: Annotated[str, Form()] = "",
-    epochs: Annotated[str, Form()] = "",
-    overrides: Annotated[str, Form()] = "",
-) -> Response:
-    s = _settings(request)
-    form = {"config": config, "name": name, "epochs": epochs, "overrides": overrides}
-    raw = await upload.read(launching.MAX_CONFIG_BYTES + 1) if upload is not None else b""
+def _field(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+async def _read_launch_form(request: Request) -> tuple[dict[str, str], bytes, str]:
+    """The form's fields, the uploaded config's bytes and its file name; the body is refused
+    past MAX_FORM_BYTES (by its Content-Length first), the upload read up to its limit."""
+    data = await limited_form(request, checking.MAX_FORM_BYTES)
     try:
-        launch = _prepare(request, form, _decode(raw), upload.filename if upload else "")
+        form = {key: _field(data, key) for key in ("config", "name", "epochs", "overrides")}
+        upload = data.get("upload")
+        if not isinstance(upload, UploadFile):
+            return form, b"", ""
+        return form, await upload.read(checking.MAX_CONFIG_BYTES + 1), upload.filename or ""
+    finally:
+        await data.close()
+
+
+async def launch_post(request: Request) -> Response:
+    s = _settings(request)
+    form = {}
+    try:
+        form, raw, filename = await _read_launch_form(request)
+        launch = await run_in_threadpool(_prepare, s, form, raw, filename)
     except ConfigError as err:
+        status = 413 if isinstance(err, BodyTooLarge) else 400
         context = _launch_context(request)
-        return _page(request, "launch.html", 400, error=str(err), form=form, **context)
-    launching.start(s.root, launch, s.cwd or Path.cwd())
-    return RedirectResponse(f"/run/{launch.name}", status_code=303)
+        return _page(request, "launch.html", status, error=str(err), form=form, **context)
+    launching.start(s.root, launch, _cwd(s))
+    return RedirectResponse(f"/run/{launch.path}", status_code=303)
 
 
 def stop_post(request: Request, path: str) -> Response:
@@ -299,7 +339,7 @@ def resume_post(request: Request, path: str, epochs: Annotated[str, Form()] = ""
         return run_page(request, path, f"epochs={epochs!r} is not a whole number")
     try:
         more = int(epochs) if epochs.strip() else None
-        launching.resume(s.root, folder, path, more, s.cwd or Path.cwd())
+        launching.resume(s.root, folder, path, more, _cwd(s))
     except ConfigError as err:
         return run_page(request, path, str(err))
     return RedirectResponse(f"/run/{path}", status_code=303)

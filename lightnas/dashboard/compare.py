@@ -1,11 +1,12 @@
-"""Two or more runs side by side: their curves overlaid and their best architectures."""
+"""Two or more runs side by side: their curves overlaid and their results' architectures."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lightnas.dashboard.folders import best_of, rows_of
+from lightnas.dashboard.folders import rows_of
 from lightnas.dashboard.listing import RunSummary
+from lightnas.dashboard.rundata import result_data
 from lightnas.layout import TrainingFolder
 
 # (chart id, title, row key)
@@ -44,14 +45,15 @@ def choices_table(architectures: Sequence[dict]) -> list[dict]:
 
 
 def compare_data(folders: Sequence[tuple[RunSummary, TrainingFolder]]) -> dict:
-    """The compare page's data for runs given as (summary, folder)."""
+    """The compare page's data for runs given as (summary, folder): curves, each run's result
+    (lightnas.outputs.result) and the decision points where their results differ."""
     rows = [(s, rows_of(f)) for s, f in folders]
-    bests = [best_of(f) for _, f in folders]
-    archs = [((b.get("architecture") or {}).get("choices") or {}) for b in bests]
+    results = [result_data(f) for _, f in folders]
+    archs = [(r or {}).get("architecture") or {} for r in results]
     return {
         "runs": [
-            {"summary": s.as_dict(), "best_epoch": (b.get("stats") or {}).get("epoch")}
-            for (s, _), b in zip(folders, bests, strict=True)
+            {"summary": s.as_dict(), "result": r}
+            for (s, _), r in zip(folders, results, strict=True)
         ],
         "charts": overlaid(rows),
         "choices": choices_table(archs),

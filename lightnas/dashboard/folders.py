@@ -1,4 +1,4 @@
-"""Reading training folders for the dashboard: metrics rows, config, status, best architecture.
+"""Reading training folders for the dashboard: metrics rows, config, status, the run's result.
 
 Every reader is cached by the file's modification time and size, so a page that polls many runs
 re-reads only the files that changed. Nothing here writes to a training folder.
@@ -6,7 +6,6 @@ re-reads only the files that changed. Nothing here writes to a training folder.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -17,8 +16,12 @@ from typing import Any
 
 import yaml
 
+from lightnas.engine.records import Best
 from lightnas.layout import TrainingFolder
+from lightnas.outputs.result import read_rows as parse_rows
+from lightnas.outputs.result import result_from
 from lightnas.outputs.status import FINISHED, INTERRUPTED, RUNNING, STALE_S, read_status
+from lightnas.runtime.fileio import read_json as parse_json
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str], tuple[tuple[int, int], Any]] = {}
@@ -48,32 +51,10 @@ def cached(kind: str, path: Path, read: Callable[[Path], Any], default: Any = No
     return value
 
 
-def parse_rows(path: Path) -> list[dict]:
-    """metrics.jsonl's rows; a line being written (not yet complete JSON) is left out."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and "epoch" in row:
-                rows.append(row)
-    return rows
-
-
 def parse_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def parse_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -88,6 +69,12 @@ def config_of(folder: TrainingFolder) -> dict:
 
 def best_of(folder: TrainingFolder) -> dict:
     return cached("json", folder.best_architecture, parse_json, {})
+
+
+def result_of(folder: TrainingFolder) -> Best | None:
+    """The run's result (lightnas.outputs.result) from the cached reads of its files."""
+    final = cached("json", folder.final_selection, parse_json, {})
+    return result_from(best_of(folder), rows_of(folder), final)
 
 
 def _last_change(folder: TrainingFolder) -> float:
@@ -106,9 +93,10 @@ def inferred_status(folder: TrainingFolder, done: int, epochs: int | None) -> di
 
 
 def status_of(folder: TrainingFolder, done: int, epochs: int | None) -> dict:
-    """status.json through `read_status` (a killed run reads as interrupted), else inferred."""
+    """status.json through `read_status` with the folder's lock (a killed run reads as
+    interrupted, a live one as running whatever its heartbeat says), else inferred."""
     if folder.status.exists():
-        status = read_status(folder.status)
+        status = read_status(folder.status, folder.lock)
         if status.get("state"):
             return status
     return inferred_status(folder, done, epochs)
@@ -144,12 +132,6 @@ def progress_of(rows: list[dict], status: dict, config: dict) -> Progress:
         steps=int(status.get("steps") or 0),
         epoch_s=sum(times) / len(times) if times else None,
     )
-
-
-def best_row(rows: list[dict]) -> dict | None:
-    """The epoch whose architecture the search hands back: the highest reward (as the engine)."""
-    scored = [r for r in rows if isinstance(r.get("reward"), int | float)]
-    return max(scored, key=lambda r: r["reward"]) if scored else None
 
 
 def started_of(folder: TrainingFolder, status: dict) -> str | None:

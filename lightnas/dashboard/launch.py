@@ -2,10 +2,13 @@
 
 A search runs as its own process (`python -m lightnas search ...`, a new session: it survives the
 dashboard and never gets its Ctrl-C), writing into the dashboard's root. Before anything starts,
-the config (a file from configs/ or an uploaded YAML) and the overrides are validated exactly as
-the command line validates them (`lightnas.config.parse_config`). What the process prints goes to
+the config (a file from configs/ or an uploaded YAML) and the overrides are checked (what a
+launch may set: lightnas.dashboard.checking) and validated exactly as the command line validates
+them (`lightnas.config.parse_config`), in a process of their own. What the process prints goes to
 `.dashboard/launches/<name>.log` under the root (and, once its folder exists, to its log.txt).
-Stop is Ctrl-C: SIGINT to the pid in status.json; the run stops at a safe point, checkpoint kept.
+Stop is Ctrl-C: SIGINT to the pid in status.json, once that pid is seen holding the run folder's
+lock (the run writing that folder, not whatever process a status.json names); the run stops at
+a safe point, checkpoint kept.
 """
 
 from __future__ import annotations
@@ -20,23 +23,20 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from lightnas.config import Config, parse_config
+from lightnas.dashboard.checking import output_folder
 from lightnas.dashboard.folders import config_of, parse_json, rows_of, status_of, tail
-from lightnas.dashboard.paths import PRIVATE, private_dir
+from lightnas.dashboard.paths import PRIVATE, private_dir, relative_to_root
 from lightnas.errors import ConfigError
 from lightnas.layout import TrainingFolder
 from lightnas.outputs.status import FINISHED, RUNNING, process_alive
+from lightnas.runtime.fileio import lock_holder
 
-MAX_CONFIG_BYTES = 256 * 1024
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-# keys the dashboard sets itself, or that would make the process do something else
-FORBIDDEN = {"output_dir", "name", "resume", "force", "config", "c", "print_config", "help"}
+CHECK_TIMEOUT_S = 120  # parsing a config (importing torch, a config's imports) in a process
 
 
 # ---- the config ------------------------------------------------------------------------------
@@ -47,43 +47,12 @@ def list_configs(configs_dir: Path | None) -> list[str]:
     return sorted(p.name for p in configs_dir.iterdir() if p.suffix in (".yml", ".yaml"))
 
 
-def check_yaml(text: str) -> dict:
-    """An uploaded config: at most MAX_CONFIG_BYTES of YAML (safely loaded) holding a mapping."""
-    if len(text.encode()) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"the config is larger than {MAX_CONFIG_BYTES // 1024} KiB")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"the config is not valid YAML: {' '.join(str(err).split())}") from None
-    if not isinstance(data, dict):
-        raise ConfigError("the config must be a mapping of keys such as `epochs: 10`")
-    return data
-
-
-def parse_overrides(text: str) -> list[str]:
-    """`key=value` (or `--key value`) lines -> command-line overrides `--key value`; only keys
-    of the config, and none that the dashboard sets itself."""
-    argv = []
-    top = {f.name for f in fields(Config)}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("--").partition("=" if "=" in line else " ")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise ConfigError(f"override {line!r}: write it as key=value, e.g. epochs=20")
-        if key.split(".")[0] not in top or key in FORBIDDEN:
-            raise ConfigError(f"override {line!r}: {key} is not a config key you can set here")
-        argv += [f"--{key}", value]
-    return argv
-
-
 @dataclass(frozen=True)
 class Launch:
-    """A validated search: its command-line arguments and the folder name it will write."""
+    """A validated search: the training folder it will write (its path under the root) and its
+    command-line arguments."""
 
-    name: str
+    path: str
     argv: tuple[str, ...]
 
 
@@ -96,22 +65,35 @@ def free_name(root: Path, base: str) -> str:
     return name
 
 
-def validate(root: Path, config_file: Path, overrides: Sequence[str], name: str = "") -> Launch:
-    """Check the config and overrides as the CLI does and pick the training folder's name."""
+def validate(
+    root: Path,
+    cwd: Path,
+    config_file: Path,
+    overrides: Mapping[str, str],
+    name: str = "",
+    output_dir: object = None,
+) -> Launch:
+    """Check the config file and the (checked) overrides as the CLI does, in a process of its
+    own, and pick the training folder: `name` (else the config's, else model_date) in the root or
+    in the folder inside it that `output_dir` (the overrides', else the upload's) names."""
     if name and not NAME.fullmatch(name):
         raise ConfigError(f"name {name!r}: use letters, digits, '_', '-' and '.'")
-    argv = ["--config", str(config_file), *overrides, "--output_dir", str(root)]
-    cfg, _, _ = parse_config(argv)
+    folder = output_folder(root, cwd, overrides.get("output_dir", output_dir))
+    argv = ["--config", str(config_file)]
+    # --key=value: a value that looks like an option (--resume) stays a value
+    argv += [f"--{key}={value}" for key, value in overrides.items()]
+    argv += ["--output_dir", str(folder)]
+    cfg = checked(argv, cwd)
     stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M")
-    chosen = free_name(root, name or cfg.name or f"{cfg.model.name}_{stamp}")
-    argv += ["--name", chosen]
-    parse_config(argv)
-    return Launch(chosen, tuple(argv))
+    wanted = name or cfg["name"] or f"{cfg['model']}_{stamp}"
+    if not NAME.fullmatch(wanted):
+        raise ConfigError(f"name {wanted!r} (the config's): use letters, digits, '_', '-' and '.'")
+    chosen = free_name(folder, wanted)
+    return Launch(relative_to_root(root, folder / chosen), (*argv, "--name", chosen))
 
 
 def store_upload(root: Path, text: str, filename: str) -> Path:
-    """Keep an uploaded config under .dashboard/uploads (the process reads it when it starts)."""
-    check_yaml(text)
+    """Keep an uploaded config (checked) under .dashboard/uploads: the process reads it."""
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename or "upload").stem)[:60] or "upload"
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     fd, path = tempfile.mkstemp(prefix=f"{stamp}_{stem}_", suffix=".yml", dir=uploads_dir(root))
@@ -134,6 +116,30 @@ def child_env() -> dict[str, str]:
     here = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, path) if p)}
+
+
+def checked(argv: Sequence[str], cwd: Path) -> dict:
+    """`argv` parsed as `lightnas search` parses it, in a process of its own (the modules a
+    config imports run there, never here): the run's `name` and `model`; ConfigError if bad."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lightnas.dashboard.checking"],
+            input=json.dumps(list(argv)),
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=child_env(),
+            timeout=CHECK_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"checking the config took more than {CHECK_TIMEOUT_S} s") from None
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:  # a bug, not bad input: its traceback
+        raise RuntimeError(f"checking the config failed (exit {proc.returncode}):\n{proc.stderr}")
+    answer = json.loads(lines[-1])
+    if "error" in answer:
+        raise ConfigError(answer["error"])
+    return answer
 
 
 def _record_stem(path: str) -> str:
@@ -163,24 +169,33 @@ def spawn(root: Path, path: str, argv: Sequence[str], cwd: Path) -> int:
 
 
 def start(root: Path, launch: Launch, cwd: Path) -> int:
-    return spawn(root, launch.name, launch.argv, cwd)
+    return spawn(root, launch.path, launch.argv, cwd)
 
 
 def stop(folder: TrainingFolder) -> int:
-    """Ctrl-C for a running search: SIGINT to its process (it checkpoints and exits)."""
+    """Ctrl-C for a running search: SIGINT to its process (it checkpoints and exits), once that
+    process is seen holding the folder's lock."""
     status = status_of(folder, len(rows_of(folder)), None)
     if status.get("state") != RUNNING:
         raise ConfigError(f"{folder.name} is not running ({status.get('state')})")
     pid, host = status.get("pid"), status.get("host")
     if not isinstance(pid, int) or host != _host():
         raise ConfigError(f"{folder.name} runs on {host or 'an unknown host'}: stop it there")
-    os.kill(pid, signal.SIGINT)
+    if lock_holder(folder.lock) != pid:
+        raise ConfigError(
+            f"{folder.name}: process {pid} (its status.json) is not seen holding the folder's "
+            "lock, so it may not be the run writing it: nothing stopped"
+        )
+    try:
+        os.kill(pid, signal.SIGINT)
+    except OSError as err:
+        raise ConfigError(f"{folder.name}: cannot stop process {pid}: {err.strerror}") from None
     return pid
 
 
-def resume_argv(folder: TrainingFolder, epochs: int | None) -> list[str]:
-    """`--resume folder [--epochs N]`, checked: not while it runs; a finished run needs more
-    epochs."""
+def resume_argv(folder: TrainingFolder, epochs: int | None, cwd: Path) -> list[str]:
+    """`--resume folder [--epochs N]`, checked (its config parsed in a process of its own): not
+    while it runs; a finished run needs more epochs."""
     rows, config = rows_of(folder), config_of(folder)
     status = status_of(folder, len(rows), config.get("epochs"))
     if status["state"] == RUNNING:
@@ -190,12 +205,12 @@ def resume_argv(folder: TrainingFolder, epochs: int | None) -> list[str]:
         raise ConfigError(f"{folder.name} finished {done} epochs: raise epochs to train longer")
     argv = ["--resume", str(folder.root)]
     argv += [] if epochs is None else ["--epochs", str(epochs)]
-    parse_config(["--config", str(folder.config), *argv[2:]])
+    checked(["--config", str(folder.config), *argv[2:]], cwd)
     return argv
 
 
 def resume(root: Path, folder: TrainingFolder, path: str, epochs: int | None, cwd: Path) -> int:
-    return spawn(root, path, resume_argv(folder, epochs), cwd)
+    return spawn(root, path, resume_argv(folder, epochs, cwd), cwd)
 
 
 def launch_record(root: Path, path: str) -> dict | None:
@@ -213,7 +228,6 @@ def starting(record: dict | None, status_pid: object) -> bool:
     """Whether a process the dashboard started for a run is alive but has not yet written the
     run's status.json (importing, building the data and the supernet)."""
     return bool(record and record["alive"] and record.get("pid") != status_pid)
-    return True
 
 
 def _now() -> str:

@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lightnas.dashboard.folders import (
-    best_row,
     config_of,
     parse_yaml,
     progress_of,
+    result_of,
     rows_of,
     started_of,
     status_of,
@@ -38,8 +38,10 @@ class RunSummary:
     epoch: int  # epochs done (a sweep: trials done)
     epochs: int | None  # a sweep: trials found
     eta_s: float | None
-    best_val_acc: float | None
-    ops: float | None  # of the best architecture (highest reward)
+    # the run's result (lightnas.outputs.result: best_architecture.json); a sweep: its best
+    # finished trial's
+    val_acc: float | None
+    ops: float | None
     model_bits: float | None
     params: float | None
     started: str | None
@@ -48,6 +50,9 @@ class RunSummary:
     sweep: str | None = None  # the path of a trial's sweep
     pid: int | None = None
     error: str | None = None
+    test_acc: float | None = None
+    result_epoch: int | None = None  # the epoch that proposed the result
+    selected_by: str | None = None  # final selection, or latest epoch (a search so far)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -92,10 +97,19 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(dirs)
 
 
+def trial_number(name: str) -> int | None:
+    """The trial number of a sweep's trial folder: the digits its name ends with (`trial_0003`,
+    `3`); None for another folder there (`trial_0003_retrain`, a retrain of a trial's result)."""
+    digits = name[len(name.rstrip("0123456789")) :]
+    return int(digits) if digits else None
+
+
 def _trials(sweep: SweepFolder) -> Iterator[Found]:
+    """The sweep's trials, and the other training folders in trials/ (retrains) as trainings."""
     for sub in _subfolders(sweep.trials):
         if TrainingFolder(sub).is_training():
-            yield Found(sub, "trial", sweep.root)
+            trial = trial_number(sub.name) is not None
+            yield Found(sub, "trial" if trial else "training", sweep.root if trial else None)
 
 
 # ---- summaries -----------------------------------------------------------------------------
@@ -105,7 +119,8 @@ def summarize_training(root: Path, found: Found) -> RunSummary:
     epochs = config.get("epochs") if isinstance(config.get("epochs"), int) else None
     status = status_of(folder, len(rows), epochs)
     progress = progress_of(rows, status, config)
-    best = best_row(rows) or {}
+    result = result_of(folder)
+    costs = {} if result is None else result.costs
     return RunSummary(
         path=relative_to_root(root, folder.root),
         name=folder.name,
@@ -114,16 +129,19 @@ def summarize_training(root: Path, found: Found) -> RunSummary:
         epoch=progress.done,
         epochs=progress.epochs,
         eta_s=progress.eta_s() if status["state"] == RUNNING else None,
-        best_val_acc=max((r["val_acc"] for r in rows if "val_acc" in r), default=None),
-        ops=best.get("ops"),
-        model_bits=best.get("model_bits"),
-        params=best.get("params"),
+        val_acc=None if result is None else result.val_acc,
+        ops=costs.get("ops"),
+        model_bits=costs.get("model_bits"),
+        params=costs.get("params"),
         started=started_of(folder, status),
         model=(config.get("model") or {}).get("name"),
         dataset=(config.get("data") or {}).get("dataset"),
         sweep=None if found.sweep is None else relative_to_root(root, found.sweep),
         pid=status.get("pid"),
         error=status.get("error"),
+        test_acc=None if result is None else result.test_acc,
+        result_epoch=None if result is None else result.epoch,
+        selected_by=None if result is None else result.selected_by,
     )
 
 
@@ -137,10 +155,17 @@ def sweep_state(trials: Sequence[RunSummary]) -> str:
     return FINISHED if states and states <= {FINISHED, PRUNED} else INTERRUPTED
 
 
+def finished_results(trials: Sequence[RunSummary]) -> list[RunSummary]:
+    """The trials whose result is final (their run finished): those a sweep's best, its fronts
+    and Optuna's complete trials are made of; running and pruned trials have only a result so
+    far."""
+    return [t for t in trials if t.state == FINISHED and t.val_acc is not None]
+
+
 def summarize_sweep(root: Path, found: Found, trials: Sequence[RunSummary]) -> RunSummary:
     sweep = SweepFolder(found.path)
     config = parse_yaml(sweep.config)
-    best = max(trials, key=lambda t: t.best_val_acc or -1.0, default=None)
+    best = max(finished_results(trials), key=lambda t: t.val_acc, default=None)
     started = [t.started for t in trials if t.started]
     n_trials = config.get("n_trials")
     return RunSummary(
@@ -151,7 +176,7 @@ def summarize_sweep(root: Path, found: Found, trials: Sequence[RunSummary]) -> R
         epoch=sum(t.state == FINISHED for t in trials),
         epochs=n_trials if isinstance(n_trials, int) else len(trials),
         eta_s=None,
-        best_val_acc=None if best is None else best.best_val_acc,
+        val_acc=None if best is None else best.val_acc,
         ops=None if best is None else best.ops,
         model_bits=None if best is None else best.model_bits,
         params=None if best is None else best.params,
@@ -180,7 +205,8 @@ def find_run(root: Path, path: Path) -> RunSummary | None:
     if not TrainingFolder(path).is_training():
         return None
     parent = path.parent.parent
-    sweep = parent if SweepFolder(parent).is_sweep() and path.parent.name == "trials" else None
+    in_trials = path.parent.name == "trials" and trial_number(path.name) is not None
+    sweep = parent if in_trials and SweepFolder(parent).is_sweep() else None
     return summarize_training(root, Found(path, "trial" if sweep else "training", sweep))
 
 
@@ -190,7 +216,7 @@ SORT_KEYS = (
     "state",
     "epoch",
     "eta_s",
-    "best_val_acc",
+    "val_acc",
     "ops",
     "model_bits",
     "started",

@@ -37,6 +37,12 @@ def resolve_inside(root: Path, relative: str) -> Path:
     return full
 
 
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, its symbolic links followed, is the root or below it: the only files the
+    dashboard reads, lists or serves."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
 def relative_to_root(root: Path, path: Path) -> str:
     """The posix path of `path` below `root` (both resolved): how URLs name it."""
     return path.resolve().relative_to(root.resolve()).as_posix()

@@ -3,14 +3,16 @@ its Pareto front, the epochs' architectures, the log's last lines and the downlo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightnas.dashboard.folders import best_of, rows_of, tail
+from lightnas.dashboard.folders import best_of, result_of, rows_of, tail
 from lightnas.dashboard.listing import RunSummary
-from lightnas.dashboard.paths import relative_to_root
+from lightnas.dashboard.paths import inside, relative_to_root
 from lightnas.layout import TrainingFolder, epoch_of, inference_dir, trainables_dir
+from lightnas.outputs.result import is_final
 
 # (chart id, title, y axis, series: (row key, legend name)); val_acc_<label> keys are added
 CHARTS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -113,14 +115,25 @@ def evaluated(rows: Sequence[dict]) -> list[Point]:
     return points
 
 
-def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The (cost, accuracy) pairs no other pair beats: cheaper-or-equal and more accurate, by
+def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
+    """The indices of the (cost, accuracy) points no other point dominates (no costlier and no
+    less accurate, better in one: Optuna's definition, so equal points are all on the front), by
     rising cost."""
-    front: list[tuple[float, float]] = []
-    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or acc > front[-1][1]:
-            front.append((cost, acc))
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front: list[int] = []
+    best = -math.inf  # the highest accuracy of the points before, identical ones excluded
+    for position, i in enumerate(order):
+        previous = points[order[position - 1]] if position else None
+        if previous is not None and previous != points[i]:
+            best = max(best, previous[1])
+        if points[i][1] > best:
+            front.append(i)
     return front
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (cost, accuracy) pairs on the Pareto front, by rising cost."""
+    return [points[i] for i in pareto_indices(points)]
 
 
 def scatter(rows: Sequence[dict], best: dict) -> dict:
@@ -129,7 +142,7 @@ def scatter(rows: Sequence[dict], best: dict) -> dict:
     points = evaluated(rows)
     base = best.get("base") or {}
     base_arch = base.get("architecture")
-    front = pareto_front((p.ops, p.val_acc) for p in points)
+    front = pareto_front([(p.ops, p.val_acc) for p in points])
     return {
         "points": [p.as_dict() for p in points],
         "front": {"ops": [c for c, _ in front], "val_acc": [a for _, a in front]},
@@ -141,6 +154,12 @@ def scatter(rows: Sequence[dict], best: dict) -> dict:
     }
 
 
+def result_data(folder: TrainingFolder) -> dict | None:
+    """The run's result (lightnas.outputs.result) and whether it is final; None before any epoch."""
+    result = result_of(folder)
+    return None if result is None else {**result.as_dict(), "final": is_final(result)}
+
+
 def architecture_epochs(folder: TrainingFolder) -> list[int]:
     """Epochs with a saved architecture (logs/architectures/epoch_N.*), ascending."""
     if not folder.architectures.is_dir():
@@ -150,17 +169,22 @@ def architecture_epochs(folder: TrainingFolder) -> list[int]:
 
 
 def downloads(root: Path, folder: TrainingFolder) -> list[dict]:
-    """The run's files worth downloading: exports (newest epoch first), then config and logs."""
+    """The run's files worth downloading: exports (newest epoch first), then config and logs;
+    a symbolic link out of the root is left out (/download refuses it)."""
     out = []
     for where in (inference_dir(folder.exports), trainables_dir(folder.exports)):
-        files = [p for p in where.glob("*") if p.is_file() and p.suffix in EXPORT_SUFFIXES]
+        files = [p for p in where.glob("*") if p.suffix in EXPORT_SUFFIXES and _servable(root, p)]
         files.sort(key=lambda p: (-(epoch_of(p.stem) or 0), p.name))
         out += [_download(root, p, EXPORT_SUFFIXES[p.suffix]) for p in files]
     for attr in RUN_FILES:
         path = getattr(folder, attr)
-        if path.is_file():
+        if _servable(root, path):
             out.append(_download(root, path, path.suffix.lstrip(".") or "file"))
     return out
+
+
+def _servable(root: Path, path: Path) -> bool:
+    return path.is_file() and inside(root, path)
 
 
 def _download(root: Path, path: Path, kind: str) -> dict:
@@ -175,14 +199,13 @@ def _download(root: Path, path: Path, kind: str) -> dict:
 def run_data(root: Path, folder: TrainingFolder, summary: RunSummary) -> dict:
     """Everything a run's page draws, as JSON."""
     rows = rows_of(folder)
-    best = best_of(folder)
     return {
         "summary": summary.as_dict(),
+        "result": result_data(folder),
         "charts": charts(rows),
         "heatmap": heatmap(rows),
-        "scatter": scatter(rows, best),
-        "best_epoch": (best.get("stats") or {}).get("epoch"),
+        "scatter": scatter(rows, best_of(folder)),
         "architecture_epochs": architecture_epochs(folder),
-        "log": tail(folder.log, LOG_LINES),
+        "log": tail(folder.log, LOG_LINES) if inside(root, folder.log) else [],
         "downloads": downloads(root, folder),
     }

@@ -1,5 +1,6 @@
 """Safe by default: a token on every request when the dashboard is reachable from elsewhere, the
-Host header checked on loopback (no DNS rebinding), no cross-site form posts."""
+Host header checked on loopback (no DNS rebinding), no cross-site form posts, form bodies
+refused past their size limit before they are read whole."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
+from starlette.datastructures import FormData
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
+
+from lightnas.errors import ConfigError
 
 COOKIE = "lightnas_dashboard_token"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -80,7 +84,40 @@ class Guard(BaseHTTPMiddleware):
 
     @staticmethod
     def _same_origin(request: Request, host: str) -> bool:
+        """Browsers send Origin with every POST (and Sec-Fetch-Site, the newer ones): both must
+        say this very origin, scheme included. A request with neither comes from a program
+        (curl, a script), not from a page another site serves."""
         origin = request.headers.get("origin")
-        if origin and origin != "null":  # "null": a privacy-sensitive context, ask Sec-Fetch-Site
-            return urlsplit(origin).netloc == host
-        return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
+        if origin is None:
+            return True
+        if origin == "null":  # a sandboxed or privacy-sensitive context: only its own word counts
+            return site == "same-origin"
+        return origin.lower() == f"{request.url.scheme}://{host}".lower()
+
+
+class BodyTooLarge(ConfigError):
+    """A request body over its limit: refused before it is read whole."""
+
+
+async def limited_form(request: Request, limit: int) -> FormData:
+    """The request's form; BodyTooLarge when its body is over `limit` bytes: by its
+    Content-Length before anything is read, else as soon as the bytes received pass it (a
+    chunked body declares no length)."""
+    refused = BodyTooLarge(f"the form is larger than {limit // 1024} KiB")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise refused
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise refused
+        return message
+
+    return await Request(request.scope, receive).form(max_files=1, max_fields=8)

@@ -1,7 +1,8 @@
 """A sweep's page data (`lightnas sweep`, issue #9): its trials, the Pareto front across them and
 the parameter importances, read from the sweep folder (lightnas.layout.SweepFolder): `sweep.yml`
 (study name, storage URL, objectives), the Optuna storage (`study.db` unless sweep.yml names
-another), the trials' training folders `trials/<trial>/` and the `report/` files.
+another SQLite file inside the root; opened read-only, never created), the trials' training
+folders `trials/<trial>/` and the `report/` files.
 
 Follows the conventions of the sweeps branch (#9): a trial's user attributes `folder` (its
 training folder, relative to the sweep folder), `overrides` (its parameters as config keys) and
@@ -13,17 +14,24 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from urllib.parse import quote
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from lightnas.dashboard.folders import cached, parse_yaml
-from lightnas.dashboard.listing import RunSummary
-from lightnas.dashboard.paths import relative_to_root
-from lightnas.dashboard.rundata import pareto_front
+from lightnas.dashboard.listing import RunSummary, finished_results, trial_number
+from lightnas.dashboard.paths import inside, relative_to_root
+from lightnas.dashboard.rundata import pareto_indices
+from lightnas.errors import LightNASError
 from lightnas.layout import SweepFolder
 
 optuna.logging.set_verbosity(logging.WARNING)
@@ -31,19 +39,50 @@ SKIPPED = "skipped"  # user attribute of a trial beyond the budget (lightnas.swe
 
 
 # ---- reading the storage ---------------------------------------------------------------------
-def storage_url(sweep: SweepFolder, config: dict) -> str | None:
-    """sweep.yml's `storage`, else the folder's SQLite file (None when it does not exist)."""
-    if isinstance(config.get("storage"), str):
-        return config["storage"]
-    return f"sqlite:///{sweep.storage.resolve()}" if sweep.storage.is_file() else None
+class StorageNotRead(LightNASError):
+    """sweep.yml names a storage the dashboard does not open."""
 
 
-def load_studies(url: str, name: str) -> list[optuna.Study]:
+def storage_file(root: Path, sweep: SweepFolder, config: dict) -> Path:
+    """The study's SQLite file: the sweep folder's study.db, or the SQLite file sweep.yml's
+    `storage` names (a relative one from the dashboard's working directory, as SQLAlchemy reads
+    it). The dashboard opens nothing else: no other database (a server it would connect to) and
+    no file outside its root (which a sweep.yml could name to have it created or read)."""
+    url = config.get("storage")
+    path = sweep.storage if url is None else sqlite_path(url)
+    if path is None or not inside(root, path):
+        raise StorageNotRead(
+            "the sweep's storage is not a SQLite file inside the dashboard's root: it is not "
+            "opened here (read the sweep with `lightnas report` or optuna-dashboard)"
+        )
+    return path
+
+
+def sqlite_path(url: object) -> Path | None:
+    """The file of a `sqlite:///...` URL; None for any other storage."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else None
+    except ArgumentError:
+        return None
+    if parsed is None or parsed.get_backend_name() != "sqlite":
+        return None
+    return Path(parsed.database) if parsed.database not in (None, "", ":memory:") else None
+
+
+def read_only(path: Path) -> RDBStorage:
+    """An existing SQLite file opened read-only: reading the study creates or changes nothing."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    connect = partial(sqlite3.connect, uri, uri=True, check_same_thread=False)
+    return RDBStorage("sqlite://", engine_kwargs={"creator": connect})
+
+
+def load_studies(storage: RDBStorage, name: str) -> list[optuna.Study]:
     """The sweep's study (named in sweep.yml, else after the folder), or every study the
     storage holds when none has that name."""
-    names = [s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)]
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    names = [s.study_name for s in summaries]
     picked = [name] if name in names else names
-    return [optuna.load_study(study_name=n, storage=url) for n in picked]
+    return [optuna.load_study(study_name=n, storage=storage) for n in picked]
 
 
 def objective_names(study: optuna.Study, config: dict) -> list[str]:
@@ -129,35 +168,35 @@ def study_data(study: optuna.Study, config: dict) -> dict:
     }
 
 
-def read_studies(sweep: SweepFolder, config: dict) -> list[dict]:
-    """What the storage says about the sweep's study; [] before it exists."""
-    url = storage_url(sweep, config)
-    if url is None:
-        return []
-    studies = load_studies(url, str(config.get("name") or sweep.name))
-    return [study_data(s, config) for s in studies]
+def read_studies(path: Path, name: str, config: dict) -> list[dict]:
+    """What the SQLite file at `path` says about the sweep's study."""
+    return [study_data(s, config) for s in load_studies(read_only(path), name)]
 
 
 # ---- joining the trials' folders -----------------------------------------------------------
 def accuracy_front(trials: Sequence[RunSummary]) -> dict:
-    """Every trial's best validation accuracy against its best architecture's OPs, and the
-    Pareto front across trials."""
-    points = [t for t in trials if t.best_val_acc is not None and t.ops is not None]
-    front = pareto_front((t.ops, t.best_val_acc) for t in points)
+    """Every trial's result (lightnas.outputs.result): validation accuracy against OPs, and the
+    Pareto front across the finished trials (Optuna's complete trials, whose objective values are
+    these results: the same front as the objectives chart's when those are val_acc and ops)."""
+    points = [t for t in trials if t.val_acc is not None and t.ops is not None]
+    finished = finished_results(points)
+    front = [finished[i] for i in pareto_indices([(t.ops, t.val_acc) for t in finished])]
     return {
-        "points": [{"path": t.path, "ops": t.ops, "val_acc": t.best_val_acc} for t in points],
-        "front": {"ops": [c for c, _ in front], "val_acc": [a for _, a in front]},
+        "points": [
+            {"path": t.path, "ops": t.ops, "val_acc": t.val_acc, "state": t.state} for t in points
+        ],
+        "front": {
+            "ops": [t.ops for t in front],
+            "val_acc": [t.val_acc for t in front],
+            "paths": [t.path for t in front],
+        },
     }
 
 
 def trial_numbers(trials: Sequence[RunSummary]) -> dict[int, RunSummary]:
-    """Trial folders by trial number: the digits their name ends with (`trial_0003`, `3`)."""
-    out = {}
-    for t in trials:
-        digits = t.name[len(t.name.rstrip("0123456789")) :]
-        if digits:
-            out[int(digits)] = t
-    return out
+    """Trial folders by trial number (lightnas.dashboard.listing.trial_number)."""
+    numbered = ((trial_number(t.name), t) for t in trials)
+    return {n: t for n, t in numbered if n is not None}
 
 
 def with_runs(studies: list[dict], sweep_path: str, trials: Sequence[RunSummary]) -> list[dict]:
@@ -178,7 +217,7 @@ def with_runs(studies: list[dict], sweep_path: str, trials: Sequence[RunSummary]
 def report_files(root: Path, sweep: SweepFolder) -> list[dict]:
     if not sweep.report.is_dir():
         return []
-    files = sorted(p for p in sweep.report.iterdir() if p.is_file())
+    files = sorted(p for p in sweep.report.iterdir() if p.is_file() and inside(root, p))
     return [
         {
             "name": p.name,
@@ -195,11 +234,14 @@ def sweep_data(
 ) -> dict:
     """Everything a sweep's page shows, as JSON; `error` says why the storage was not read."""
     config = parse_yaml(sweep.config)
+    name = str(config.get("name") or sweep.name)
     error = None
     try:
-        studies = cached("studies", sweep.storage, lambda _: read_studies(sweep, config), None)
-        if studies is None:  # no SQLite file: another storage (or none yet), read every time
-            studies = read_studies(sweep, config)
+        path = storage_file(root, sweep, config)
+        # [] before the study's file exists (the storage is never created here)
+        studies = cached("studies", path, lambda p: read_studies(p, name, config), [])
+    except StorageNotRead as err:
+        studies, error = [], str(err)
     except Exception as err:  # SQLAlchemy's and Optuna's errors: many classes
         studies, error = [], f"cannot read the study: {' '.join(str(err).split())[:300]}"
     return {

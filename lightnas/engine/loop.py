@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from lightnas.engine.loss import LossFn, cross_entropy, distillation_loss
 from lightnas.engine.optim import lr_at, make_optimizer
-from lightnas.engine.records import Best, EpochProgress, EpochResult
+from lightnas.engine.records import FINAL_SELECTION, Best, EpochProgress, EpochResult
 from lightnas.engine.sampler import TrainingSampler
 from lightnas.engine.selection import FinalSelection, Proposal, select_final
 from lightnas.errors import LightNASError
@@ -103,7 +103,7 @@ class Engine:
                 self.progress = None
                 self.final = None  # a resumed run with more epochs chooses again
                 self.history.append(result)
-                self.best = Best(result.epoch, result.architecture, result.val_acc, result.reward)
+                self.best = Best.of_epoch(result)
                 # an epoch's files (metrics, checkpoint) land together: a stop waits for them
                 self._emit("on_epoch_end", result)
                 self._stop_if_interrupted()
@@ -118,8 +118,18 @@ class Engine:
         self.final = select_final(self.evaluator, self.proposals, k, self.epoch - 1)
         self._emit("on_phase_end", "final")
         w = self.final.best
+        arch = Architecture(self.supernet.space, w.architecture)
         self.best = Best(
-            w.proposed_epoch, w.architecture, w.val_acc, w.reward, "final selection", w.test_acc
+            w.proposed_epoch,
+            w.architecture,
+            w.val_acc,
+            w.reward,
+            FINAL_SELECTION,
+            w.test_acc,
+            label=w.label,
+            val_loss=w.val_loss,
+            cost=self.evaluator.cost(arch),
+            costs=dict(w.costs),
         )
         self._emit("on_final", self.final)
 

@@ -118,17 +118,39 @@ class EpochResult:
         )
 
 
+LATEST_EPOCH, FINAL_SELECTION = "latest epoch", "final selection"  # how a Best was selected
+
+
 @dataclass
 class Best:
-    """The search's pick: the latest epoch's architecture until the final selection, then its
-    winner (with its accuracy on the test split)."""
+    """The search's pick, the result of the run: the latest epoch's architecture until the final
+    selection, then its winner (with its accuracy on the test split). Written whole to
+    best_architecture.json ("stats"), which lightnas.outputs.result reads back for every display."""
 
-    epoch: int
+    epoch: int  # the epoch that proposed it
     architecture: dict[str, str]
     val_acc: float
     reward: float
-    selected_by: str = "latest epoch"
+    selected_by: str = LATEST_EPOCH
     test_acc: float | None = None
+    label: str | None = None  # the validated label (greedy, sampled, ...) it was proposed as
+    val_loss: float | None = None
+    cost: float | None = None  # the configured cost (search.cost)
+    costs: dict[str, float] = field(default_factory=dict)  # every additive cost metric, by key
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def of_epoch(cls, result: EpochResult) -> Best:
+        """An epoch's architecture as the pick so far."""
+        return cls(
+            result.epoch,
+            result.architecture,
+            result.val_acc,
+            result.reward,
+            label=result.chosen,
+            val_loss=result.val_loss,
+            cost=result.cost,
+            costs=dict(result.costs),
+        )

@@ -3,10 +3,13 @@ graphs, exports and checkpoints, plus the progress bars."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,7 @@ from lightnas.outputs.graphs import (
     render_png_bytes,
     write_architecture_files,
 )
-from lightnas.outputs.status import FINISHED, RUNNING, write_status
+from lightnas.outputs.status import FINISHED, HEARTBEAT_S, RUNNING, beat_status, write_status
 from lightnas.runtime.fileio import write_json_atomic
 from lightnas.scoring.latency import latency_table_of
 from lightnas.search.space import Architecture
@@ -294,37 +297,61 @@ class Checkpointer(Callback):
 
 
 class StatusFile(Callback):
-    """status.json: what the run is doing, with a heartbeat, so that a reader (the dashboard)
-    can tell a running search from a killed one."""
-
-    HEARTBEAT_S = 5.0
+    """status.json: what the run is doing, so that a reader (the dashboard) can tell a running
+    search from a killed one. Written at the run's start, epoch ends and end; its heartbeat beats
+    from a timer meanwhile (`heartbeat`, around the whole run), whatever phase the run is in."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.last = 0.0
 
-    def write(self, engine: Engine, state: str, **extra) -> None:
-        progress = engine.progress
-        write_status(
-            self.path,
-            state,
-            epoch=engine.epoch,
-            epochs=engine.cfg.epochs,
-            step=0 if progress is None else progress.step,
-            steps=len(engine.data.train),
-            **extra,
-        )
-        self.last = time.monotonic()
+    def write(self, engine: Engine, state: str) -> None:
+        write_status(self.path, state, **progress_fields(engine))
 
     def on_start(self, engine: Engine) -> None:
         self.write(engine, RUNNING)
-
-    def on_batch_end(self, engine: Engine) -> None:
-        if time.monotonic() - self.last >= self.HEARTBEAT_S:
-            self.write(engine, RUNNING)
 
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         self.write(engine, RUNNING)
 
     def on_end(self, engine: Engine) -> None:
         self.write(engine, FINISHED)
+
+
+def progress_fields(engine: Engine) -> dict:
+    """Where the run stands, for status.json: epochs done and the epoch's batches done."""
+    progress = engine.progress  # read from the heartbeat's thread too: one attribute read
+    return {
+        "epoch": engine.epoch,
+        "epochs": engine.cfg.epochs,
+        "step": 0 if progress is None else progress.step,
+        "steps": len(engine.data.train),
+    }
+
+
+@contextlib.contextmanager
+def heartbeat(path: Path, engine: Engine) -> Iterator[None]:
+    """Beat status.json's heartbeat every HEARTBEAT_S seconds from a daemon thread while the
+    block runs, whatever the engine is doing (training, the controller phase, validation, the
+    final selection, an export); stopped, and joined, when the block ends, however it ends,
+    before the caller records how the run ended. Only rank 0 runs it
+    (lightnas.run.folder.run_logged)."""
+    stop = threading.Event()
+    every = HEARTBEAT_S
+
+    def beat() -> None:
+        warned = False
+        while not stop.wait(every):
+            try:
+                beat_status(path, **progress_fields(engine))
+            except OSError as err:  # a full disk: the run goes on, a reader sees it go stale
+                if not warned:
+                    print(f"warning: cannot write {path}: {err}", file=sys.stderr, flush=True)
+                warned = True
+
+    thread = threading.Thread(target=beat, name="lightnas-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

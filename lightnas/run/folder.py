@@ -13,6 +13,7 @@ from lightnas.engine.loop import Engine, NonFiniteLossError
 from lightnas.layout import TrainingFolder
 from lightnas.outputs.checkpoint import has_checkpoint
 from lightnas.outputs.status import FAILED, INTERRUPTED, write_status
+from lightnas.outputs.tracking import heartbeat
 from lightnas.run.parts import standard_callbacks
 from lightnas.run.resume import Request
 from lightnas.runtime.fileio import exclusive_lock, make_folder
@@ -85,7 +86,8 @@ def run_logged(engine: Engine, folder: TrainingFolder, info: dict, resume_comman
             print(f"training folder: {folder.root}", flush=True)
             if engine.epoch or engine.progress:
                 print(f"resuming {folder.root} after {position(engine)}", flush=True)
-            engine.run()
+            with heartbeat(folder.status, engine):
+                engine.run()
             return 0
         except KeyboardInterrupt:
             write_status(folder.status, INTERRUPTED)

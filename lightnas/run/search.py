@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from lightnas.engine.loop import Callback, Engine, NonFiniteLossError
+from lightnas.outputs.result import describe_result
 from lightnas.run.folder import lock_folder, prepare_folder, run_logged
 from lightnas.run.parts import Parts, build_engine, build_parts
 from lightnas.run.resume import Request, parse_request, restore
@@ -66,8 +67,5 @@ def run_quietly(engine: Engine) -> int:
 
 
 def describe_best(engine: Engine) -> str:
-    best = engine.best
-    test = "" if best.test_acc is None else f", test acc {best.test_acc:.4f}"
-    return (
-        f"architecture of epoch {best.epoch} ({best.selected_by}: val acc {best.val_acc:.4f}{test})"
-    )
+    """The `done:` line's result: `engine.best`, which is what best_architecture.json holds."""
+    return describe_result(engine.best)

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,16 @@ def write_json_atomic(path: Path, data: dict) -> None:
     write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def read_json(path: Path) -> dict:
+    """A JSON object file; {} when it is missing, unreadable or not an object (a reader of
+    another process's files never fails on them: they are written atomically, or not yet)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def make_folder(path: Path, key: str, exist_ok: bool = True) -> None:
     """`mkdir -p path`; a folder that cannot be made (no permission, a file in the way, a
     read-only disk) is bad input naming the option `key` that chose it. A taken folder with
@@ -49,23 +60,75 @@ def make_folder(path: Path, key: str, exist_ok: bool = True) -> None:
         raise ConfigError(f"{key}: cannot create the folder {path}: {err.strerror}") from None
 
 
+LOCK_WAIT_S = 0.5  # how long a lock is retried: `lock_held` takes it for a moment to test it
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on the file `path` (created if missing) while the block runs; the
     system drops it when the process ends, however it ends, so no lock goes stale. A lock held
     by another process is bad input naming `what` and that process's pid."""
     with open(path, "a+") as file:
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while not _try_flock(file.fileno(), fcntl.LOCK_EX):
+            if time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
             file.seek(0)
             pid = file.read().strip() or "?"
             raise ConfigError(
                 f"{what} is in use by another run (pid {pid}): wait for it to end, or stop it "
                 f"(Ctrl-C in its terminal, or kill -INT {pid})"
-            ) from None
+            )
         file.seek(0)
         file.truncate()
         file.write(f"{os.getpid()}\n")
         file.flush()
         yield
+
+
+def lock_holder(path: Path) -> int | None:
+    """The pid of the process holding `exclusive_lock` on `path`: the pid written in the file,
+    when that process has the file open (Linux /proc); None when the lock is free, or where
+    that cannot be seen. The written pid alone proves nothing: it stays after the run ends,
+    and the pid may have been reused since."""
+    try:
+        pid = int(Path(path).read_text().strip())
+        lock = os.stat(path)
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except (OSError, ValueError):
+        return None
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            opened = fd.stat()
+            if (opened.st_dev, opened.st_ino) == (lock.st_dev, lock.st_ino):
+                return pid
+    return None
+
+
+def _try_flock(fd: int, kind: int) -> bool:
+    """Take the lock `kind` on `fd` if no other holder is in the way."""
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def lock_held(path: Path) -> bool | None:
+    """Whether a process holds the `exclusive_lock` of `path` (this one included, through
+    another open file), tested without writing: a shared lock taken and dropped at once. None
+    when there is no such file or its file system has no locks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        if not _try_flock(fd, fcntl.LOCK_SH):
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:  # ENOLCK, EOPNOTSUPP: no locks here
+        return None
+    finally:
+        os.close(fd)

@@ -3,10 +3,11 @@ its own training folder, trials/trial_NNNN/, through the run module's public ent
 
 Its config is the base config, the sweep's `overrides`, then the trial's sampled parameters,
 written to one file so the run is exactly `lightnas search -c <that file>` (and its config.yml
-says everything). Its objectives are the metrics of the run's pick (best_architecture.json):
-the final selection's winner, scored with the final weights. Each epoch's value of the (single)
-objective is reported to Optuna, and when the pruner says so the run stops after that epoch
-(lightnas.run.folder.StopRun): status.json says `pruned`, the folder keeps that epoch's files.
+says everything). Its objectives are the metrics of the run's result (engine.best, what its
+best_architecture.json holds and lightnas.outputs.result reads back): the final selection's winner,
+scored with the final weights. Each epoch's value of the (single) objective is reported to
+Optuna, and when the pruner says so the run stops after that epoch (lightnas.run.folder.StopRun):
+status.json says `pruned`, the folder keeps that epoch's files.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from lightnas.outputs.status import FAILED, INTERRUPTED, PRUNED, read_status, wr
 from lightnas.run.folder import StopRun
 from lightnas.run.retrain import retrain
 from lightnas.run.search import search
-from lightnas.search.space import Architecture
 from lightnas.sweeps.config import EPOCH_METRICS, SweepConfig, apply
 from lightnas.sweeps.study import RETRY_OF, SKIPPED, Budget
 
@@ -76,24 +76,22 @@ class TrialReporter(Callback):
             raise StopRun(PRUNED, reason)
 
     def best(self) -> EpochResult | None:
-        """The run's result: its final selection's winner (scored with the final weights), or
-        the epoch of its best architecture when it made no final selection."""
+        """The run's result (`engine.best`, what its best_architecture.json holds: the final
+        selection's winner scored with the final weights, or the latest epoch's architecture
+        when it made none) as an epoch row; the training metrics are the last epoch's."""
         engine = self.engine
         if engine is None or engine.best is None or not engine.history:
             return None
-        if engine.final is None:
-            return next(r for r in engine.history if r.epoch == engine.best.epoch)
-        w = engine.final.best
-        arch = Architecture(engine.supernet.space, w.architecture)
+        b = engine.best
         return dataclasses.replace(
             engine.history[-1],
-            epoch=w.proposed_epoch,
-            validated={w.label: {"acc": w.val_acc, "loss": w.val_loss}},
-            chosen=w.label,
-            reward=w.reward,
-            cost=engine.evaluator.cost(arch),
-            costs=w.costs,
-            architecture=w.architecture,
+            epoch=b.epoch,
+            validated={b.label: {"acc": b.val_acc, "loss": b.val_loss}},
+            chosen=b.label,
+            reward=b.reward,
+            cost=b.cost,
+            costs=b.costs,
+            architecture=b.architecture,
         )
 
 

@@ -10,13 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from helpers.dashboard_server import Dashboard, stop_searches
+from helpers.dashboard_server import BASE_URL, Dashboard, stop_searches
 from helpers.runs import tiny_config
 
 from lightnas.dashboard.app import Settings, create_app
 from lightnas.run.search import search
-
-BASE_URL = "http://127.0.0.1"
 
 
 def write_tiny(tmp: Path, filename: str = "tiny.yml", **overrides) -> Path:

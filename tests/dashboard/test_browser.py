@@ -3,6 +3,7 @@ download), against `python -m lightnas dashboard` on a free loopback port."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ from helpers.dashboard import sweep
 from helpers.dashboard_server import Dashboard, status, wait_for
 from helpers.runs import tiny_config
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from lightnas.dashboard.formatting import percent
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
@@ -27,10 +30,16 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser) -> Iterator[Page]:
+def console_errors() -> list[str]:
+    """What the page's console reported as errors; a test removes those it expects."""
+    return []
+
+
+@pytest.fixture
+def page(browser, console_errors) -> Iterator[Page]:
     context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    errors: list[str] = []
+    errors = console_errors
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield page
@@ -99,6 +108,15 @@ def test_the_run_page_draws_curves_heat_map_scatter_architecture_and_log(shown, 
     image = page.locator("#arch-img")
     expect(image).to_be_visible()
     page.wait_for_function("() => document.getElementById('arch-img').naturalWidth > 0")
+    # the run's result, as the files hold it: the final selection's winner, drawn first
+    final = json.loads((shown.root / "tiny" / "final_selection.json").read_text())
+    won = final["candidates"][final["winner"]]
+    result = f"result: epoch {won['proposed_epoch']} (final selection)"
+    expect(page.locator("#arch-epoch option").first).to_have_text(result)
+    expect(page.locator("#arch-epoch")).to_have_value("")
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text(f"Val acc (result){percent(won['val_acc'])}")
+    expect(summary).to_contain_text(f"Test acc (result){percent(won['test_acc'])}")
     expect(page.locator("#log")).to_contain_text("training folder:")
     expect(page.locator("#downloads a")).not_to_have_count(0)
     expect(page.locator("#stop-form")).to_be_hidden()
@@ -137,6 +155,9 @@ def test_the_sweep_page_draws_its_trials_front_and_importances(shown, page):
     expect(page.locator("#studies table tr")).to_have_count(4)  # header + 3 trials
     expect(page.locator("#importances .chart")).to_have_count(2)  # val_acc and ops
     expect(page.locator("#trial-folders tbody tr")).to_have_count(3)
+    accuracies = page.locator("#trial-folders tbody tr td:nth-child(4)").all_inner_texts()
+    assert sorted(accuracies) == ["50.0 %", "60.0 %", "70.0 %"]  # each trial's result
+    expect(page.locator("#sweep-best")).to_have_text("70.0 %")  # the best of them
 
 
 # ---- launching -----------------------------------------------------------------------------
@@ -157,6 +178,29 @@ def test_a_search_launched_from_the_page_appears_runs_and_finishes(dashboard, pa
     assert traces and traces[0]["n"] == 2
     page.goto(dashboard.url + "/")
     expect(page.locator("tr.run[data-path='fromweb'] .badge")).to_have_text("finished")
+
+
+def test_a_refused_upload_says_why_in_one_line_and_shows_no_file_it_names(
+    dashboard, page, console_errors, tmp_path
+):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT\n")
+    config = tmp_path / "names_a_file.yml"
+    config.write_text(yaml.safe_dump({**tiny_config(tmp_path), "config": str(secret)}))
+    page.goto(dashboard.url + "/launch")
+    expect(page.locator("#rules")).to_contain_text("--allow-imports")
+    page.set_input_files("#upload", str(config))
+    page.fill("#name", "refused")
+    page.click("#start")
+    expect(page.locator("#error")).to_have_text(
+        "config: a launch from the dashboard may not set it"
+    )
+    expect(page.locator("body")).not_to_contain_text("TOP-SECRET")
+    expect(page.locator("#name")).to_have_value("refused")  # the form is kept
+    assert not (dashboard.root / "refused").exists()
+    console_errors.remove(  # the page answered 400 Bad Request, as it should
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    )
 
 
 def test_stop_from_the_page_leaves_a_resumable_checkpoint(dashboard, page, tmp_path):

@@ -8,6 +8,7 @@ from helpers.dashboard_server import Dashboard
 
 from lightnas.cli import main
 from lightnas.commands.dashboard import build_parser, missing_packages
+from lightnas.dashboard import server
 from lightnas.dashboard.launch import starting
 from lightnas.dashboard.security import is_loopback
 from lightnas.dashboard.server import settings_for, url
@@ -53,6 +54,26 @@ def test_only_loopback_binds_go_without_a_token(tmp_path, host, loopback):
     assert (settings.token is None) is loopback
     assert settings_for(tmp_path, host, "given", None).token == "given"
     assert url("::1", 8990, None) == "http://[::1]:8990/"
+
+
+@pytest.mark.parametrize("token", ["", "  "])
+def test_an_empty_token_off_loopback_is_refused_in_one_line(capsys, tmp_path, monkeypatch, token):
+    monkeypatch.setattr(server.uvicorn, "run", lambda *a, **k: pytest.fail("it served"))
+    root = tmp_path / "runs"
+    assert main(["dashboard", str(root), "--host", "0.0.0.0", "--token", token]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--token '' on --host 0.0.0.0" in line and "leave --token out" in line
+    assert not root.exists()  # nothing written
+    assert settings_for(tmp_path, "127.0.0.1", token, None).token is None  # loopback: no token
+
+
+def test_extensions_in_a_launch_need_allow_imports(tmp_path):
+    parser = build_parser()
+    assert "--allow-imports" in " ".join(parser.format_help().split())
+    assert not parser.parse_args([]).allow_imports
+    assert parser.parse_args(["--allow-imports"]).allow_imports
+    assert settings_for(tmp_path, "127.0.0.1", None, None, allow_imports=True).allow_imports
+    assert not settings_for(tmp_path, "127.0.0.1", None, None).allow_imports
 
 
 def test_the_launch_record_says_starting_until_the_process_writes_its_status():

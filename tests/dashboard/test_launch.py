@@ -21,7 +21,10 @@ def test_a_launched_search_runs_in_its_own_session_and_survives_a_dashboard_rest
     server = Dashboard(root, configs, tmp_path).start()
     try:
         form = {"config": "tiny.yml", "name": "launched", "overrides": "search.warmup_epochs=0"}
-        response = httpx2.post(server.url + "/launch", data=form, follow_redirects=False)
+        # the config is parsed in a process of its own first (it imports torch): seconds
+        response = httpx2.post(
+            server.url + "/launch", data=form, follow_redirects=False, timeout=120
+        )
         assert response.status_code == 303 and response.headers["location"] == "/run/launched"
         record = httpx2.get(server.url + "/api/run/launched").json()["launch"]
         pid = record["pid"]

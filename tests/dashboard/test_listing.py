@@ -1,5 +1,6 @@
 """The runs page's data: discovery, status (from status.json, else inferred), ETA, filter, sort."""
 
+import json
 import os
 import time
 
@@ -23,6 +24,7 @@ def test_discovery_finds_trainings_nested_folders_and_sweep_trials_but_not_hidde
     (sweep / "sweep.yml").write_text("n_trials: 3\n")
     training(sweep / "trials" / "0", [row(1, 0.6, 90)], 1)
     training(sweep / "trials" / "1", [row(1, 0.7, 120)], 1)
+    training(sweep / "trials" / "1_retrain", [row(1, 0.9, 120)], 1)  # not a trial: a retrain
     training(tmp_path / ".dashboard" / "c", [], 1)
     (tmp_path / "link").symlink_to(tmp_path / "a")
     found = {(f.path.relative_to(tmp_path).as_posix(), f.kind) for f in discover(tmp_path)}
@@ -32,6 +34,7 @@ def test_discovery_finds_trainings_nested_folders_and_sweep_trials_but_not_hidde
         ("sweeps/s", "sweep"),
         ("sweeps/s/trials/0", "trial"),
         ("sweeps/s/trials/1", "trial"),
+        ("sweeps/s/trials/1_retrain", "training"),
     }
 
 
@@ -68,20 +71,51 @@ def test_without_status_json_the_state_is_inferred_from_metrics_and_file_times(t
     assert runs["stale"].state == "interrupted"
 
 
-def test_a_summary_has_progress_eta_best_accuracy_and_the_best_architectures_costs(tmp_path):
+def test_a_summary_has_progress_eta_and_the_result_so_far_of_a_running_search(tmp_path):
     rows = [
         row(1, 0.5, 100, reward=0.5),
-        row(2, 0.8, 300, reward=0.6),
-        row(3, 0.7, 200, reward=0.9),
+        row(2, 0.8, 300, reward=0.9),
+        row(3, 0.7, 200, reward=0.6),
     ]
     state = status("running", 3, 10, step=5, steps=10)
     training(tmp_path / "r", rows, 10, state, model="resnet18", dataset="cifar10")
     (r,) = list_runs(tmp_path)
     assert (r.state, r.epoch, r.epochs) == ("running", 3, 10)
     assert r.eta_s == (10 - 3 - 0.5) * 10.0  # 10 s per epoch, half of epoch 4 done
-    assert r.best_val_acc == 0.8  # the highest of any epoch
-    assert (r.ops, r.model_bits, r.params) == (200, 1600, 20)  # the highest reward: epoch 3
+    # no best_architecture.json: the latest epoch, the engine's pick until the final selection
+    # (not the highest accuracy, 0.8, nor the highest reward, epoch 2)
+    assert (r.result_epoch, r.selected_by, r.val_acc, r.test_acc) == (3, "latest epoch", 0.7, None)
+    assert (r.ops, r.model_bits, r.params) == (200, 1600, 20)
     assert (r.model, r.dataset, r.started) == ("resnet18", "cifar10", "2026-01-02T03:04:05+00:00")
+
+
+def test_a_summary_shows_the_result_best_architecture_json_holds(tmp_path):
+    rows = [row(1, 0.5, 100), row(2, 0.9, 300), row(3, 0.8, 200)]
+    folder = training(tmp_path / "r", rows, 3, status("finished", 3, 3))
+    stats = {
+        "epoch": 1,
+        "architecture": rows[0]["architecture"],
+        "val_acc": 0.55,
+        "reward": 0.5,
+        "selected_by": "final selection",
+        "test_acc": 0.52,
+        "label": "greedy",
+        "costs": {"ops": 120.0, "model_bits": 960, "params": 12},
+    }
+    (folder / "best_architecture.json").write_text(json.dumps({"stats": stats}))
+    (r,) = list_runs(tmp_path)
+    assert (r.result_epoch, r.selected_by) == (1, "final selection")
+    assert (r.val_acc, r.test_acc, r.ops, r.model_bits, r.params) == (0.55, 0.52, 120.0, 960, 12)
+
+
+def test_an_older_best_architecture_json_gets_its_costs_from_its_epoch(tmp_path):
+    rows = [row(1, 0.5, 100), row(2, 0.9, 300)]
+    rows[0]["architecture"] = {"stage1.block1.dense": "conv3x3"}
+    folder = training(tmp_path / "r", rows, 2, status("finished", 2, 2))
+    stats = {"epoch": 1, "architecture": rows[0]["architecture"], "val_acc": 0.5, "reward": 0.5}
+    (folder / "best_architecture.json").write_text(json.dumps({"stats": stats}))
+    (r,) = list_runs(tmp_path)
+    assert (r.result_epoch, r.val_acc, r.ops, r.model_bits) == (1, 0.5, 100, 800)
 
 
 def test_a_line_being_written_is_left_out_and_a_changed_file_is_read_again(tmp_path):
@@ -91,7 +125,7 @@ def test_a_line_being_written_is_left_out_and_a_changed_file_is_read_again(tmp_p
     assert list_runs(tmp_path)[0].epoch == 1
     time.sleep(0.01)
     training(tmp_path / "r", [row(1, 0.5, 100), row(2, 0.9, 100)], 3)
-    assert list_runs(tmp_path)[0].best_val_acc == 0.9
+    assert list_runs(tmp_path)[0].val_acc == 0.9
 
 
 def test_a_sweep_summarises_its_trials(tmp_path):
@@ -102,7 +136,8 @@ def test_a_sweep_summarises_its_trials(tmp_path):
     training(sweep / "trials" / "1", [row(1, 0.7, 120)], 2, status("running", 1, 2))
     runs = by_path(list_runs(tmp_path))
     s = runs["s"]
-    assert (s.kind, s.state, s.epoch, s.epochs, s.best_val_acc) == ("sweep", "running", 1, 4, 0.7)
+    # the best of the finished trials: the running one has only a result so far
+    assert (s.kind, s.state, s.epoch, s.epochs, s.val_acc) == ("sweep", "running", 1, 4, 0.6)
     assert runs["s/trials/1"].sweep == "s" and runs["s/trials/1"].kind == "trial"
 
 
@@ -115,7 +150,7 @@ def test_filter_by_text_state_and_kind_and_sort_with_missing_values_last(tmp_pat
     assert [r.path for r in filter_runs(runs, "resnet")] == ["res_c"]
     assert [r.path for r in filter_runs(runs, state="interrupted")] == ["melius_b", "res_c"]
     assert filter_runs(runs, kind="sweep") == []
-    assert [r.path for r in sort_runs(runs, "best_val_acc", desc=True)] == [
+    assert [r.path for r in sort_runs(runs, "val_acc", desc=True)] == [
         "melius_b",
         "melius_a",
         "res_c",

@@ -25,7 +25,8 @@ def test_the_sweep_page_data_reads_the_study_trials_front_and_importances(client
     assert set(study["importances"]["val_acc"]) == {"search.cost_weight", "optim.lr"}
     assert study["objective_front"]["front"] == [1, 2, 3]  # trial 2 beats trial 0 in both
     front = data["accuracy_front"]["front"]
-    assert front == {"ops": [90, 150, 300], "val_acc": [0.6, 0.7, 0.9]}
+    paths = [f"sweeps/s/trials/trial_000{i}" for i in (2, 1, 3)]
+    assert front == {"ops": [90, 150, 300], "val_acc": [0.6, 0.7, 0.9], "paths": paths}
     assert [f["name"] for f in data["report"]] == ["trials.csv"]
     runs = {r["path"]: r for r in client.get("/api/runs").json()}
     assert (

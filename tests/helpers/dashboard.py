@@ -82,6 +82,17 @@ def training(
     return folder
 
 
+def result(folder: Path, val_acc: float, ops: float, **stats) -> dict:
+    """Set the result in a run's best_architecture.json (its "stats", as lightnas.engine.Best
+    writes them): `val_acc`, the cost `ops` and any other `stats`; the new stats."""
+    path = folder / "best_architecture.json"
+    data = json.loads(path.read_text())
+    data["stats"] |= {"val_acc": val_acc, **stats}
+    data["stats"]["costs"] = {**data["stats"].get("costs", {}), "ops": ops}
+    path.write_text(json.dumps(data))
+    return data["stats"]
+
+
 def dead_pid() -> int:
     """The pid of a process that has ended."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -129,6 +140,7 @@ def sweep(folder: Path, run: Path, accuracies: list[float], ops: list[float]) ->
         for r in rows:
             r.update(val_acc=acc, ops=cost, reward=acc)
         metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        result(folder / where, val_acc=acc, ops=cost)  # the trial's objectives are its result
     skipped = optuna.trial.create_trial(
         state=optuna.trial.TrialState.FAIL, user_attrs={"skipped": True}
     )

@@ -15,6 +15,8 @@ import httpx2
 
 from helpers import ROOT
 
+BASE_URL = "http://127.0.0.1"  # the TestClient's base URL: the CSRF check wants an exact origin
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -5,17 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.locks import HOLD
 
 from lightnas.errors import ConfigError
-from lightnas.runtime.fileio import exclusive_lock, make_folder, write_atomic
-
-HOLD = """
-import sys, time
-from lightnas.runtime.fileio import exclusive_lock
-with exclusive_lock(sys.argv[1], "the folder"):
-    print("held", flush=True)
-    time.sleep(60)
-"""
+from lightnas.runtime.fileio import exclusive_lock, lock_holder, make_folder, write_atomic
 
 
 def test_a_lock_is_refused_to_a_second_holder_naming_the_first_pid(tmp_path):
@@ -42,6 +35,21 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     proc.wait(timeout=30)
     with exclusive_lock(lock, "the folder"):
         assert lock.read_text() == f"{os.getpid()}\n"
+
+
+def test_the_lock_holder_is_the_process_holding_it_not_any_pid_written_in_it(tmp_path):
+    lock = tmp_path / ".lock"
+    assert lock_holder(lock) is None  # no lock file yet
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "held\n"
+    assert lock_holder(lock) == proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert lock.read_text() == f"{proc.pid}\n" and lock_holder(lock) is None  # its pid stays
+    lock.write_text(f"{os.getpid()}\n")  # a live process that does not hold it
+    assert lock_holder(lock) is None
 
 
 def test_make_folder_reports_what_is_in_the_way(tmp_path):

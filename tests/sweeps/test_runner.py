@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from helpers import ROOT
 from helpers.sweeps import load, metrics, status, write_base, write_sweep
 from mlflow.tracking import MlflowClient
@@ -18,6 +19,8 @@ from optuna.trial import TrialState
 
 import lightnas
 from lightnas.cli import main
+from lightnas.dashboard.app import Settings, create_app
+from lightnas.dashboard.formatting import percent
 
 pytestmark = pytest.mark.slow
 
@@ -137,6 +140,41 @@ def test_sweep_trials_are_runs_in_mlflow(quick):
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.yml", "best_architecture.json", "exported_models"} <= artifacts
     assert experiment.artifact_location.startswith((quick / "mlflow" / "mlartifacts").as_uri())
+
+
+def test_the_report_and_the_sweep_page_show_each_trials_result(quick):
+    """Optuna's values, `lightnas report`, the sweep page's header, trial table, study table
+    and both Pareto charts: all each trial's result, as its best_architecture.json holds it."""
+    sweep = quick / "sweeps" / "quick"
+    trials = load(quick, "quick").get_trials()
+    folders = {t.number: sweep / t.user_attrs["folder"] for t in trials}
+    files = {n: json.loads((f / "best_architecture.json").read_text()) for n, f in folders.items()}
+    results = {n: (f["stats"]["val_acc"], f["stats"]["costs"]["ops"]) for n, f in files.items()}
+    assert {t.number: tuple(t.values) for t in trials} == results
+    rows = {r["trial"]: r for r in lightnas.report(sweep).rows}
+    assert {n: (r["val_acc"], r["ops"]) for n, r in rows.items()} == results
+    assert {n: r["best_epoch"] for n, r in rows.items()} == {
+        n: f["stats"]["epoch"] for n, f in files.items()
+    }
+    app = create_app(Settings(root=quick / "sweeps"))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        header = client.get("/sweep/quick").text
+        data = client.get("/api/sweep/quick").json()
+    number = {f"quick/{t.user_attrs['folder']}": t.number for t in trials}
+    table = {number[t["path"]]: (t["val_acc"], t["ops"]) for t in data["trials"]}
+    assert table == results
+    best = max(acc for acc, _ in results.values())
+    assert f'<span id="sweep-best">{percent(best)}</span>' in header
+    assert data["summary"]["val_acc"] == best
+    (study,) = data["studies"]
+    assert {t["number"]: (t["values"]["val_acc"], t["values"]["ops"]) for t in study["trials"]} == (
+        results
+    )
+    charts = data["accuracy_front"]
+    assert {number[p["path"]]: (p["val_acc"], p["ops"]) for p in charts["points"]} == results
+    objectives = study["objective_front"]
+    assert {t["number"]: tuple(t["values"]) for t in objectives["trials"]} == results
+    assert sorted(number[p] for p in charts["front"]["paths"]) == objectives["front"]
 
 
 def test_rerun_resumes_without_running_a_trial_twice(tmp_path, capsys):

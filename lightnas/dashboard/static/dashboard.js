@@ -122,7 +122,9 @@
       el.dataset.clickBound = "1";
       el.on("plotly_click", (ev) => {
         const epoch = ev.points[0] && ev.points[0].customdata;
-        if (epoch) showArchitecture(el.dataset.path, epoch, true);
+        if (!epoch) return;
+        $("arch-epoch").dataset.touched = "1"; // the user's pick: kept while the run goes on
+        showArchitecture(el.dataset.path, epoch, true);
       });
     }
   }
@@ -134,16 +136,28 @@
     badge.className = "badge " + state;
   }
 
-  function drawSummary(s) {
+  // the run's result (best_architecture.json): the final selection's winner, or the latest
+  // epoch's architecture (while a search runs: its result so far)
+  function resultLabel(result, state) {
+    if (!result) return "–";
+    const soFar = LIVE.includes(state) && !result.final ? ", so far" : "";
+    return "epoch " + result.epoch + " (" + result.selected_by + soFar + ")";
+  }
+
+  function drawSummary(s, result) {
     const items = [
       ["Epoch", s.epoch === undefined ? "–" : s.epoch + (s.epochs ? " / " + s.epochs : "")],
       ["ETA", s.state === "running" ? duration(s.eta_s) : "–"],
-      ["Best val acc", percent(s.best_val_acc)],
-      ["OPs (best)", si(s.ops)],
-      ["Model size (best)", kib(s.model_bits)],
+      ["Result", resultLabel(result, s.state)],
+      ["Val acc (result)", percent(s.val_acc)],
+    ];
+    if (s.test_acc !== null && s.test_acc !== undefined) items.push(["Test acc (result)", percent(s.test_acc)]);
+    items.push(
+      ["OPs (result)", si(s.ops)],
+      ["Model size (result)", kib(s.model_bits)],
       ["Model", (s.model || "–") + (s.dataset ? " · " + s.dataset : "")],
       ["Started", s.started ? new Date(s.started).toLocaleString() : "–"],
-    ];
+    );
     if (s.error) items.push(["Error", s.error]);
     const dl = $("summary");
     dl.replaceChildren();
@@ -172,17 +186,18 @@
     }
   }
 
+  // epoch "" is the run's result
   async function showArchitecture(path, epoch, select) {
     const select_ = $("arch-epoch");
     if (select) select_.value = String(epoch);
-    const url = "/api/architecture/" + urlPath(path) + "?epoch=" + epoch;
+    const url = "/api/architecture/" + urlPath(path) + (epoch ? "?epoch=" + epoch : "");
     const response = await fetch(url, { credentials: "same-origin" });
     const img = $("arch-img");
     const text = $("arch-text");
     if (!response.ok) {
       img.hidden = true;
       text.hidden = false;
-      text.textContent = "no architecture saved for epoch " + epoch;
+      text.textContent = epoch ? "no architecture saved for epoch " + epoch : "no result yet";
       return;
     }
     const type = response.headers.get("content-type") || "";
@@ -201,18 +216,24 @@
     }
   }
 
-  function updateEpochs(path, epochs, best) {
+  // the result first (shown until the user picks an epoch), then every epoch, newest first
+  function updateEpochs(path, epochs, result, state) {
     const select = $("arch-epoch");
-    if (select.options.length === epochs.length) return;
-    const followLatest = !select.dataset.touched;
+    const key = JSON.stringify([epochs, state, result && [result.epoch, result.selected_by, result.architecture]]);
+    if (select.dataset.key === key) return;
+    select.dataset.key = key;
+    const picked = select.value;
     select.replaceChildren();
-    for (const e of epochs.slice().reverse()) {
+    const options = (result ? [["", "result: " + resultLabel(result, state)]] : []).concat(
+      epochs.slice().reverse().map((e) => [String(e), "epoch " + e]));
+    for (const [value, label] of options) {
       const option = document.createElement("option");
-      option.value = String(e);
-      option.textContent = "epoch " + e + (e === best ? " (best)" : "");
+      option.value = value;
+      option.textContent = label;
       select.append(option);
     }
-    if (followLatest && epochs.length) showArchitecture(path, epochs[epochs.length - 1], true);
+    if (select.dataset.touched) select.value = picked;
+    else if (result) showArchitecture(path, "", true);
   }
 
   function drawRun(path, data) {
@@ -227,12 +248,12 @@
       $("launch-log").textContent = (launch.log || []).join("\n");
     }
     if (!data.charts) return;
-    drawSummary(s);
+    drawSummary(s, data.result);
     for (const chart of data.charts) drawChart($("chart-" + chart.id), chart);
     drawHeatmap($("heatmap"), data.heatmap);
     $("scatter").dataset.path = path;
     drawScatter($("scatter"), data.scatter);
-    updateEpochs(path, data.architecture_epochs, data.best_epoch);
+    updateEpochs(path, data.architecture_epochs, data.result, s.state);
     $("log").textContent = data.log.join("\n");
     drawDownloads($("downloads"), data.downloads);
   }
@@ -241,7 +262,7 @@
     const path = main.dataset.path;
     const poll = Number(main.dataset.poll) || 2000;
     $("arch-epoch").addEventListener("change", (ev) => {
-      ev.target.dataset.touched = "1";
+      ev.target.dataset.touched = ev.target.value ? "1" : ""; // the result: follow it again
       showArchitecture(path, ev.target.value, false);
     });
     let state = "running";
@@ -303,13 +324,13 @@
       const figure = document.createElement("figure");
       const caption = document.createElement("figcaption");
       const s = r.summary;
-      caption.textContent = s.path + " · best epoch " + (r.best_epoch || "–") + " · acc " +
-        percent(s.best_val_acc) + " · OPs " + si(s.ops);
+      caption.textContent = s.path + " · result: " + resultLabel(r.result, s.state) + " · acc " +
+        percent(s.val_acc) + " · OPs " + si(s.ops);
       figure.append(caption);
-      if (r.best_epoch) {
+      if (r.result) {
         const img = document.createElement("img");
-        img.alt = "best architecture of " + s.path;
-        img.src = "/api/architecture/" + urlPath(s.path) + "?epoch=" + r.best_epoch;
+        img.alt = "the result's architecture of " + s.path;
+        img.src = "/api/architecture/" + urlPath(s.path);
         figure.append(img);
       }
       holder.append(figure);
@@ -392,19 +413,27 @@
     });
   }
 
+  function pointsTrace(name, points, marker) {
+    return {
+      name: name, type: "scatter", mode: "markers", x: points.map((p) => p.ops),
+      y: points.map((p) => p.val_acc), text: points.map((p) => p.path), marker: marker,
+    };
+  }
+
+  // each trial's result; the front is over the finished trials (Optuna's complete ones)
   function drawSweepFronts(data) {
     const acc = data.accuracy_front;
-    const traces = [
-      {
-        name: "trials", type: "scatter", mode: "markers", x: acc.points.map((p) => p.ops),
-        y: acc.points.map((p) => p.val_acc), text: acc.points.map((p) => p.path), marker: { size: 9 },
-      },
-      {
-        name: "Pareto front", type: "scatter", mode: "lines+markers", x: acc.front.ops,
-        y: acc.front.val_acc, line: { shape: "hv", color: "#d62728" },
-      },
-    ];
-    const title = "Trials: best validation accuracy vs OPs";
+    const finished = acc.points.filter((p) => p.state === "finished");
+    const unfinished = acc.points.filter((p) => p.state !== "finished");
+    const traces = [pointsTrace("trials", finished, { size: 9 })];
+    if (unfinished.length) {
+      traces.push(pointsTrace("unfinished trials (result so far)", unfinished, { size: 9, symbol: "circle-open" }));
+    }
+    traces.push({
+      name: "Pareto front", type: "scatter", mode: "lines+markers", x: acc.front.ops,
+      y: acc.front.val_acc, text: acc.front.paths, line: { shape: "hv", color: "#d62728" },
+    });
+    const title = "Trials' results: validation accuracy vs OPs";
     Plotly.react($("sweep-front"), traces, layout(title, "validation accuracy", "OPs"), PLOT_CONFIG);
     const study = data.studies.find((s) => s.objective_front);
     const el = $("sweep-objectives");
@@ -429,7 +458,7 @@
       badge.textContent = t.state;
       cell(tr, badge);
       cell(tr, t.epoch + (t.epochs ? " / " + t.epochs : ""));
-      cell(tr, percent(t.best_val_acc));
+      cell(tr, percent(t.val_acc));
       cell(tr, si(t.ops));
       cell(tr, kib(t.model_bits));
       body.append(tr);
@@ -443,6 +472,8 @@
       const data = await getJSON("/api/sweep/" + urlPath(path));
       state = data.summary.state;
       setState(state);
+      $("sweep-finished").textContent = data.summary.epoch + " of " + data.summary.epochs;
+      $("sweep-best").textContent = percent(data.summary.val_acc);
       $("sweep-error").hidden = !data.error;
       $("sweep-error").textContent = data.error || "";
       drawSweepFronts(data);
