@@ -32,8 +32,7 @@ from lightnas.graphs import RENDER_FORMATS
 from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
 from lightnas.registry import Registry
-from lightnas.sampling import SAMPLINGS
-from lightnas.search.strategies import STRATEGIES, EvolutionOptions
+from lightnas.search.strategies import SAMPLINGS, STRATEGIES, EvolutionOptions
 
 # --help shows each field's docstring
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
@@ -119,13 +118,16 @@ class SearchConfig:
     """Training batches that re-estimate BatchNorm for a reward; null = bn_recalibration_batches
     (few keep rewards cheap: each candidate of each step is re-estimated; 1 measured as well as
     4)."""
-    sampling: str = "sandwich"
+    sampling: str | None = None
     """Architectures each training batch trains: controller (the strategy's sample), uniform,
-    or sandwich (largest + smallest + sandwich_k uniform, BigNAS)."""
+    or sandwich (largest + smallest + sandwich_k uniform, BigNAS); null = the strategy's rule
+    (sandwich for enas, random and evolution; fixed trains its architecture alone and takes
+    only null or controller)."""
     sandwich_k: int = 2
     """Uniform architectures per step between the largest and the smallest (sampling sandwich)."""
-    inplace_distill: bool = True
-    """The largest architecture's predictions are the soft targets of the others (BigNAS)."""
+    inplace_distill: bool | None = None
+    """The largest architecture's predictions are the soft targets of the others (BigNAS);
+    null = the strategy's rule (on for enas, random and evolution; off for fixed)."""
     final_top_k: int = 5
     """After the last epoch, re-score the k best distinct validated architectures with the
     final weights and pick the winner (0 = keep the last epoch's)."""
@@ -476,7 +478,10 @@ def validate(cfg: Config) -> None:
             f"search.reward_calibration_batches={s.reward_calibration_batches} must be >= 1 "
             "or null",
         ),
-        _one_of("search.sampling", s.sampling, SAMPLINGS),
+        (
+            s.sampling is None or s.sampling in SAMPLINGS,
+            f"search.sampling={s.sampling!r} is not valid; valid: null, {', '.join(SAMPLINGS)}",
+        ),
         _one_of("compile", cfg.compile, COMPILE_MODES),
         (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
         (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),

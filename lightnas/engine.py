@@ -218,7 +218,9 @@ class Engine:
         self.placement = placement
         self.loss = loss
         self.callbacks = list(callbacks)
-        self.sampler = sampler or TrainingSampler("controller", strategy, evaluator.costs)
+        self.sampler = sampler or TrainingSampler(
+            strategy.training_rule("controller", False), strategy, evaluator.costs
+        )
         self.dist = dist
         supernet.to(device=placement.device, memory_format=placement.memory_format)
         # what the training step runs: DDP around the supernet when there are several ranks
@@ -347,7 +349,7 @@ class Engine:
     @property
     def fixed_architecture(self) -> bool:
         """Every step trains the same architecture (a retrain)."""
-        return not self.strategy.proposes_candidates and self.sampler.mode == "controller"
+        return not self.strategy.shares_weights and self.sampler.rule.sampling == "controller"
 
     def training_architectures(self, epoch: int) -> list[Architecture]:
         """The architectures of the next step: rank 0's sampler draws them for every rank."""
@@ -367,7 +369,7 @@ class Engine:
         self.supernet.train()
         x, y = self.placement.input(x), self.placement.target(y)
         self.optimizer.zero_grad(set_to_none=True)
-        distill = self.cfg.search.inplace_distill
+        distill = self.sampler.rule.inplace_distill
         largest = self.sampler.largest
         losses, correct = [], None
         with self.dist.synced_batchnorm(self.supernet, self.cfg.distributed.sync_bn):
