@@ -17,8 +17,8 @@ Front: the non-dominated (test accuracy, OPs / base OPs) points of an arm. Hyper
 area those points dominate inside the reference point (accuracy 0, OPs / base 1.1), i.e. the
 area of {(acc, r): acc <= a_i, r >= r_i for some front point i, r <= 1.1}; higher is better, at
 most 1.1. The sweep's search cost is not charged: both arms get the same retraining budget.
-Everything runs in a temporary folder; nothing is written here. About 11 minutes on 2 CPU cores
-(measured on a shared, loaded machine: see benchmarks/RESULTS.md).
+Everything runs in a temporary folder; nothing is written here. About 17 minutes of CPU time on
+2 cores (45 minutes wall on a shared, loaded machine: see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
