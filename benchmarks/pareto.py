@@ -9,15 +9,16 @@ search.target_cost in [0.6, 1.0] x the base network's OPs (log scale), and two o
 (validation accuracy up, OPs down; multi-objective TPE), `--trials` trials in `--workers`
 processes. Random: as many architectures drawn uniformly from the same space (seeded).
 Each architecture of either arm (a trial's best_architecture.json, or a random draw) is then
-retrained from scratch with the same budget (strategy fixed, `--retrain-epochs`, the same seed)
-and scored on the test split; the base network (first choice everywhere) too, for reference.
+retrained from scratch with the same budget (strategy fixed with the defaults of `lightnas
+retrain`: that architecture alone every step; `--retrain-epochs`, the same seed) and scored on
+the test split; the base network (first choice everywhere) too, for reference.
 
 Front: the non-dominated (test accuracy, OPs / base OPs) points of an arm. Hypervolume: the
 area those points dominate inside the reference point (accuracy 0, OPs / base 1.1), i.e. the
 area of {(acc, r): acc <= a_i, r >= r_i for some front point i, r <= 1.1}; higher is better, at
 most 1.1. The sweep's search cost is not charged: both arms get the same retraining budget.
-Everything runs in a temporary folder; nothing is written here. About 11 minutes on 2 CPU cores
-(measured on a shared, loaded machine: see benchmarks/RESULTS.md).
+Everything runs in a temporary folder; nothing is written here. About 17 minutes of CPU time on
+2 cores (45 minutes wall on a shared, loaded machine: see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from jobs import CORES, executor
 import lightnas
 from lightnas.config import parse_config
 from lightnas.run.parts import build_engine, build_parts
-from lightnas.run.retrain import space_of
+from lightnas.run.retrain import RETRAIN_DEFAULTS, space_of
 from lightnas.search.space import Architecture, load_architecture_file
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yml"
@@ -125,9 +126,11 @@ def random_architectures(args) -> list[Architecture]:
 
 
 def retrain(args, arch_json: str, ops: float) -> dict:
-    """Train one architecture from scratch (strategy fixed) and score it on the test split."""
+    """Train one architecture from scratch (strategy fixed, the retrain defaults of `lightnas
+    retrain`) and score it on the test split."""
     started = time.perf_counter()
     cfg = quickstart(
+        *RETRAIN_DEFAULTS,
         "--epochs",
         str(args.retrain_epochs),
         "--seed",
@@ -137,8 +140,6 @@ def retrain(args, arch_json: str, ops: float) -> dict:
         "--search.architecture",
         arch_json,
         "--search.warmup_epochs",
-        "0",
-        "--search.num_val_samples",
         "0",
     )
     parts = build_parts(cfg)

@@ -88,9 +88,10 @@ def standalone_accuracy(cfg: Config, arch: Architecture, epochs: int, seed: int)
         path = Path(tmp) / "architecture.json"
         path.write_text(arch.to_json())
         s = cfg.search
+        # the search's sampling and in-place distillation may stay: strategy fixed trains its
+        # architecture alone whatever they say (Strategy.training_rule)
         s.strategy, s.architecture, s.num_val_samples = "fixed", str(path), 0
-        s.bn_recalibration_batches, s.final_top_k, s.sampling = 0, 0, "controller"
-        s.inplace_distill = False
+        s.bn_recalibration_batches, s.final_top_k = 0, 0
         cfg.epochs, cfg.seed, cfg.distill.teacher = epochs, seed, None
         engine = build_engine(cfg, build_parts(cfg))
         engine.run()

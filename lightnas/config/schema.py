@@ -99,13 +99,16 @@ class SearchConfig:
     """Training batches that re-estimate BatchNorm for a reward; null = bn_recalibration_batches
     (few keep rewards cheap: each candidate of each step is re-estimated; 1 measured as well as
     4)."""
-    sampling: str = "sandwich"
+    sampling: str | None = None
     """Architectures each training batch trains: controller (the strategy's sample), uniform,
-    or sandwich (largest + smallest + sandwich_k uniform, BigNAS)."""
+    or sandwich (largest + smallest + sandwich_k uniform, BigNAS); null = the strategy's rule
+    (sandwich for enas, random and evolution; fixed trains its architecture alone and takes
+    only null or controller)."""
     sandwich_k: int = 2
     """Uniform architectures per step between the largest and the smallest (sampling sandwich)."""
-    inplace_distill: bool = True
-    """The largest architecture's predictions are the soft targets of the others (BigNAS)."""
+    inplace_distill: bool | None = None
+    """The largest architecture's predictions are the soft targets of the others (BigNAS);
+    null = the strategy's rule (on for enas, random and evolution; off for fixed)."""
     final_top_k: int = 5
     """After the last epoch, re-score the k best distinct validated architectures with the
     final weights and pick the winner (0 = keep the last epoch's)."""

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from lightnas.config.schema import REGISTRY_KEYS, Config
-from lightnas.engine.sampler import SAMPLINGS
 from lightnas.errors import ConfigError
 from lightnas.export import EXPORT_FORMATS
 from lightnas.models import MODELS
@@ -20,7 +19,7 @@ from lightnas.runtime.compiling import COMPILE_MODES
 from lightnas.runtime.placement import check_device_name
 from lightnas.scoring.evaluator import REWARD_BN
 from lightnas.scoring.latency import check_options
-from lightnas.search.strategies import STRATEGIES
+from lightnas.search.strategies import SAMPLINGS, STRATEGIES
 
 
 def _known(key: str, value: str) -> tuple[bool, str]:
@@ -83,7 +82,10 @@ def validate(cfg: Config) -> None:
             f"search.reward_calibration_batches={s.reward_calibration_batches} must be >= 1 "
             "or null",
         ),
-        _one_of("search.sampling", s.sampling, SAMPLINGS),
+        (
+            s.sampling is None or s.sampling in SAMPLINGS,
+            f"search.sampling={s.sampling!r} is not valid; valid: null, {', '.join(SAMPLINGS)}",
+        ),
         _one_of("compile", cfg.compile, COMPILE_MODES),
         (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
         (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),

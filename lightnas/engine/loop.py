@@ -217,7 +217,7 @@ class Engine:
     @property
     def fixed_architecture(self) -> bool:
         """Every step trains the same architecture (a retrain)."""
-        return not self.strategy.proposes_candidates and self.sampler.mode == "controller"
+        return not self.strategy.shares_weights and self.sampler.rule.sampling == "controller"
 
     def training_architectures(self, epoch: int) -> list[Architecture]:
         """The architectures of the next step: rank 0's sampler draws them for every rank."""
@@ -237,7 +237,7 @@ class Engine:
         self.supernet.train()
         x, y = self.placement.input(x), self.placement.target(y)
         self.optimizer.zero_grad(set_to_none=True)
-        distill = self.cfg.search.inplace_distill
+        distill = self.sampler.rule.inplace_distill
         largest = self.sampler.largest
         losses, correct = [], None
         with self.dist.synced_batchnorm(self.supernet, self.cfg.distributed.sync_bn):

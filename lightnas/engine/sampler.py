@@ -1,6 +1,11 @@
-"""Which architectures a training batch trains: the supernet-training rule of a search.
+"""Which architectures a training batch trains: the strategy's training rule, carried out.
 
-- `controller`: the strategy's own sample (ENAS: the controller's; random: uniform);
+The rule (`TrainingRule`: a sampling and whether to distil in place) belongs to the strategy
+(`Strategy.training_rule`): weight-sharing strategies default to a sandwich with in-place
+distillation; `fixed` always trains its own architecture alone. The samplings:
+
+- `controller`: the strategy's own sample (ENAS: the controller's; random: uniform; fixed: its
+  architecture);
 - `uniform`: a uniformly random architecture (SPOS, Guo et al. 2020);
 - `sandwich`: the largest and the smallest architecture plus `k` uniform ones, their gradients
   summed into one step (BigNAS, Yu et al. 2020), optionally with in-place distillation: the
@@ -13,9 +18,7 @@ import torch
 
 from lightnas.scoring.costs import CostTable
 from lightnas.search.space import Architecture, SearchSpace
-from lightnas.search.strategies import Strategy
-
-SAMPLINGS = ("controller", "uniform", "sandwich")
+from lightnas.search.strategies import SAMPLINGS, Strategy, TrainingRule
 
 
 def extreme_architectures(
@@ -35,16 +38,16 @@ class TrainingSampler:
 
     def __init__(
         self,
-        mode: str,
+        rule: TrainingRule,
         strategy: Strategy,
         costs: CostTable,
         cost_key: str = "ops",
         k: int = 2,
         seed: int = 0,
     ) -> None:
-        if mode not in SAMPLINGS:
-            raise ValueError(f"unknown sampling {mode!r}; valid: {', '.join(SAMPLINGS)}")
-        self.mode = mode
+        if rule.sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {rule.sampling!r}; valid: {', '.join(SAMPLINGS)}")
+        self.rule = rule
         self.strategy = strategy
         self.space = strategy.space
         self.k = k
@@ -53,9 +56,9 @@ class TrainingSampler:
         self.generator = torch.Generator().manual_seed(seed + 0x5A4D)
 
     def architectures(self, epoch: int) -> list[Architecture]:
-        if self.mode == "controller":
+        if self.rule.sampling == "controller":
             return [self.strategy.sample(epoch)]
-        if self.mode == "uniform":
+        if self.rule.sampling == "uniform":
             return [self.space.sample(self.generator)]
         middle = [self.space.sample(self.generator) for _ in range(self.k)]
         return [self.largest, self.smallest, *middle]

@@ -137,9 +137,8 @@ def build_engine(
         loss = DistillationLoss(teacher, cfg.distill.alpha, cfg.distill.temperature)
     s = cfg.search
     key = s.cost if COSTS[s.cost].additive else "ops"  # what "largest" and "smallest" mean
-    sampler = TrainingSampler(
-        s.sampling, parts.strategy, evaluator.costs, key, s.sandwich_k, cfg.seed
-    )
+    rule = parts.strategy.training_rule(s.sampling, s.inplace_distill)
+    sampler = TrainingSampler(rule, parts.strategy, evaluator.costs, key, s.sandwich_k, cfg.seed)
     return Engine(
         cfg,
         parts.supernet,

@@ -2,10 +2,12 @@
 
 The retrain is the search engine with `search.strategy=fixed`: the search's config.yml, then
 retrain defaults (no sampled validation, no BN re-estimation: one architecture owns the BN
-statistics), then `-c` files and `--key value` overrides. The folder `<search>_retrain` (never
-overwritten) holds the same artefacts as a search plus `architecture.json`, the trained
-architecture and where it came from; `lightnas retrain --resume <folder>` continues it.
-Under torchrun the ranks train it together, as a search (lightnas.runtime.distributed).
+statistics; the search's sampling rule dropped: the fixed strategy trains its architecture alone
+every step), then `-c` files and `--key value` overrides (a sampling rule among them is refused).
+The folder `<search>_retrain` (never overwritten) holds the same artefacts as a search plus
+`architecture.json`, the trained architecture and where it came from; `lightnas retrain --resume
+<folder>` continues it. Under torchrun the ranks train it together, as a search
+(lightnas.runtime.distributed).
 """
 
 from __future__ import annotations
@@ -33,7 +35,19 @@ from lightnas.runtime.distributed import LOCAL, Dist, session
 from lightnas.runtime.fileio import write_json_atomic
 from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
 
-RETRAIN_DEFAULTS = ("--search.num_val_samples", "0", "--search.bn_recalibration_batches", "0")
+# what a search's config.yml says that a retrain does not inherit; search.sampling and
+# search.inplace_distill back to null (the strategy's rule) because a search's sandwich or
+# in-place distillation would be refused with strategy fixed, which trains only its architecture
+RETRAIN_DEFAULTS = (
+    "--search.num_val_samples",
+    "0",
+    "--search.bn_recalibration_batches",
+    "0",
+    "--search.sampling",
+    "null",
+    "--search.inplace_distill",
+    "null",
+)
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -119,14 +133,28 @@ class Plan:
     origin: dict  # where the architecture came from
 
 
+def config_argv(
+    search: TrainingFolder, configs: Sequence[str], rest: Sequence[str], name: str
+) -> list[str]:
+    """The config arguments of a retrain of `search` (all but `search.architecture`): its
+    config.yml, the retrain defaults, the retrain's `configs` files and `rest` overrides."""
+    head = ["--config", str(search.config), *RETRAIN_DEFAULTS, "--name", name]
+    head += ["--output_dir", str(search.root.parent)]
+    files = [a for c in configs for a in ("--config", c)]
+    return [*head, *files, *rest, "--search.strategy", "fixed"]
+
+
+def check_config(search: TrainingFolder, configs: Sequence[str]) -> None:
+    """Parse the config a retrain of `search` with `configs` would get (a ConfigError if bad),
+    building and writing nothing."""
+    parse_config([*config_argv(search, configs, [], search.name), "--search.architecture", "-"])
+
+
 def plan(args: argparse.Namespace, rest: list[str], dist: Dist = LOCAL) -> Plan:
     """Config and parts (inherited weights loaded) of the retrain, writing nothing."""
     search = search_folder(args.search)
     name = f"{search.name}_{'base' if args.arch == 'base' else 'retrain'}"
-    configs = [a for c in args.config for a in ("--config", c)]
-    head = ["--config", str(search.config), *RETRAIN_DEFAULTS, "--name", name]
-    head += ["--output_dir", str(search.root.parent)]
-    argv = [*head, *configs, *rest, "--search.strategy", "fixed"]
+    argv = config_argv(search, args.config, rest, name)
     with tempfile.TemporaryDirectory() as tmp:
         # validate the architecture against the configured space before building anything
         cfg = parse_config([*argv, "--search.architecture", "-"])[0]

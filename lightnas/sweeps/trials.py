@@ -32,6 +32,7 @@ from lightnas.errors import ConfigError, LightNASError
 from lightnas.layout import SweepFolder, TrainingFolder, trial_name
 from lightnas.outputs.status import FAILED, INTERRUPTED, PRUNED, read_status, write_status
 from lightnas.run.folder import StopRun
+from lightnas.run.retrain import check_config as check_retrain_config
 from lightnas.run.retrain import retrain
 from lightnas.run.search import search
 from lightnas.sweeps.config import EPOCH_METRICS, SweepConfig, apply
@@ -126,12 +127,13 @@ def run_argv(cfg: SweepConfig, argv: list[str], callbacks: Sequence[Callback]) -
 def check_config(cfg: SweepConfig, folder: SweepFolder, params: dict) -> None:
     """Parse the config a trial with `params` would get (no folder, no run): a bad key or
     value is a ConfigError."""
-    retraining = cfg.mode == "retrain"
-    from_file = ["--config", str(TrainingFolder(cfg.base).config)] if retraining else []
     with tempfile.TemporaryDirectory() as tmp:
         argv = write_config(cfg, trial_values(cfg, folder, "check", params), Path(tmp) / "t.yml")
         try:
-            parse_config([*from_file, "--config", argv[-1]])
+            if cfg.mode == "retrain":  # as the retrain will parse it: strategy fixed
+                check_retrain_config(TrainingFolder(cfg.base), [argv[-1]])
+            else:
+                parse_config(["--config", argv[-1]])
         except ConfigError as err:
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
             raise ConfigError(f"{err} (a trial with {shown or 'the overrides'})") from None

@@ -36,6 +36,15 @@ CASES = [
         ["--search.strategy", "fixed", "--search.architecture", "missing.json"],
         "search.architecture=missing.json: no such file",
     ),
+    (
+        ["--search.strategy", "fixed", "--search.sampling", "sandwich"],
+        "search.sampling='sandwich': strategy fixed trains only its own architecture",
+    ),
+    (
+        ["--search.strategy", "fixed", "--search.inplace_distill", "true"],
+        "search.inplace_distill=true: strategy fixed trains only its own architecture",
+    ),
+    (["--search.sampling", "bigger"], "search.sampling='bigger' is not valid; valid: null,"),
     (["--epochs", "0"], "epochs=0 must be >= 1"),
     (["--epochs", "many"], 'config key "epochs"'),
     (["--data.batch_size", "0"], "data.batch_size=0 is invalid"),

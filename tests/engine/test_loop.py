@@ -8,6 +8,7 @@ from helpers.runs import make_engine, tiny_cfg
 
 from lightnas.engine.loop import Callback, NonFiniteLossError
 from lightnas.models import child
+from lightnas.run.parts import build_parts
 from lightnas.search import Architecture
 
 
@@ -154,6 +155,20 @@ def test_export_leaves_the_supernet_state_alone():
     engine.evaluator.trained_child(engine.supernet.space.default(), 0)
     after = engine.supernet.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_fixed_architecture_trains_alone_whatever_the_config_says(tmp_path):
+    cfg = tiny_cfg()
+    space = build_parts(cfg).supernet.space
+    arch = space.from_indices([1] * len(space))
+    (tmp_path / "a.json").write_text(arch.to_json())
+    cfg.search.strategy, cfg.search.architecture = "fixed", str(tmp_path / "a.json")
+    cfg.search.sampling, cfg.search.inplace_distill = "sandwich", True  # as a search's config
+    engine = make_engine(cfg)
+    assert engine.fixed_architecture and not engine.sampler.rule.inplace_distill
+    assert [engine.training_architectures(e) for e in (0, 1)] == [[arch], [arch]]
+    cfg.search.strategy = "enas"  # a weight-sharing strategy follows the config
+    assert len(make_engine(cfg).training_architectures(0)) == 2 + cfg.search.sandwich_k
 
 
 @pytest.mark.slow

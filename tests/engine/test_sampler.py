@@ -5,6 +5,7 @@ import pytest
 from helpers.runs import make_engine, tiny_cfg
 
 from lightnas.engine.sampler import TrainingSampler, extreme_architectures
+from lightnas.search.strategies import TrainingRule
 
 
 @pytest.mark.parametrize("sampling", ["uniform", "sandwich"])
@@ -27,11 +28,11 @@ def test_sampling_options(sampling):
 def test_a_sandwich_draws_from_its_own_generator_and_resumes_exactly():
     engine = make_engine(tiny_cfg())
     strategy, costs = engine.strategy, engine.evaluator.costs
-    sampler = TrainingSampler("sandwich", strategy, costs, k=2, seed=3)
+    sampler = TrainingSampler(TrainingRule("sandwich", False), strategy, costs, k=2, seed=3)
     state = sampler.state_dict()
     first = [sampler.architectures(0) for _ in range(3)]
     assert all(a[:2] == [sampler.largest, sampler.smallest] and len(a) == 4 for a in first)
-    again = TrainingSampler("sandwich", strategy, costs, k=2, seed=0)
+    again = TrainingSampler(TrainingRule("sandwich", False), strategy, costs, k=2, seed=0)
     again.load_state_dict(state)
     assert [again.architectures(0) for _ in range(3)] == first
 
@@ -39,4 +40,4 @@ def test_a_sandwich_draws_from_its_own_generator_and_resumes_exactly():
 def test_an_unknown_sampling_is_refused():
     engine = make_engine(tiny_cfg())
     with pytest.raises(ValueError, match="unknown sampling 'all'; valid: controller, uniform"):
-        TrainingSampler("all", engine.strategy, engine.evaluator.costs)
+        TrainingSampler(TrainingRule("all", False), engine.strategy, engine.evaluator.costs)

@@ -2,6 +2,10 @@
 
 import contextlib
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +15,11 @@ from helpers.runs import tiny_config
 from safetensors.torch import save_file
 
 from lightnas.cli import main, retrain_main, search_main
+from lightnas.config import parse_config
+from lightnas.engine.loop import Engine
 from lightnas.export import load_architecture
 from lightnas.outputs.checkpoint import load_checkpoint
+from lightnas.run.parts import build_engine, build_parts
 from lightnas.run.retrain import parse_args, prepare
 from lightnas.run.teacher import full_precision_base
 from lightnas.runtime.distributed import LOCAL
@@ -139,10 +146,116 @@ def test_resume_of_a_distilled_retrain_continues_exactly(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+# ---- a retrain trains exactly the architecture it is given ------------------------------------
+DIGITS = {
+    "dataset": "digits",
+    "image_size": 8,
+    "num_classes": None,
+    "num_samples": 480,
+    "val_size": 96,
+    "batch_size": 32,
+}
+# what the quick start's search asked for, written into every search folder before sampling
+# became the strategy's rule: a retrain must not inherit it
+SANDWICH = {"sampling": "sandwich", "inplace_distill": True}
+
+
+@pytest.fixture(scope="module")
+def digits_search(tmp_path_factory) -> tuple[Path, dict]:
+    """A finished one-epoch search on digits whose config.yml says sandwich sampling with
+    in-place distillation; (its folder, its config)."""
+    root = tmp_path_factory.mktemp("digits")
+    cfg = tiny_config(root, epochs=1, name="d", data=DIGITS, search=SANDWICH)
+    (root / "d.yml").write_text(yaml.safe_dump(cfg))
+    assert search_main(["-c", str(root / "d.yml")]) == 0
+    return root / "trainings" / "d", cfg
+
+
+def cli_retrain(search: Path, arch_file: Path, out: Path, name: str) -> str:
+    """`lightnas retrain SEARCH --arch FILE --epochs 2` in its own process (one thread); its
+    stdout."""
+    argv = [sys.executable, "-m", "lightnas", "retrain", str(search), "--arch", str(arch_file)]
+    argv += ["--epochs", "2", "--output_dir", str(out), "--name", name]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def trained_alone(search_cfg: dict, arch_file: Path, tmp_path: Path) -> Engine:
+    """The architecture trained alone through the Python API: the search's config with the
+    fixed strategy and one child per step (sampling controller, no in-place distillation), on
+    one thread as the command runs."""
+    alone = {
+        "strategy": "fixed",
+        "architecture": str(arch_file),
+        "sampling": "controller",
+        "inplace_distill": False,
+        "num_val_samples": 0,
+        "bn_recalibration_batches": 0,
+    }
+    path = tmp_path / f"alone_{arch_file.stem}.yml"
+    path.write_text(
+        yaml.safe_dump({**search_cfg, "epochs": 2, "search": search_cfg["search"] | alone})
+    )
+    cfg = parse_config(["--config", str(path)])[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        engine = build_engine(cfg, build_parts(cfg))
+        engine.run()
+    finally:
+        torch.set_num_threads(threads)
+    return engine
+
+
+@pytest.mark.slow
+def test_retrain_gives_the_weights_and_accuracy_of_the_architecture_trained_alone(
+    digits_search, tmp_path
+):
+    search, search_cfg = digits_search
+    space = build_parts(parse_config(["--config", str(search / "config.yml")])[0]).supernet.space
+    cheapest = {p.name: p.choices[-1] for p in space}  # conv1x1 and identity everywhere
+    results = {}
+    for name, arch in (("base", dict(space.default())), ("cheapest", cheapest)):
+        arch_file = tmp_path / f"{name}.json"
+        arch_file.write_text(json.dumps({"space": "meliusnet_flex", "choices": arch}))
+        printed = cli_retrain(search, arch_file, tmp_path, name)
+        alone = trained_alone(search_cfg, arch_file, tmp_path)
+        folder = tmp_path / name
+        # every epoch trained the given architecture, and only it: the same weights
+        assert [r["architecture"] for r in metrics(folder)] == [arch, arch]
+        retrained = load_checkpoint(folder / "enas_checkpoint")["supernet"]
+        expected = alone.supernet.state_dict()
+        assert retrained.keys() == expected.keys()
+        assert all(torch.equal(retrained[k], expected[k]) for k in expected), name
+        # the same accuracy: the one printed, the one saved, the one measured here
+        test_acc = alone.evaluator.evaluate(alone.strategy.architecture, alone.data.test, 1)[1]
+        assert alone.best.test_acc == test_acc
+        assert re.search(r"test acc (\d\.\d{4})[,)]", printed)[1] == f"{test_acc:.4f}"
+        final = json.loads((folder / "final_selection.json").read_text())
+        assert final["candidates"][final["winner"]]["test_acc"] == test_acc
+        results[name] = (metrics(folder), test_acc)
+    # two architectures, two different trainings: neither is the search's sandwich
+    assert results["base"][0][0]["train_loss"] != results["cheapest"][0][0]["train_loss"]
+    assert results["base"][1] != results["cheapest"][1]
+    searched = metrics(search)[0]["train_loss"]
+    assert searched not in (
+        results["base"][0][0]["train_loss"],
+        results["cheapest"][0][0]["train_loss"],
+    )
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["{root}/missing"], "not a training folder"),
+        (
+            ["{search}", "--search.sampling", "sandwich"],
+            "search.sampling='sandwich': strategy fixed",
+        ),
+        (["{search}", "--search.sampling", "uniform"], "search.sampling='uniform': strategy fixed"),
+        (["{search}", "--search.inplace_distill", "true"], "search.inplace_distill=true"),
         (["{search}", "--epoch", "9"], "epoch_9.json does not exist"),
         (["{search}", "--epoch", "1", "--arch", "x.json"], "not allowed with"),
         (["{search}", "--arch", "{bad_arch}"], "unknown choice"),

@@ -9,7 +9,7 @@ import torch
 
 from lightnas.config import Config
 from lightnas.search import Architecture, DecisionPoint, SearchSpace
-from lightnas.search.strategies import STRATEGIES, Score, Strategy
+from lightnas.search.strategies import SAMPLINGS, STRATEGIES, Score, Strategy, TrainingRule
 
 SPACE = SearchSpace(
     "conformance", [DecisionPoint(f"p{i}", ("a", "b", "c")[: 2 + i % 2]) for i in range(5)]
@@ -89,3 +89,18 @@ def test_state_round_trip_continues_identically(name, tmp_path):
     second = make(name, tmp_path, seed=99)
     second.load_state_dict(state)
     assert exercise(first) == exercise(second)
+
+
+def test_training_rule_is_the_strategys_own(name, tmp_path):
+    cls = STRATEGIES[name]
+    if cls.shares_weights:  # null = its default; what the config sets, otherwise
+        assert cls.training_rule(None, None) == cls.default_rule
+        assert cls.default_rule.sampling in SAMPLINGS
+        assert cls.training_rule("uniform", False) == TrainingRule("uniform", False)
+        return
+    # trains its own sample alone, every step, whatever an inherited config says
+    for sampling in (None, *SAMPLINGS):
+        for distill in (None, False, True):
+            assert cls.training_rule(sampling, distill) == TrainingRule("controller", False)
+    s = make(name, tmp_path)
+    assert len({s.sample(epoch) for epoch in EPOCHS for _ in range(3)}) == 1

@@ -273,19 +273,17 @@ def test_an_nni_search_space_gives_the_same_trials_as_the_sweep_file(tmp_path):
     assert [t.user_attrs["overrides"] for t in a.trials] == [t.params for t in b.trials]
 
 
+def retrain_sweep(folder: Path, search: Path, name: str, parameters: dict, **fields) -> Path:
+    """A two-trial sweep file retraining `search`'s architecture with `parameters`."""
+    return write_sweep(folder, name=name, base=str(search), mode="retrain", parameters=parameters,
+                       objectives="val_acc", n_trials=2, **fields)  # fmt: skip
+
+
 def test_retrain_mode_retrains_one_architecture_with_each_trials_settings(quick, tmp_path):
     search = quick / "sweeps" / "quick" / "trials" / "trial_0001"
-    path = write_sweep(
-        tmp_path,
-        name="retrains",
-        base=str(search),
-        mode="retrain",
-        overrides={"epochs": 1, "tracking.mlflow": None},
-        parameters={"optim.lr": [0.001, 0.01]},
-        objectives="val_acc",
-        n_trials=2,
-        sampler="grid",
-    )
+    overrides = {"epochs": 1, "tracking.mlflow": None}
+    lrs = {"optim.lr": [0.001, 0.01]}
+    path = retrain_sweep(tmp_path, search, "retrains", lrs, overrides=overrides, sampler="grid")
     study = lightnas.sweep(path)
     assert sorted(t.params["optim.lr"] for t in study.trials) == [0.001, 0.01]
     searched = json.loads((search / "best_architecture.json").read_text())["architecture"]
@@ -300,6 +298,17 @@ def test_retrain_mode_retrains_one_architecture_with_each_trials_settings(quick,
             and config["optim"]["lr"] == trial.params["optim.lr"]
         )
         assert [r["epoch"] for r in metrics(run)] == [1]
+
+
+def test_retrain_mode_refuses_a_sampling_rule_before_any_trial(quick, tmp_path, capsys):
+    search = quick / "sweeps" / "quick" / "trials" / "trial_0001"
+    sampling = {"search.sampling": ["uniform", "sandwich"]}
+    path = retrain_sweep(tmp_path, search, "sandwiches", sampling)
+    assert main(["sweep", "-c", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "search.sampling='uniform': strategy fixed trains only its own" in err, err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "sweeps").exists()
 
 
 def test_ctrl_c_fails_the_running_trial_and_the_rerun_retries_it(tmp_path):

@@ -1,12 +1,13 @@
 """Search strategies behind one contract (`Strategy`), registered by name in `STRATEGIES`."""
 
-from lightnas.search.strategies.base import STRATEGIES, Score, Strategy
+from lightnas.search.strategies.base import SAMPLINGS, STRATEGIES, Score, Strategy, TrainingRule
 from lightnas.search.strategies.enas import EnasStrategy
 from lightnas.search.strategies.evolution import EvolutionOptions, EvolutionStrategy
 from lightnas.search.strategies.fixed import FixedStrategy
 from lightnas.search.strategies.random_search import RandomStrategy
 
 __all__ = [
+    "SAMPLINGS",
     "STRATEGIES",
     "EnasStrategy",
     "EvolutionOptions",
@@ -15,4 +16,5 @@ __all__ = [
     "RandomStrategy",
     "Score",
     "Strategy",
+    "TrainingRule",
 ]

@@ -11,8 +11,13 @@ engine drives every strategy the same way and never asks which one it is. Per ep
    `candidates(epoch, n)` when `proposes_candidates`.
 
 A strategy owns its warm-up and draws every random number from its own generator, so its
-`state_dict` is all a resumed run needs. Register new strategies with `@STRATEGIES.register(name)`;
-tests/search/test_strategy_conformance.py is the suite every registered strategy must pass.
+`state_dict` is all a resumed run needs. It also owns the rule of the shared-weight phase
+(`training_rule`: which architectures each batch trains, lightnas.sampling carries it out): a
+weight-sharing strategy trains a sandwich of children with in-place distillation unless the
+config says otherwise; a strategy that does not share weights (`fixed`) trains its own
+architecture every step, and a sampling rule set for it is refused. Register new strategies
+with `@STRATEGIES.register(name)`; tests/search/test_strategy_conformance.py is the suite every
+registered strategy must pass.
 """
 
 from __future__ import annotations
@@ -27,6 +32,20 @@ import torch
 from lightnas.errors import ConfigError
 from lightnas.registry import Registry
 from lightnas.search.space import Architecture, SearchSpace
+
+SAMPLINGS = ("controller", "uniform", "sandwich")
+"""Architectures a training step trains: the strategy's own sample (one), a uniform one, or a
+sandwich (the largest, the smallest and `search.sandwich_k` uniform ones)."""
+
+
+@dataclass(frozen=True)
+class TrainingRule:
+    """What each step of the shared-weight phase trains."""
+
+    sampling: str
+    """One of SAMPLINGS."""
+    inplace_distill: bool
+    """The largest child's predictions are the soft targets of the others (BigNAS)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,12 @@ class Strategy(ABC):
     """How results name the favourite, e.g. `val_acc_greedy` for ENAS."""
     proposes_candidates: ClassVar[bool] = True
     """Validation may rank `candidates(epoch, n)` (a fixed architecture has none to offer)."""
+    shares_weights: ClassVar[bool] = True
+    """Trains one supernet for many architectures, by `default_rule` or the configured one;
+    False: trains its own sample every step, and no sampling rule applies."""
+    default_rule: ClassVar[TrainingRule] = TrainingRule("sandwich", True)
+    """The rule of `search.sampling: null` and `search.inplace_distill: null` (measured best:
+    benchmarks/RESULTS.md, ranking.py)."""
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
@@ -55,12 +80,40 @@ class Strategy(ABC):
     @classmethod
     def check_config(cls, cfg: Any) -> None:
         """Refuse a config this strategy cannot run (a `ConfigError` naming the key)."""
-        if not cls.has_favourite and cfg.search.num_val_samples < 1:
+        s = cfg.search
+        if not cls.has_favourite and s.num_val_samples < 1:
             raise ConfigError(
-                f"search.num_val_samples={cfg.search.num_val_samples}: strategy "
-                f"{cfg.search.strategy} has no architecture of its own to validate, so it needs "
+                f"search.num_val_samples={s.num_val_samples}: strategy "
+                f"{s.strategy} has no architecture of its own to validate, so it needs "
                 "candidates; use >= 1"
             )
+        if cls.shares_weights:
+            return
+        if s.sampling not in (None, "controller"):
+            raise ConfigError(
+                f"search.sampling={s.sampling!r}: strategy {s.strategy} trains only its own "
+                "architecture, every step (sampling rules belong to weight-sharing strategies); "
+                "valid: null or controller"
+            )
+        if s.inplace_distill:
+            raise ConfigError(
+                f"search.inplace_distill=true: strategy {s.strategy} trains only its own "
+                "architecture, so there is no largest child to distil from; valid: null or false"
+            )
+
+    @classmethod
+    def training_rule(cls, sampling: str | None, inplace_distill: bool | None) -> TrainingRule:
+        """The rule of the shared-weight phase from `search.sampling` and
+        `search.inplace_distill` (null: this strategy's own rule). A strategy that does not
+        share weights trains its own sample, whatever they say (a config that sets them for it
+        is refused by `check_config`; an inherited one is ignored)."""
+        if not cls.shares_weights:
+            return TrainingRule("controller", False)
+        rule = cls.default_rule
+        return TrainingRule(
+            rule.sampling if sampling is None else sampling,
+            rule.inplace_distill if inplace_distill is None else inplace_distill,
+        )
 
     @classmethod
     def config_warnings(cls, cfg: Any) -> list[str]:

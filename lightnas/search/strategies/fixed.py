@@ -12,11 +12,13 @@ from lightnas.search.strategies.base import STRATEGIES, Strategy
 
 @STRATEGIES.register("fixed")
 class FixedStrategy(Strategy):
-    """Always the same architecture: it is the favourite, and there are no candidates."""
+    """Always the same architecture: it is the favourite, there are no candidates, and every
+    training step trains it alone (no sampling rule, no in-place distillation)."""
 
     has_favourite = True
     favourite_label = "fixed"
     proposes_candidates = False
+    shares_weights = False
 
     def __init__(self, space: SearchSpace, architecture: Architecture, seed: int = 0) -> None:
         super().__init__(space, seed)
@@ -24,6 +26,7 @@ class FixedStrategy(Strategy):
 
     @classmethod
     def check_config(cls, cfg: Any) -> None:
+        super().check_config(cfg)
         path = cfg.search.architecture
         if not path:
             raise ConfigError("search.architecture (a JSON file) is required with strategy fixed")
