@@ -72,6 +72,9 @@ def run_command(command: Callable[[list[str]], int], argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`lightnas COMMAND ...`."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        print(f"error: unknown command {argv[0]!r}; valid: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: lightnas {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2

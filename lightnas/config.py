@@ -27,7 +27,8 @@ from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
 from lightnas.evaluation import REWARD_BN
-from lightnas.export import EXPORT_FORMATS
+from lightnas.export import EXPORT_FORMATS, check_formats_installed
+from lightnas.fileio import read_text
 from lightnas.graphs import RENDER_FORMATS
 from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
@@ -283,6 +284,10 @@ REGISTRY_KEYS: dict[str, Registry] = {
 }
 
 
+# every seed torch, NumPy and Python take (a run derives others from it by small offsets)
+MAX_SEED = 2**63 - 1
+
+
 class ArgParser(argparse.ArgumentParser):
     """argparse whose errors are one-line ConfigErrors (exit 2 in the caller)."""
 
@@ -336,6 +341,9 @@ def _one_line(err: Exception) -> str:
     text = re.sub(r"<class '(\w+)'>", r"\1", text)
     text = text.replace("Expected a ", "expected ").replace("Got value:", "got")
     text = text.replace('Parser key "', 'config key "')
+    section = re.search(r'config key "([\w.]+)": Unable to load config \'(.*?)\'', text)
+    if section and _section_fields(section[1]) is not None:  # `--model 5`
+        return not_a_mapping(section[1], section[2])
     # jsonargparse refuses nan and inf as floats with a message that hides why
     infinite = re.search(r'config key "([\w.]+)".*got (-?(?:nan|inf))\b', text, re.IGNORECASE)
     if infinite:
@@ -352,15 +360,45 @@ def config_files(argv: list[str]) -> Iterator[str]:
             yield arg.split("=", 1)[1]
 
 
-def check_config_file(path: str) -> None:
-    """A config file must exist and hold a YAML mapping of keys."""
+def _section_fields(key: str) -> list[str] | None:
+    """The keys of the config section `key` (e.g. model, search.latency_table); None when
+    `key` is not a section."""
+    node: Any = Config()
+    for part in key.split("."):
+        node = getattr(node, part, None)
+    return [f.name for f in fields(node)] if is_dataclass(node) else None
+
+
+def not_a_mapping(key: str, value: object) -> str:
+    """The message for a section given as something else than a mapping (`model: 5`)."""
+    names = ", ".join(_section_fields(key) or ())
+    message = f"{key}={value!r} must be a mapping of its keys ({names})"
+    inside = [(k, r) for k, r in REGISTRY_KEYS.items() if k.rpartition(".")[0] == key]
+    return "; ".join([message, *(f"valid {k}: {r.valid()}" for k, r in inside)])
+
+
+def check_sections(data: dict, prefix: str = "") -> None:
+    """Each section of a config file (model:, search:, search.latency_table:, ...) holds a
+    mapping of its keys: anything else is a ConfigError naming it (and its valid names)."""
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if _section_fields(name) is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(not_a_mapping(name, value))
+        check_sections(value, f"{name}.")
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The keys of a config file, which must exist and hold a YAML mapping of keys (sections:
+    mappings too); anything else is a one-line ConfigError naming the file."""
     file = Path(path)
     if file.is_dir():
         raise ConfigError(f"config file {path} is a folder; give a YAML file")
     if not file.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.safe_load(read_text(file, "config file"))
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {_one_line(err)}") from None
     if data is None:
@@ -370,12 +408,17 @@ def check_config_file(path: str) -> None:
             f"config file {path} holds a {type(data).__name__}, not a mapping of keys such as "
             "`epochs: 10`"
         )
+    try:
+        check_sections(data)
+    except ConfigError as err:
+        raise ConfigError(f"config file {path}: {err}") from None
+    return data
 
 
 def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, ArgumentParser]:
     """Parse a YAML file and overrides into a Config; raises ConfigError (one line) when bad."""
     for path in config_files(list(argv or [])):
-        check_config_file(path)
+        read_config_file(path)
     parser = build_parser()
     try:
         ns = parser.parse_args(argv)
@@ -461,6 +504,7 @@ def validate(cfg: Config) -> None:
         _all_known("export.formats", cfg.export.formats, EXPORT_FORMATS),
         _all_known("export.graph_formats", cfg.export.graph_formats, RENDER_FORMATS),
         (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
+        (0 <= cfg.seed <= MAX_SEED, f"seed={cfg.seed} is out of range; valid: 0 to {MAX_SEED}"),
         (name_ok, f"name={cfg.name!r} must be a plain folder name (no '/', not '..')"),
         (s.cost_weight <= 0, f"search.cost_weight={s.cost_weight} must be <= 0"),
         _optional_positive("search.target_cost", s.target_cost),
@@ -526,6 +570,7 @@ def validate(cfg: Config) -> None:
         if not ok:
             raise ConfigError(message)
     check_device_name(cfg.device)
+    check_formats_installed(cfg.export.formats)
     cfg.data.check()
     STRATEGIES[s.strategy].check_config(cfg)
     check_options(cfg.search.latency_table)

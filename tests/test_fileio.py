@@ -5,8 +5,9 @@ import sys
 
 import pytest
 
+from lightnas import fileio
 from lightnas.errors import ConfigError
-from lightnas.fileio import exclusive_lock, make_folder
+from lightnas.fileio import exclusive_lock, make_folder, read_text
 
 HOLD = """
 import sys, time
@@ -25,8 +26,31 @@ def test_a_lock_is_refused_to_a_second_holder_naming_the_first_pid(tmp_path):
         in_use = rf"trainings/x is in use .* \(pid {os.getpid()}\)"
         with pytest.raises(ConfigError, match=in_use), exclusive_lock(lock, "trainings/x"):
             pass
-    with exclusive_lock(lock, "trainings/x"):  # released when the block ends
+        assert lock.read_text() == f"{os.getpid()}\n"  # the refusal left the holder's file
+    assert not lock.exists()  # released and removed when the block ends
+    with exclusive_lock(lock, "trainings/x"):
         pass
+    assert not lock.exists()
+
+
+def test_a_lock_taken_on_a_removed_file_is_taken_again_on_the_new_one(tmp_path, monkeypatch):
+    """A run that opened the lock file just before its holder removed it must not hold a lock
+    on the removed file (beside a third run holding a new one): it locks the new file."""
+    lock = tmp_path / ".lock"
+    lock.write_text("")
+    real_flock, locked = fileio.fcntl.flock, []
+
+    def flock_as_the_holder_ends(file, operation):
+        if not locked:  # the holder removes the file between this run's open and its flock
+            lock.unlink()
+        locked.append(os.fstat(file.fileno()).st_ino)
+        return real_flock(file, operation)
+
+    monkeypatch.setattr(fileio.fcntl, "flock", flock_as_the_holder_ends)
+    with exclusive_lock(lock, "trainings/x"):
+        assert len(locked) == 2 and locked[1] == lock.stat().st_ino  # the file now at .lock
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
@@ -41,6 +65,20 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     proc.wait(timeout=30)
     with exclusive_lock(lock, "the folder"):
         assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
+
+
+def test_read_text_names_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_bytes("epochs: 2\n# café\n".encode("latin-1"))
+    with pytest.raises(
+        ConfigError,
+        match=r"config file .*config.yml is not UTF-8 text \(byte "
+        r"0xe9 on line 2\); valid: UTF-8",
+    ):
+        read_text(path, "config file")
+    path.write_text("# café\n", encoding="utf-8")
+    assert read_text(path, "config file") == "# café\n"
 
 
 def test_make_folder_reports_what_is_in_the_way(tmp_path):
