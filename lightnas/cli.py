@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print(usage(), file=sys.stderr)
         return 2
     if argv[0] not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}; valid: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
         print(f"usage: lightnas {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
     return run_command(COMMANDS[argv[0]], argv[1:])

@@ -11,9 +11,10 @@ def test_no_command_prints_the_usage_with_every_command_and_exits_2(capsys):
     assert capsys.readouterr().err == usage() + "\n"
 
 
-def test_an_unknown_command_prints_the_usage_and_exits_2(capsys):
+def test_an_unknown_command_is_named_with_the_valid_ones_and_exits_2(capsys):
     assert main(["nonsense"]) == 2
-    assert capsys.readouterr().err == f"usage: lightnas {{{','.join(COMMANDS)}}} ...\n"
+    valid = ", ".join(COMMANDS)
+    assert capsys.readouterr().err == f"error: unknown command 'nonsense'; valid: {valid}\n"
 
 
 def test_bad_input_is_one_line_and_exit_2(capsys):

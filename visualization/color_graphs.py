@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    rendered = True
     for path in epoch_files(arch_dir):
         title = f"{args.training.resolve().name} {path.stem}"
         try:
@@ -47,10 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         except LightNASError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        rendered &= len(written) == 1 + len(args.format)  # the .dot and every format
         print(" ".join(str(p) for p in written))
-    if not dot_available():
+    if not rendered:
+        why = "is not installed" if not dot_available() else "failed (see the warning above)"
         print(
-            f"error: not rendered ({' '.join(args.format)}): Graphviz's `dot` is not installed, "
+            f"error: not rendered ({' '.join(args.format)}): Graphviz's `dot` {why}, "
             "so only the .dot files were written (apt-get install graphviz)",
             file=sys.stderr,
         )

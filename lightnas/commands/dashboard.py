@@ -15,6 +15,14 @@ from lightnas.runtime.fileio import make_folder
 REQUIRES = ("fastapi", "uvicorn", "jinja2", "plotly", "multipart", "optuna")
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535 (checked before the root folder is made)."""
+    port = int(text) if text.isdigit() else -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; valid: 1 to 65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgParser(
         prog="lightnas dashboard",
@@ -22,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare, downloads, launch / stop / resume.",
     )
     parser.add_argument("root", nargs="?", default="trainings", help="folder of the runs")
-    parser.add_argument("--port", type=int, default=8990, help="port (default 8990)")
+    parser.add_argument("--port", type=port_number, default=8990, help="port (default 8990)")
     parser.add_argument(
         "--host",
         default="127.0.0.1",

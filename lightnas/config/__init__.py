@@ -4,11 +4,13 @@ parsed into it (parsing.py), and the checks of its values (validation.py)."""
 from lightnas.config.parsing import (
     ArgParser,
     build_parser,
-    check_config_file,
+    check_sections,
     config_files,
     import_extensions,
     load_module_file,
+    not_a_mapping,
     parse_config,
+    read_config_file,
 )
 from lightnas.config.schema import (
     REGISTRY_KEYS,
@@ -41,7 +43,9 @@ __all__ = [
     "SearchConfig",
     "TrackingConfig",
     "build_parser",
-    "check_config_file",
+    "check_sections",
+    "not_a_mapping",
+    "read_config_file",
     "config_files",
     "import_extensions",
     "load_module_file",

@@ -9,7 +9,9 @@ import importlib.util
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
@@ -17,6 +19,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsin
 from lightnas.config.schema import REGISTRY_KEYS, Config
 from lightnas.config.validation import validate
 from lightnas.errors import ConfigError
+from lightnas.runtime.fileio import read_text
 
 # --help shows each field's docstring
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
@@ -57,6 +60,9 @@ def _one_line(err: Exception) -> str:
     text = re.sub(r"<class '(\w+)'>", r"\1", text)
     text = text.replace("Expected a ", "expected ").replace("Got value:", "got")
     text = text.replace('Parser key "', 'config key "')
+    section = re.search(r'config key "([\w.]+)": Unable to load config \'(.*?)\'', text)
+    if section and _section_fields(section[1]) is not None:  # `--model 5`
+        return not_a_mapping(section[1], section[2])
     # jsonargparse refuses nan and inf as floats with a message that hides why
     infinite = re.search(r'config key "([\w.]+)".*got (-?(?:nan|inf))\b', text, re.IGNORECASE)
     if infinite:
@@ -73,15 +79,45 @@ def config_files(argv: list[str]) -> Iterator[str]:
             yield arg.split("=", 1)[1]
 
 
-def check_config_file(path: str) -> None:
-    """A config file must exist and hold a YAML mapping of keys."""
+def _section_fields(key: str) -> list[str] | None:
+    """The keys of the config section `key` (e.g. model, search.latency_table); None when
+    `key` is not a section."""
+    node: Any = Config()
+    for part in key.split("."):
+        node = getattr(node, part, None)
+    return [f.name for f in fields(node)] if is_dataclass(node) else None
+
+
+def not_a_mapping(key: str, value: object) -> str:
+    """The message for a section given as something else than a mapping (`model: 5`)."""
+    names = ", ".join(_section_fields(key) or ())
+    message = f"{key}={value!r} must be a mapping of its keys ({names})"
+    inside = [(k, r) for k, r in REGISTRY_KEYS.items() if k.rpartition(".")[0] == key]
+    return "; ".join([message, *(f"valid {k}: {r.valid()}" for k, r in inside)])
+
+
+def check_sections(data: dict, prefix: str = "") -> None:
+    """Each section of a config file (model:, search:, search.latency_table:, ...) holds a
+    mapping of its keys: anything else is a ConfigError naming it (and its valid names)."""
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if _section_fields(name) is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(not_a_mapping(name, value))
+        check_sections(value, f"{name}.")
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The keys of a config file, which must exist and hold a YAML mapping of keys (sections:
+    mappings too); anything else is a one-line ConfigError naming the file."""
     file = Path(path)
     if file.is_dir():
         raise ConfigError(f"config file {path} is a folder; give a YAML file")
     if not file.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.safe_load(read_text(file, "config file"))
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {_one_line(err)}") from None
     if data is None:
@@ -91,12 +127,17 @@ def check_config_file(path: str) -> None:
             f"config file {path} holds a {type(data).__name__}, not a mapping of keys such as "
             "`epochs: 10`"
         )
+    try:
+        check_sections(data)
+    except ConfigError as err:
+        raise ConfigError(f"config file {path}: {err}") from None
+    return data
 
 
 def parse_config(argv: list[str] | None = None) -> tuple[Config, Namespace, ArgumentParser]:
     """Parse a YAML file and overrides into a Config; raises ConfigError (one line) when bad."""
     for path in config_files(list(argv or [])):
-        check_config_file(path)
+        read_config_file(path)
     parser = build_parser()
     try:
         ns = parser.parse_args(argv)

@@ -11,7 +11,7 @@ from typing import Any
 
 from lightnas.config.schema import REGISTRY_KEYS, Config
 from lightnas.errors import ConfigError
-from lightnas.export import EXPORT_FORMATS
+from lightnas.export import EXPORT_FORMATS, check_formats_installed
 from lightnas.models import MODELS
 from lightnas.outputs.graphs import RENDER_FORMATS
 from lightnas.registry import Registry
@@ -20,6 +20,9 @@ from lightnas.runtime.placement import check_device_name
 from lightnas.scoring.evaluator import REWARD_BN
 from lightnas.scoring.latency import check_options
 from lightnas.search.strategies import SAMPLINGS, STRATEGIES
+
+# every seed torch, NumPy and Python take (a run derives others from it by small offsets)
+MAX_SEED = 2**63 - 1
 
 
 def _known(key: str, value: str) -> tuple[bool, str]:
@@ -67,6 +70,7 @@ def validate(cfg: Config) -> None:
         _all_known("export.formats", cfg.export.formats, EXPORT_FORMATS),
         _all_known("export.graph_formats", cfg.export.graph_formats, RENDER_FORMATS),
         (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
+        (0 <= cfg.seed <= MAX_SEED, f"seed={cfg.seed} is out of range; valid: 0 to {MAX_SEED}"),
         (name_ok, f"name={cfg.name!r} must be a plain folder name (no '/', not '..')"),
         (s.cost_weight <= 0, f"search.cost_weight={s.cost_weight} must be <= 0"),
         _optional_positive("search.target_cost", s.target_cost),
@@ -135,6 +139,7 @@ def validate(cfg: Config) -> None:
         if not ok:
             raise ConfigError(message)
     check_device_name(cfg.device)
+    check_formats_installed(cfg.export.formats)
     cfg.data.check()
     STRATEGIES[s.strategy].check_config(cfg)
     check_options(cfg.search.latency_table)

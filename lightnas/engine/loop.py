@@ -48,6 +48,10 @@ class Callback:
 
     def on_phase_end(self, engine: Engine, phase: str) -> None: ...
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None: ...
+    def on_epoch_decorate(self, engine: Engine, result: EpochResult) -> None:
+        """After every callback's on_epoch_end, so after the epoch's checkpoint: decoration
+        (rendered graphs), which must never cost the epoch however it fails."""
+
     def on_final(self, engine: Engine, final: FinalSelection) -> None:
         """The final selection is made (after the last epoch): `engine.best` is its winner."""
 
@@ -106,6 +110,7 @@ class Engine:
                 self.best = Best.of_epoch(result)
                 # an epoch's files (metrics, checkpoint) land together: a stop waits for them
                 self._emit("on_epoch_end", result)
+                self._emit("on_epoch_decorate", result)
                 self._stop_if_interrupted()
             if self.final is None and self.cfg.search.final_top_k > 0:
                 self.choose_final()

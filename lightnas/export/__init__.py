@@ -15,10 +15,12 @@ from lightnas.export.reading import (
 )
 from lightnas.export.writing import (
     EXPORT_FORMATS,
+    FORMAT_EXTRAS,
     METADATA_KEY,
     PACKED,
     PACKED_KEY,
     PACKED_SUFFIX,
+    check_formats_installed,
     export_child,
     format_path,
     model_info,
@@ -27,11 +29,13 @@ from lightnas.export.writing import (
 
 __all__ = [
     "EXPORT_FORMATS",
+    "FORMAT_EXTRAS",
     "METADATA_KEY",
     "PACKED",
     "PACKED_KEY",
     "PACKED_SUFFIX",
     "best_epoch",
+    "check_formats_installed",
     "export_child",
     "exported_trainables",
     "find_trainable",

@@ -12,6 +12,7 @@ network computing exactly what the float child computes.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import io
 import json
 import logging
@@ -28,6 +29,7 @@ from lightnas.binary.packing import (
     pack_signs,
     weight_scale,
 )
+from lightnas.errors import ConfigError
 from lightnas.layout import (
     deploy_dir,
     inference_dir,
@@ -44,6 +46,8 @@ _EXAMPLE_BATCH = 2  # torch.export specializes batch sizes 0 and 1, so trace wit
 # inference_only/<name>.<format>, deploy/<name>.packed.safetensors for `packed` (format_path)
 Saver = Callable[[nn.Module, Tensor, dict, Path], None]
 EXPORT_FORMATS: Registry[Saver] = Registry("export format", "export.formats")
+# formats that need an optional extra: format -> (the extra, the modules it imports)
+FORMAT_EXTRAS = {"onnx": ("onnx", ("onnx", "onnxscript"))}
 PACKED = "packed"
 PACKED_SUFFIX = ".packed.safetensors"
 PACKED_KEY = "packed"  # metadata: {weight key: {"shape": [...], "scale": scale key or null}}
@@ -75,6 +79,25 @@ def model_info(
         return json.loads(json.dumps(info))
     except TypeError as err:
         raise ValueError(f"model description is not plain JSON: {err}") from None
+
+
+def _missing_modules(fmt: str) -> list[str]:
+    modules = FORMAT_EXTRAS.get(fmt, ("", ()))[1]
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def check_formats_installed(formats: Sequence[str]) -> None:
+    """Every format in `formats` can be written here: one whose extra is not installed is a
+    ConfigError naming the extra (checked before any training, not at the first export)."""
+    for fmt in formats:
+        missing = _missing_modules(fmt)
+        if missing:
+            extra = FORMAT_EXTRAS[fmt][0]
+            here = [f for f in EXPORT_FORMATS if not _missing_modules(f)]
+            raise ConfigError(
+                f"export.formats: {fmt!r} needs the `{extra}` extra ({missing[0]} is not "
+                f'installed): pip install -e ".[{extra}]"; valid without it: {", ".join(here)}'
+            )
 
 
 def export_child(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 from torch import Tensor, nn
@@ -39,6 +40,7 @@ def create_supernet(
     `lightnas.models.init.INITS`) apply to every family."""
     factory = MODELS[name]
     _check_kwargs(name, factory, kwargs)
+    _check_spec_values(name, factory, kwargs)
     try:
         net = factory(num_classes=num_classes, stem=stem, search_space=search_space, **kwargs)
     except TypeError as err:
@@ -84,6 +86,63 @@ def _check_kwargs(name: str, factory: Callable, kwargs: Mapping) -> None:
         raise ConfigError(
             f"model.kwargs: {name} takes no {', '.join(unknown)}; valid: {', '.join(accepted)}"
         )
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _list_of(value: object, ok: Callable[[object], bool], least: int = 0) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) >= least and all(map(ok, value))
+
+
+# what a family's spec value may be, by its annotation: widths and groups are integers >= 1,
+# block counts integers >= 0 (one stage at least), factors positive (else torch fails deep
+# inside a layer, or a negative factor silently becomes the smallest width)
+SPEC_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "int": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "float": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "Sequence[int]": (
+        lambda v: _list_of(v, lambda x: _integer(x) and x >= 0, least=1),
+        "a non-empty list of integers >= 0",
+    ),
+    "Sequence[float]": (
+        lambda v: _list_of(v, lambda x: _number(x) and x > 0),
+        "a list of numbers > 0",
+    ),
+}
+
+
+def _annotations(factory: Callable) -> dict[str, str]:
+    """Keyword name -> its annotation (as written) in the factory or the class it feeds."""
+    target = getattr(factory, "kwargs_target", None)
+    out: dict[str, str] = {}
+    for fn in ([target[0]] if target else []) + [factory]:  # the factory's own come last
+        for param in inspect.signature(fn).parameters.values():
+            if isinstance(param.annotation, str):
+                out[param.name] = param.annotation
+    return out
+
+
+def _check_spec_values(name: str, factory: Callable, kwargs: Mapping) -> None:
+    """Refuse a width, count or factor that no network has (`growth_rate: -8`), by the
+    annotation of the keyword that takes it (SPEC_RULES)."""
+    annotations = _annotations(factory)
+    for key, value in kwargs.items():
+        annotation = annotations.get(key, "")
+        optional = annotation.endswith(" | None")
+        rule = SPEC_RULES.get(annotation.removesuffix(" | None"))
+        if rule is None or (optional and value is None):
+            continue
+        ok, valid = rule
+        if not ok(value):
+            raise ConfigError(
+                f"model.kwargs.{key}={value!r} is not valid for {name}; valid: {valid}"
+            )
 
 
 class Choice(nn.Module):

@@ -1,7 +1,9 @@
 """Architecture → Graphviz DOT graph, coloured by choice category, with optional rendering.
 
 Building DOT needs only the `graphviz` Python package; rendering to PNG/SVG/PDF also needs
-Graphviz's `dot` binary, and without it everything degrades to writing .dot files.
+Graphviz's `dot` binary. Rendering is decoration: without `dot`, or with one that fails (a build
+without cairo cannot write PNG; an install in progress), everything degrades to the .dot files
+with one warning per process, and never fails the run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import logging
 import re
 import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
@@ -57,7 +60,11 @@ _MISSING_DOT = (
     "Install it to render PNG/SVG/PDF: apt-get install graphviz / conda install graphviz / "
     "brew install graphviz"
 )
-_warned_missing_dot = False
+_FAILED_DOT = (
+    "Graphviz's `dot` failed to render {fmt} ({reason}): architecture graphs are kept as .dot "
+    "files only; render them later with python visualization/color_graphs.py <training folder>"
+)
+_warned: set[str] = set()  # the warnings given in this process: each once
 
 
 def choice_category(choice: str) -> str:
@@ -144,11 +151,10 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
-def _warn_missing_dot() -> None:
-    global _warned_missing_dot
-    if not _warned_missing_dot:
-        _warned_missing_dot = True
-        logger.warning(_MISSING_DOT)
+def _warn_once(kind: str, message: str) -> None:
+    if kind not in _warned:
+        _warned.add(kind)
+        logger.warning(message)
 
 
 def _check_formats(formats: Sequence[str]) -> None:
@@ -157,30 +163,44 @@ def _check_formats(formats: Sequence[str]) -> None:
         raise ConfigError(f"unknown graph format {bad[0]!r}; valid: {', '.join(RENDER_FORMATS)}")
 
 
-def _pipe(dot_source: str, fmt: str) -> bytes:
-    return run_shielded(["dot", f"-T{fmt}"], dot_source.encode())
+def _failure(err: Exception) -> str:
+    """Why `dot` failed, in a few words: its exit code and the first line it printed."""
+    if isinstance(err, subprocess.CalledProcessError):
+        said = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+        return f"exit code {err.returncode}" + (f": {said[0][:200]}" if said else "")
+    return f"{type(err).__name__}: {err}"
+
+
+def _pipe(dot_source: str, fmt: str) -> bytes | None:
+    """`dot -T<fmt>` of the source; None (and one warning per process) when there is no `dot`
+    or it fails."""
+    if not dot_available():
+        _warn_once("missing", _MISSING_DOT)
+        return None
+    try:
+        return run_shielded(["dot", f"-T{fmt}"], dot_source.encode())
+    except (subprocess.CalledProcessError, OSError) as err:  # OSError: `dot` vanished meanwhile
+        _warn_once("failed", _FAILED_DOT.format(fmt=fmt, reason=_failure(err)))
+        return None
 
 
 def render_dot(dot_source: str, out_stem: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
-    """Render to out_stem.<fmt> per format; [] (and one warning per process) without `dot`."""
+    """Render to out_stem.<fmt> per format; the files written: those `dot` rendered (a missing
+    or failing `dot` is one warning per process, never an error)."""
     _check_formats(formats)
-    if not dot_available():
-        _warn_missing_dot()
-        return []
     out_stem = Path(out_stem)
     written = []
     for fmt in formats:
-        path = out_stem.with_name(f"{out_stem.name}.{fmt}")
-        write_atomic(path, _pipe(dot_source, fmt))
-        written.append(path)
+        data = _pipe(dot_source, fmt)
+        if data is not None:
+            path = out_stem.with_name(f"{out_stem.name}.{fmt}")
+            write_atomic(path, data)
+            written.append(path)
     return written
 
 
 def render_png_bytes(dot_source: str) -> bytes | None:
-    """PNG bytes of the graph (e.g. for TensorBoard), or None without `dot`."""
-    if not dot_available():
-        _warn_missing_dot()
-        return None
+    """PNG bytes of the graph (e.g. for TensorBoard), or None without a working `dot`."""
     return _pipe(dot_source, "png")
 
 

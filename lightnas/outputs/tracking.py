@@ -24,6 +24,7 @@ from lightnas.outputs.checkpoint import save_checkpoint
 from lightnas.outputs.graphs import (
     architecture_to_dot,
     blocks_summary,
+    render_dot,
     render_png_bytes,
     write_architecture_files,
 )
@@ -158,15 +159,19 @@ class TensorBoard(Callback):
         table = "\n".join(f"    {k}: {v}" for k, v in arch.items())
         self.writer.add_text("architecture", table, step)
         self.write_blocks(engine, arch, step)
-        png = render_png_bytes(
-            architecture_to_dot(arch, f"epoch {step}", stats=epoch_stats(result))
-        )
+        self.writer.flush()
+
+    def on_epoch_decorate(self, engine: Engine, result: EpochResult) -> None:
+        """The architecture's graph as an image, rendered after the epoch's checkpoint."""
+        arch = epoch_architecture(engine, result)
+        dot = architecture_to_dot(arch, f"epoch {result.epoch}", stats=epoch_stats(result))
+        png = render_png_bytes(dot)
         if png is not None:
             from PIL import Image
 
             image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-            self.writer.add_image("architecture", image, step, dataformats="HWC")
-        self.writer.flush()
+            self.writer.add_image("architecture", image, result.epoch, dataformats="HWC")
+            self.writer.flush()
 
     def on_final(self, engine: Engine, final: FinalSelection) -> None:
         table = "\n".join(f"    {line}" for line in final_table(final).splitlines())
@@ -208,8 +213,9 @@ class LatencyTableFile(Callback):
 
 
 class ArchitectureFiles(Callback):
-    """logs/architectures/epoch_N.{json,txt,dot,png} and best_architecture.json (with the base
-    network's costs)."""
+    """logs/architectures/epoch_N.{json,txt,dot} and best_architecture.json (with the base
+    network's costs) with the epoch's files; epoch_N.png (the graph formats) rendered after the
+    epoch's checkpoint, so that a failing Graphviz never costs the epoch."""
 
     def __init__(self, folder: TrainingFolder, formats, info: dict) -> None:
         self.folder = folder
@@ -219,10 +225,12 @@ class ArchitectureFiles(Callback):
     def on_epoch_end(self, engine: Engine, result: EpochResult) -> None:
         arch = epoch_architecture(engine, result)
         out = self.folder.architectures
-        write_architecture_files(
-            arch, out, epoch_name(result.epoch), epoch_stats(result), self.formats
-        )
+        write_architecture_files(arch, out, epoch_name(result.epoch), epoch_stats(result), ())
         self.write_best(engine)
+
+    def on_epoch_decorate(self, engine: Engine, result: EpochResult) -> None:
+        stem = self.folder.architectures / epoch_name(result.epoch)
+        render_dot(stem.with_suffix(".dot").read_text(), stem, self.formats)
 
     def write_best(self, engine: Engine) -> None:
         best = engine.best

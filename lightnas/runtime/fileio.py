@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from lightnas.errors import ConfigError
 
@@ -65,26 +66,64 @@ LOCK_WAIT_S = 0.5  # how long a lock is retried: `lock_held` takes it for a mome
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on the file `path` (created if missing) while the block runs; the
-    system drops it when the process ends, however it ends, so no lock goes stale. A lock held
-    by another process is bad input naming `what` and that process's pid."""
-    with open(path, "a+") as file:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while not _try_flock(file.fileno(), fcntl.LOCK_EX):
-            if time.monotonic() < deadline:
-                time.sleep(0.02)
-                continue
+    """Hold an exclusive lock on the file `path` (created with the holder's pid in it) while the
+    block runs, and remove the file when the block ends; the system drops the lock when the
+    process ends, however it ends, so a lock left by a killed run holds nothing. A lock held by
+    another process is bad input naming `what` and that process's pid."""
+    with _locked(path, what) as file:
+        try:
             file.seek(0)
-            pid = file.read().strip() or "?"
-            raise ConfigError(
-                f"{what} is in use by another run (pid {pid}): wait for it to end, or stop it "
-                f"(Ctrl-C in its terminal, or kill -INT {pid})"
-            )
-        file.seek(0)
-        file.truncate()
-        file.write(f"{os.getpid()}\n")
-        file.flush()
-        yield
+            file.truncate()
+            file.write(f"{os.getpid()}\n")
+            file.flush()
+            yield
+        finally:
+            Path(path).unlink(missing_ok=True)  # still locked: no other run holds this file
+
+
+@contextlib.contextmanager
+def _locked(path: Path, what: str) -> Iterator[IO[str]]:
+    """The file `path`, opened and locked. The holder removes the file when done, so a lock
+    taken on a file that is no longer at `path` (removed meanwhile) is retried on the new one."""
+    while True:
+        with open(path, "a+") as file:
+            deadline = time.monotonic() + LOCK_WAIT_S
+            while not _try_flock(file.fileno(), fcntl.LOCK_EX):
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                file.seek(0)
+                pid = file.read().strip() or "?"
+                raise ConfigError(
+                    f"{what} is in use by another run (pid {pid}): wait for it to end, or stop "
+                    f"it (Ctrl-C in its terminal, or kill -INT {pid})"
+                )
+            if _same_file(file, path):
+                yield file
+                return
+
+
+def _same_file(file: IO[str], path: Path) -> bool:
+    """Whether the open `file` is still the file at `path`."""
+    try:
+        at_path = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(file.fileno())
+    return (mine.st_dev, mine.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of the UTF-8 file `path`; one in another encoding is bad input naming `what`."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}); "
+            "valid: UTF-8, so save it as UTF-8"
+        ) from None
 
 
 def lock_holder(path: Path) -> int | None:

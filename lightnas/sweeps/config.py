@@ -29,6 +29,7 @@ import yaml
 from lightnas.config import SECTIONS
 from lightnas.errors import ConfigError
 from lightnas.layout import TrainingFolder
+from lightnas.runtime.fileio import read_text
 from lightnas.scoring.cost_metrics import COSTS
 from lightnas.sweeps.params import Param, load_nni_file, parse_parameters
 
@@ -116,12 +117,17 @@ def read_sweep_file(path: str | Path) -> dict:
     if not file.is_file():
         raise ConfigError(f"sweep config {path} does not exist")
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.safe_load(read_text(file, "sweep config"))
     except yaml.YAMLError as err:
         reason = " ".join(str(err).split())
         raise ConfigError(f"sweep config {path} is not valid YAML: {reason}") from None
+    if data is None:
+        raise ConfigError(f"sweep config {path} is empty; it must hold keys such as `base:`")
     if not isinstance(data, dict):
-        raise ConfigError(f"sweep config {path} must hold a mapping of keys such as `base:`")
+        raise ConfigError(
+            f"sweep config {path} holds a {type(data).__name__}, not a mapping of keys such as "
+            "`base:`"
+        )
     return data
 
 

@@ -20,14 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-import yaml
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import FrozenTrial, TrialState
 
 from lightnas.errors import ConfigError
 from lightnas.layout import SweepFolder
 from lightnas.runtime.fileio import write_atomic, write_json_atomic
-from lightnas.sweeps.study import SKIPPED, quiet_optuna, retried_number, safe_url
+from lightnas.sweeps.config import read_sweep_file
+from lightnas.sweeps.study import (
+    SKIPPED,
+    missing_sqlite_file,
+    quiet_optuna,
+    retried_number,
+    safe_url,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,12 +62,18 @@ class Report:
 def load_study(folder: SweepFolder, storage: str | None) -> tuple[optuna.Study, dict]:
     if not folder.is_sweep():
         raise ConfigError(f"{folder.root} is not a sweep folder (no sweep.yml in it)")
-    saved = yaml.safe_load(folder.config.read_text()) or {}
+    saved = read_sweep_file(folder.config)
     url = storage or saved.get("storage")
     if url is None:
         if not folder.storage.is_file():
             raise ConfigError(f"{folder.storage} does not exist: give the sweep's --storage URL")
         url = f"sqlite:///{folder.storage.resolve()}"
+    missing = missing_sqlite_file(url)
+    if missing is not None:  # reading must not create an empty database
+        raise ConfigError(
+            f"storage {safe_url(url)}: {missing} does not exist; give the URL of the sweep's "
+            "storage (default: its study.db)"
+        )
     try:
         return optuna.load_study(study_name=saved.get("name", folder.name), storage=url), saved
     except Exception as err:  # SQLAlchemy's and Optuna's errors: many classes, many lines
@@ -382,7 +394,7 @@ def report_command(folder: str, trial: int | None = None, storage: str | None = 
     """`lightnas report`: print the table, the front, the importances and the retrain command."""
     with quiet_optuna():
         found = report(folder, trial=trial, storage=storage)
-    saved = yaml.safe_load(SweepFolder(Path(folder)).config.read_text()) or {}
+    saved = read_sweep_file(SweepFolder(Path(folder)).config)
     print(summary(found, list(saved.get("parameters") or {})), end="")
     print(f"written: {', '.join(str(p) for p in found.files)}")
     return 0

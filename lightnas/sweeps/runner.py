@@ -32,7 +32,12 @@ from lightnas.layout import SweepFolder, TrainingFolder
 from lightnas.outputs.status import FAILED, RUNNING, read_status_file, write_status
 from lightnas.run.folder import Tee
 from lightnas.runtime.fileio import make_folder, write_atomic
-from lightnas.sweeps.config import SweepConfig, check_n_trials, load_sweep_config
+from lightnas.sweeps.config import (
+    SweepConfig,
+    check_n_trials,
+    load_sweep_config,
+    read_sweep_file,
+)
 from lightnas.sweeps.results import check_plotting
 from lightnas.sweeps.study import (
     Budget,
@@ -88,7 +93,7 @@ def saved_config(folder: SweepFolder) -> dict | None:
         return None
     if not folder.is_sweep():
         raise ConfigError(f"{folder.root} exists and is not a sweep folder (no sweep.yml)")
-    return yaml.safe_load(folder.config.read_text()) or {}
+    return read_sweep_file(folder.config)
 
 
 def check_resume(cfg: SweepConfig, saved: dict | None) -> SweepConfig:

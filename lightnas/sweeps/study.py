@@ -16,6 +16,7 @@ import inspect
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -53,15 +54,76 @@ RETRY_OF = "retry_of"  # user attribute of the retry of an interrupted trial
 
 
 # ---- samplers and pruners ---------------------------------------------------------------------
+def _integer(least: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, int) and v >= least), f"an integer >= {least}"
+
+
+_PROBABILITY = (lambda v: 0 <= v <= 1), "a number in [0, 1]"
+# The ranges of the numbers a sweep file may give Optuna's samplers and pruners. Optuna checks
+# only some itself: TPE takes n_startup_trials: -5 (and samples as if it were 0), Hyperband
+# reduction_factor: 1 until its first trial fails.
+ARGUMENT_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "n_startup_trials": _integer(0),
+    "n_ei_candidates": _integer(1),
+    "prior_weight": ((lambda v: v > 0), "a number > 0"),
+    "population_size": _integer(2),
+    "mutation_prob": _PROBABILITY,
+    "crossover_prob": _PROBABILITY,
+    "swapping_prob": _PROBABILITY,
+    "n_warmup_steps": _integer(0),
+    "interval_steps": _integer(1),
+    "n_min_trials": _integer(1),
+    "min_resource": _integer(1),
+    "max_resource": _integer(1),
+    "reduction_factor": _integer(2),
+    "min_early_stopping_rate": _integer(0),
+    "bootstrap_count": _integer(0),
+}
+# the annotations whose values a YAML file can hold, and what each accepts
+_YAML_TYPES: dict[str, Callable[[Any], bool]] = {
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "None": lambda v: v is None,
+}
+
+
+def annotation_types(param: inspect.Parameter) -> list[str] | None:
+    """The YAML types an Optuna argument takes (`int | None` -> [int, None]); None when it takes
+    Python objects (a callable, a mutation operator), which a sweep file cannot give."""
+    annotation = param.annotation
+    if not isinstance(annotation, str):
+        annotation = getattr(annotation, "__name__", str(annotation))
+    types = [t.strip() for t in annotation.split("|")]
+    return types if all(t in _YAML_TYPES for t in types) else None
+
+
+def _check_value(kind: str, name: str, param: inspect.Parameter, value: Any) -> None:
+    where = f"{kind}.{param.name}={value!r} is not valid for {name}; valid:"
+    types = annotation_types(param)
+    if types is None:
+        raise ConfigError(f"{where} none in a sweep file: {name} takes a Python object there")
+    if not any(_YAML_TYPES[t](value) for t in types):
+        raise ConfigError(f"{where} {' or '.join(types)}")
+    in_range, valid = ARGUMENT_RANGES.get(param.name, (None, ""))
+    if in_range is not None and _YAML_TYPES["float"](value) and not in_range(value):
+        raise ConfigError(f"{where} {valid}")
+
+
 def _arguments(kind: str, cls: type, spec: dict, fixed: set[str]) -> dict:
-    """The Optuna constructor arguments of a `sampler:` / `pruner:` entry, checked by name."""
+    """The Optuna constructor arguments of a `sampler:` / `pruner:` entry, checked by name,
+    type and range (a bad one is refused before any trial, not met in the middle of a sweep)."""
     args = {k: v for k, v in spec.items() if k != "name"}
-    valid = [p for p in inspect.signature(cls).parameters if p not in fixed | {"self"}]
+    params = inspect.signature(cls).parameters
+    valid = [p for p in params if p not in fixed | {"self"}]
     bad = [k for k in args if k not in valid]
     if bad:
         raise ConfigError(
             f"{kind}.{bad[0]} is not an argument of {spec['name']}; valid: {', '.join(valid)}"
         )
+    for key, value in args.items():
+        _check_value(kind, spec["name"], params[key], value)
     return args
 
 
@@ -118,6 +180,21 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL at all: show it as given
         return url
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite `url` when it does not exist (opening would create it);
+    None for an existing file, an in-memory database or another kind of storage."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL: opening it says so
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if parsed.query.get("uri") in ("true", "1"):  # a file: URI with its own options
+        return None
+    return None if Path(database).is_file() else Path(database)
 
 
 def open_storage(

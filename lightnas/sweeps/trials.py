@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import optuna
 import yaml
 
-from lightnas.config import parse_config
+from lightnas.config import parse_config, read_config_file
 from lightnas.engine.loop import Callback, Engine
 from lightnas.engine.records import EpochResult
 from lightnas.errors import ConfigError, LightNASError
@@ -103,14 +103,10 @@ def trial_values(cfg: SweepConfig, folder: SweepFolder, name: str, params: dict)
     return values | {"name": name, "output_dir": str(folder.trials.resolve()), "progress": False}
 
 
-def load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
-
-
 def write_config(cfg: SweepConfig, values: dict, path: Path) -> list[str]:
     """Write the trial's config file; the argv of `search` (or `retrain`) for it."""
     if cfg.mode == "search":
-        path.write_text(yaml.safe_dump(apply(load_yaml(Path(cfg.base)), values), sort_keys=False))
+        path.write_text(yaml.safe_dump(apply(read_config_file(cfg.base), values), sort_keys=False))
         return ["-c", str(path)]
     path.write_text(yaml.safe_dump(apply({}, values), sort_keys=False))
     arch = [] if cfg.architecture is None else ["--arch", cfg.architecture]

@@ -2,17 +2,21 @@
 2, and nothing written: no training folder, no autosaved config."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from helpers import ROOT
 
-from lightnas.cli import search_main
+from lightnas.cli import main, search_main
 from lightnas.config import parse_config
 from lightnas.errors import ConfigError
 from lightnas.run.parts import check_image_size
 
 pytestmark = pytest.mark.e2e
+
 
 # (extra command-line arguments, a fragment of the one-line message)
 CASES = [
@@ -56,8 +60,29 @@ CASES = [
     (["--model.kwargs", "{scaling: max}"], "model.kwargs.scaling='max' is not valid; valid: none"),
     (
         ["--model.kwargs", "{growth_rate: wide, block_config: [1, 1], reduction: [0.5]}"],
-        "model.kwargs=",
+        "model.kwargs.growth_rate='wide' is not valid for meliusnet_flex; valid: an integer >= 1",
     ),
+    (
+        ["--model.kwargs", "{growth_rate: -8, block_config: [1, 1], reduction: [0.5]}"],
+        "model.kwargs.growth_rate=-8 is not valid for meliusnet_flex; valid: an integer >= 1",
+    ),
+    (
+        ["--model.kwargs", "{block_config: [1, 1], reduction: [-0.5]}"],
+        "model.kwargs.reduction=[-0.5] is not valid for meliusnet_flex; valid: a list of numbers",
+    ),
+    (
+        ["--model.name", "resnet18", "--model.kwargs", "{width: -64}"],
+        "model.kwargs.width=-64 is not valid for resnet18; valid: an integer >= 1",
+    ),
+    (
+        ["--model", "5"],
+        "model='5' must be a mapping of its keys (name, stem, kwargs); valid model.name: melius",
+    ),
+    (
+        ["--seed", "1180591620717411303424"],
+        "seed=1180591620717411303424 is out of range; valid: 0 to 9223372036854775807",
+    ),
+    (["--seed", "-1"], "seed=-1 is out of range; valid: 0 to"),
     (["--device", "tpu"], "device='tpu' is not valid"),
     (["--distill.alpha", "2"], "distill.alpha=2.0 must be in [0, 1]"),
     (["--checkpoint.every_minutes", "-1"], "checkpoint.every_minutes=-1.0 must be >= 0"),
@@ -74,6 +99,15 @@ def assert_one_line_and_nothing_written(capsys, tmp_path, fragment: str) -> None
     assert len(err.splitlines()) == 1, err
     assert not (tmp_path / "trainings").exists()
     assert not (tmp_path / "configs").exists()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` (hidden ones included) with its size and modification time."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("args, fragment", CASES, ids=[" ".join(c[0])[:40] for c in CASES])
@@ -93,6 +127,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         ("epochs: [1\n", "is not valid YAML"),
         (None, "does not exist"),
         ("FOLDER", "is a folder; give a YAML file"),
+        ("epochs: 2\n# café\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 on line 2)"),
+        (
+            "model: 5\n",
+            "model=5 must be a mapping of its keys (name, stem, kwargs); valid model.name: "
+            "meliusnet22",
+        ),
+        ("model: [resnet18]\n", "model=['resnet18'] must be a mapping of its keys"),
+        ("distill:\n", "distill=None must be a mapping of its keys (teacher, weights"),
+        ("search: {latency_table: 5}\n", "search.latency_table=5 must be a mapping"),
     ],
 )
 def test_bad_config_files(tmp_path, monkeypatch, capsys, content, fragment):
@@ -100,11 +143,50 @@ def test_bad_config_files(tmp_path, monkeypatch, capsys, content, fragment):
     path = tmp_path / "bad.yml"
     if content == "FOLDER":
         path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
     elif content is not None:
         path.write_text(content)
     assert search_main(["-c", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and str(path) in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("module", ["onnx", "onnxscript"])
+def test_an_export_format_whose_extra_is_missing_is_refused_before_any_work(
+    tmp_path, monkeypatch, capsys, module
+):
+    """The quick start without the `onnx` extra: one line naming the extra, before training
+    (it used to train every epoch and fail at the last export with a traceback)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, module, None)  # `import onnx...` fails as if not installed
+    assert search_main(["-c", str(ROOT / "configs" / "quickstart.yml")]) == 2
+    fragment = (
+        f"export.formats: 'onnx' needs the `onnx` extra ({module} is not installed): "
+        'pip install -e ".[onnx]"; valid without it: packed, pt2'
+    )
+    assert_one_line_and_nothing_written(capsys, tmp_path, fragment)
+
+
+# bad input of the other commands: (argv of `lightnas`, a fragment of the one-line message)
+COMMAND_CASES = [
+    (
+        ["unknown-command"],
+        "unknown command 'unknown-command'; valid: search, retrain, evaluate, rank, sweep, "
+        "report, dashboard",
+    ),
+    (["dashboard", "--port", "99999"], "--port: '99999' is not a port; valid: 1 to 65535"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment", COMMAND_CASES, ids=[" ".join(c[0]) for c in COMMAND_CASES]
+)
+def test_bad_input_of_other_commands(tmp_path, monkeypatch, capsys, argv, fragment):
+    monkeypatch.chdir(tmp_path)  # the dashboard's default root is ./trainings
+    assert main(argv) == 2
+    assert_one_line_and_nothing_written(capsys, tmp_path, fragment)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -149,6 +231,7 @@ def test_a_checkpoint_that_loads_but_is_no_checkpoint(finished, capsys, content,
 
 def test_forced_resume_of_another_model_is_refused_before_anything_is_written(finished, capsys):
     folder, config = finished
+    before = snapshot(folder)
     other = ["--model.kwargs", json.dumps({"block_config": [1, 1, 1], "reduction": [0.5, 0.5]})]
     args = ["--resume", str(folder), "--epochs", "2", *other]
     capsys.readouterr()
@@ -159,7 +242,20 @@ def test_forced_resume_of_another_model_is_refused_before_anything_is_written(fi
     assert "does not fit this config" in err and "model.kwargs" in err
     assert len(err.splitlines()) == 1
     assert (folder / "config.yml").read_text() == config  # untouched
+    assert snapshot(folder) == before and not (folder / ".lock").exists()  # no stale lock
     assert search_main(["--resume", str(folder), "--epochs", "2"]) == 0  # still resumable
+    assert not (folder / ".lock").exists()  # a run removes its lock when it ends
+
+
+def test_a_resumed_config_that_is_not_utf8_is_one_line_and_touches_nothing(finished, capsys):
+    folder, config = finished
+    (folder / "config.yml").write_bytes("# café\n".encode("latin-1") + config.encode())
+    before = snapshot(folder)
+    capsys.readouterr()
+    assert search_main(["--resume", str(folder), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"config file {folder / 'config.yml'} is not UTF-8 text (byte 0xe9 on line 1)" in err
+    assert len(err.splitlines()) == 1 and snapshot(folder) == before
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import ROOT
 
+from lightnas.cli import search_main
 from lightnas.models import create_supernet
 from lightnas.outputs import graphs
+from lightnas.outputs.checkpoint import load_checkpoint
 from lightnas.outputs.graphs import (
     LEGEND_LABELS,
     PALETTE,
@@ -63,7 +66,7 @@ def no_dot(monkeypatch):
     monkeypatch.setattr(
         shutil, "which", lambda cmd, *a, **k: None if cmd == "dot" else real_which(cmd, *a, **k)
     )
-    monkeypatch.setattr(graphs, "_warned_missing_dot", False)
+    monkeypatch.setattr(graphs, "_warned", set())
 
 
 @pytest.mark.parametrize(
@@ -190,6 +193,93 @@ def test_render_dot_matches_dot_availability(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [p.name for p in paths]  # no temp leftovers
 
 
+# Graphviz built without cairo (or half-installed) says this and exits 1 for -Tpng
+NO_CAIRO = "echo 'Format: \"png\" not recognized. Use one of: canon dot' >&2; exit 1"
+KILLS_ITS_CALLER = "kill -9 $PPID"  # the run dies in its first rendering
+
+
+@pytest.fixture
+def fake_dot(tmp_path, monkeypatch):
+    """Put a `dot` running the shell `script` first on PATH (warnings re-armed); the folder."""
+
+    def install(script: str) -> Path:
+        folder = tmp_path / "fake_bin"
+        folder.mkdir(exist_ok=True)
+        (folder / "dot").write_text(f"#!/bin/sh\n{script}\n")
+        (folder / "dot").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setattr(graphs, "_warned", set())
+        return folder
+
+    return install
+
+
+def test_a_failing_dot_is_one_warning_and_no_file(tmp_path, fake_dot, caplog):
+    fake_dot(NO_CAIRO)
+    out = tmp_path / "out"
+    out.mkdir()
+    dot = architecture_to_dot(melius_arch())
+    with caplog.at_level(logging.WARNING):
+        assert render_dot(dot, out / "g", ("png", "svg")) == []
+        assert render_png_bytes(dot) is None
+        assert render_dot(dot, out / "g") == []
+    assert dot_available() and list(out.iterdir()) == []  # no partial or temporary file
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert 'failed to render png (exit code 1: Format: "png" not recognized' in warnings[0]
+    assert "kept as .dot files" in warnings[0] and "color_graphs.py" in warnings[0]
+
+
+def graph_run_config(tmp_path: Path) -> Path:
+    from conftest import tiny_config
+
+    cfg = tiny_config(tmp_path, epochs=2)
+    cfg["export"]["graph_formats"] = ["png", "svg"]
+    path = tmp_path / "graphs.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.e2e
+def test_a_run_with_a_failing_dot_completes_with_one_warning(tmp_path, fake_dot, caplog):
+    fake_dot(NO_CAIRO)
+    with caplog.at_level(logging.WARNING):
+        assert search_main(["-c", str(graph_run_config(tmp_path))]) == 0
+    assert len([r for r in caplog.records if "failed to render" in r.getMessage()]) == 1
+    run = tmp_path / "trainings" / "tiny"
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert load_checkpoint(run / "enas_checkpoint")["epoch"] == 2
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    graphs_dir = run / "logs" / "architectures"
+    for epoch in (1, 2):
+        assert (graphs_dir / f"epoch_{epoch}.dot").read_text().startswith("digraph")
+    assert not list(graphs_dir.glob("*.png")) and not list(graphs_dir.glob("*.svg"))
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_epoch_is_checkpointed_before_its_graphs_are_rendered(tmp_path, fake_dot):
+    """A `dot` that kills the run in the first epoch's rendering: that epoch is kept (its
+    checkpoint, metrics and .dot), and the run resumes from it."""
+    config = graph_run_config(tmp_path)
+    fake_dot(KILLS_ITS_CALLER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(ROOT / "train_enas.py"), "-c", str(config)]
+    killed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr.decode()
+    run = tmp_path / "trainings" / "tiny"
+    assert load_checkpoint(run / "enas_checkpoint")["epoch"] == 1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert (run / "logs" / "architectures" / "epoch_1.dot").is_file()
+    fake_dot(NO_CAIRO)  # the same `dot`, now failing: the resumed run warns once and goes on
+    resume = [sys.executable, str(ROOT / "train_enas.py"), "--resume", str(run)]
+    resumed = subprocess.run(resume, env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert resumed.stderr.decode().count("failed to render png") == 1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert load_checkpoint(run / "enas_checkpoint")["epoch"] == 2
+
+
 def test_bad_format_names_valid_ones(tmp_path):
     dot = architecture_to_dot(melius_arch())
     with pytest.raises(ValueError, match="'jpg'.*png, svg, pdf"):
@@ -252,6 +342,16 @@ def test_color_graphs_without_dot_writes_dot_files_and_says_what_was_not_rendere
         assert dot.startswith("digraph") and "fillcolor" not in dot
     assert not list(training.rglob("*.png"))
     assert len([r for r in caplog.records if "not installed" in r.getMessage()]) == 1
+
+
+def test_color_graphs_with_a_failing_dot_says_what_was_not_rendered(tmp_path, fake_dot, capsys):
+    training = make_training(tmp_path / "run")
+    fake_dot(NO_CAIRO)
+    assert load_script().main([str(training)]) == 1
+    err = capsys.readouterr().err
+    assert "not rendered (png): Graphviz's `dot` failed" in err and err.count("\n") == 1
+    assert (training / "logs" / "architectures" / "epoch_1.dot").read_text().startswith("digraph")
+    assert not list(training.rglob("*.png"))
 
 
 def test_color_graphs_rejects_non_training_folder(tmp_path, capsys):

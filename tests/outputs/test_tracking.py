@@ -168,8 +168,10 @@ def test_lock_held_tests_without_writing_and_a_lock_waits_out_a_test(tmp_path):
     assert lock_held(lock) is None and not lock.exists()  # no file: unknown, none created
     with exclusive_lock(lock, "x"):
         assert lock_held(lock) is True  # this process, through another open file
-        content = lock.read_text()
-    assert lock_held(lock) is False and lock.read_text() == content
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert lock_held(lock) is None and not lock.exists()  # the holder removed it at its end
+    lock.write_text("12345\n")  # a killed run's lock file: free, and testing it writes nothing
+    assert lock_held(lock) is False and lock.read_text() == "12345\n"
     probe = hold(lock, "shared", 0.2)  # a reader testing the lock just then
     with exclusive_lock(lock, "x"):
         assert lock.read_text() == f"{os.getpid()}\n"

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 from helpers.locks import HOLD
 
+from lightnas import fileio
 from lightnas.errors import ConfigError
-from lightnas.runtime.fileio import exclusive_lock, lock_holder, make_folder, write_atomic
+from lightnas.runtime.fileio import (
+    exclusive_lock,
+    lock_holder,
+    make_folder,
+    read_text,
+    write_atomic,
+)
 
 
 def test_a_lock_is_refused_to_a_second_holder_naming_the_first_pid(tmp_path):
@@ -19,8 +26,32 @@ def test_a_lock_is_refused_to_a_second_holder_naming_the_first_pid(tmp_path):
         in_use = rf"trainings/x is in use .* \(pid {os.getpid()}\)"
         with pytest.raises(ConfigError, match=in_use), exclusive_lock(lock, "trainings/x"):
             pass
-    with exclusive_lock(lock, "trainings/x"):  # released when the block ends
+        assert lock.read_text() == f"{os.getpid()}\n"  # the refusal left the holder's file
+    assert not lock.exists()  # released and removed when the block ends
+    with exclusive_lock(lock, "trainings/x"):
         pass
+    assert not lock.exists()
+
+
+def test_a_lock_taken_on_a_removed_file_is_taken_again_on_the_new_one(tmp_path, monkeypatch):
+    """A run that opened the lock file just before its holder removed it must not hold a lock
+    on the removed file (beside a third run holding a new one): it locks the new file."""
+    lock = tmp_path / ".lock"
+    lock.write_text("")
+    real_flock, locked = fileio.fcntl.flock, []
+
+    def flock_as_the_holder_ends(file, operation):
+        if not locked:  # the holder removes the file between this run's open and its flock
+            lock.unlink()
+        fd = file if isinstance(file, int) else file.fileno()  # flock takes either
+        locked.append(os.fstat(fd).st_ino)
+        return real_flock(file, operation)
+
+    monkeypatch.setattr(fileio.fcntl, "flock", flock_as_the_holder_ends)
+    with exclusive_lock(lock, "trainings/x"):
+        assert len(locked) == 2 and locked[1] == lock.stat().st_ino  # the file now at .lock
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
@@ -35,6 +66,20 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     proc.wait(timeout=30)
     with exclusive_lock(lock, "the folder"):
         assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
+
+
+def test_read_text_names_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_bytes("epochs: 2\n# café\n".encode("latin-1"))
+    with pytest.raises(
+        ConfigError,
+        match=r"config file .*config.yml is not UTF-8 text \(byte "
+        r"0xe9 on line 2\); valid: UTF-8",
+    ):
+        read_text(path, "config file")
+    path.write_text("# café\n", encoding="utf-8")
+    assert read_text(path, "config file") == "# café\n"
 
 
 def test_the_lock_holder_is_the_process_holding_it_not_any_pid_written_in_it(tmp_path):

@@ -1,6 +1,7 @@
 """Bad sweep configs: one line on stderr, exit code 2, no sweep folder (lightnas.sweeps.config,
 checked by lightnas.sweeps.runner.prepare before anything is written)."""
 
+import inspect
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from helpers.sweeps import write_base, write_sweep
 from lightnas.cli import main
 from lightnas.sweeps import prepare
 from lightnas.sweeps.config import load_sweep_config, parse_objectives
+from lightnas.sweeps.study import ARGUMENT_RANGES, PRUNERS, SAMPLERS, annotation_types
 
 GOOD = {
     "parameters": {"search.cost_weight": {"type": "float", "low": -0.5, "high": 0.0}},
@@ -33,6 +35,17 @@ BAD = [
     ({"objectives": ["val_acc", "ops", "params"]}, "one or two metrics"),
     ({"sampler": "bayes"}, "sampler='bayes' is not known"),
     ({"sampler": {"name": "tpe", "n_startup": 3}}, "sampler.n_startup is not an argument"),
+    ({"sampler": {"name": "tpe", "n_startup_trials": -5}},
+     "sampler.n_startup_trials=-5 is not valid for tpe; valid: an integer >= 0"),
+    ({"sampler": {"name": "tpe", "n_ei_candidates": 2.5}},
+     "sampler.n_ei_candidates=2.5 is not valid for tpe; valid: int"),
+    ({"sampler": {"name": "tpe", "multivariate": "yes"}}, "valid: bool or None"),
+    ({"sampler": {"name": "tpe", "gamma": "lambda n: n"}}, "tpe takes a Python object there"),
+    ({"sampler": {"name": "nsga2", "crossover_prob": 1.5}}, "valid: a number in [0, 1]"),
+    ({"pruner": {"name": "hyperband", "reduction_factor": 1}, "objectives": "reward"},
+     "pruner.reduction_factor=1 is not valid for hyperband; valid: an integer >= 2"),
+    ({"pruner": {"name": "median", "n_warmup_steps": -1}, "objectives": "reward"},
+     "pruner.n_warmup_steps=-1 is not valid for median; valid: an integer >= 0"),
     ({"sampler": "grid"}, "is continuous"),
     ({"pruner": "median"}, "pruning needs one objective"),
     ({"pruner": {"name": "median", "warmup": 1}, "objectives": "reward"}, "pruner.warmup"),
@@ -73,6 +86,68 @@ def test_bad_command_line_options(tmp_path, capsys):
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "not a sweep folder" in capsys.readouterr().err
     assert not (tmp_path / "sweeps").exists()
+
+
+def test_every_number_a_sweep_file_gives_optuna_has_a_range():
+    """Optuna checks only some of its arguments: each int or float one must be in ours."""
+    for registry in (SAMPLERS, PRUNERS):
+        for name in registry:
+            for param in inspect.signature(registry[name]).parameters.values():
+                numeric = {"int", "float"} & set(annotation_types(param) or ())
+                assert param.name in ARGUMENT_RANGES or not numeric or param.name == "seed", (
+                    name,
+                    param.name,
+                )
+
+
+LATIN1 = "# café\n".encode("latin-1")
+
+
+@pytest.mark.parametrize("which", ["sweep", "base"])
+def test_a_file_that_is_not_utf8_is_one_line_exit_2_and_no_folder(tmp_path, capsys, which):
+    base = write_base(tmp_path)
+    path = write_sweep(tmp_path, **GOOD)
+    bad = path if which == "sweep" else base
+    bad.write_bytes(LATIN1 + bad.read_bytes())
+    assert main(["sweep", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{bad} is not UTF-8 text (byte 0xe9 on line 1)" in err, err
+    assert not (tmp_path / "sweeps").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"name: s\nn_trials: [1\n", "sweep.yml is not valid YAML"),
+        (b"- 1\n- 2\n", "sweep.yml holds a list, not a mapping of keys such as `base:`"),
+        (b"", "sweep.yml is empty"),
+        (b"name: s\n" + LATIN1, "sweep.yml is not UTF-8 text (byte 0xe9 on line 2)"),
+    ],
+)
+def test_report_of_a_bad_sweep_file_is_one_line_and_writes_nothing(
+    tmp_path, capsys, content, message
+):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "sweep.yml").write_bytes(content)
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert [p.name for p in folder.iterdir()] == ["sweep.yml"]
+
+
+def test_report_does_not_create_the_database_it_is_pointed_at(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "sweep.yml").write_text("name: s\nbase: tiny.yml\n")
+    assert main(["report", str(folder), "--storage", "sqlite:///new.db"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: storage sqlite:///new.db: new.db does not exist; give the URL of the sweep's "
+        "storage (default: its study.db)\n"
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["s", "sweep.yml"]
 
 
 def test_a_sweep_file_is_resolved_beside_itself(tmp_path):
