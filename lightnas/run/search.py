@@ -12,7 +12,8 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from lightnas.engine.loop import Callback, Engine, NonFiniteLossError
+from lightnas.engine.loop import Callback, Engine
+from lightnas.engine.loss import NonFiniteLossError
 from lightnas.outputs.result import describe_result
 from lightnas.run.folder import lock_folder, prepare_folder, run_logged
 from lightnas.run.parts import Parts, build_engine, build_parts
