@@ -284,16 +284,16 @@ class Engine:
     # ---- validation -----------------------------------------------------------------------
     def validate(self, epoch: int) -> Validation:
         """Validate the strategy's favourite and the best of `num_val_samples` candidates."""
-        s = self.strategy
-        n = self.cfg.search.num_val_samples if s.proposes_candidates else 0
+        s, n = self.strategy, self.cfg.search.num_val_samples
         picks: dict[str, Architecture] = {}
-        self._emit("on_phase", "valid", n + 2)
         favourite = self.dist.from_main(s.favourite)
-        if n > 0:
-            with torch.no_grad():
-                candidates = self.dist.from_main(lambda: s.candidates(epoch, n))
+        with torch.no_grad():
+            candidates = self.dist.from_main(lambda: s.candidates(epoch, n)) if n else []
+        self._emit("on_phase", "valid", len(candidates) + 2)
+        if candidates:
             rewards = [score.reward for score in self.evaluator.scores(candidates, epoch)]
-            picks["sampled"] = candidates[max(range(n), key=lambda i: (rewards[i], i))]
+            best = max(range(len(candidates)), key=lambda i: (rewards[i], i))
+            picks["sampled"] = candidates[best]
         if favourite is not None:
             picks[s.favourite_label] = favourite
         if not picks:
