@@ -17,7 +17,6 @@ from lightnas.config.schema import (
     SECTIONS,
     CheckpointConfig,
     Config,
-    ControllerConfig,
     DistillConfig,
     DistributedConfig,
     ExportConfig,
@@ -25,6 +24,7 @@ from lightnas.config.schema import (
     OptimConfig,
     SearchConfig,
     TrackingConfig,
+    strategy_options,
 )
 from lightnas.config.validation import validate
 
@@ -34,7 +34,6 @@ __all__ = [
     "ArgParser",
     "CheckpointConfig",
     "Config",
-    "ControllerConfig",
     "DistillConfig",
     "DistributedConfig",
     "ExportConfig",
@@ -50,5 +49,6 @@ __all__ = [
     "import_extensions",
     "load_module_file",
     "parse_config",
+    "strategy_options",
     "validate",
 ]

@@ -8,7 +8,7 @@ docstring under its field: that text is what `train_enas.py --help` prints.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from lightnas.data import DATASETS, DataOptions
 from lightnas.export import EXPORT_FORMATS
@@ -16,7 +16,13 @@ from lightnas.models import MODELS, STEMS
 from lightnas.registry import Registry
 from lightnas.scoring.cost_metrics import COSTS
 from lightnas.scoring.latency import LatencyTableOptions
-from lightnas.search.strategies import STRATEGIES, EvolutionOptions
+from lightnas.search.strategies import (
+    STRATEGIES,
+    ControllerOptions,
+    EnasOptions,
+    EvolutionOptions,
+    EvolutionSearchOptions,
+)
 
 
 @dataclass
@@ -47,26 +53,6 @@ class OptimConfig:
     """Clip the gradient norm to this value; null = no clipping."""
     min_lr: float = 0.0
     """Cosine schedule floor."""
-
-
-@dataclass
-class ControllerConfig:
-    """The ENAS controller (an LSTM trained with REINFORCE)."""
-
-    hidden_size: int = 64
-    """LSTM hidden size."""
-    temperature: float | None = 5.0
-    """Logits are divided by this; null = 1."""
-    tanh_constant: float | None = 2.5
-    """Logits become tanh_constant * tanh(logits); null = no squashing."""
-    entropy_weight: float = 1e-4
-    """Weight of the entropy bonus in the REINFORCE loss."""
-    baseline_decay: float = 0.95
-    """Decay of the reward's moving-average baseline, in [0, 1)."""
-    lr: float = 3.5e-4
-    """The controller's Adam learning rate."""
-    grad_clip: float | None = None
-    """Clip the controller's gradient norm; null = no clipping."""
 
 
 @dataclass
@@ -200,7 +186,7 @@ class Config:
     """The dataset and its loaders."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """The supernet's optimizer."""
-    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    controller: ControllerOptions = field(default_factory=ControllerOptions)
     """The ENAS controller."""
     evolution: EvolutionOptions = field(default_factory=EvolutionOptions)
     """The evolution strategy."""
@@ -240,6 +226,19 @@ class Config:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def strategy_options(cfg: Config) -> Any:
+    """The options the configured strategy is built from (`Strategy.from_options`): its own
+    sections and keys, never the whole config; None for a strategy that has none."""
+    s = cfg.search
+    if s.strategy == "enas":
+        return EnasOptions(s.warmup_epochs, cfg.controller)
+    if s.strategy == "evolution":
+        return EvolutionSearchOptions(s.warmup_epochs, cfg.evolution)
+    if s.strategy == "fixed":
+        return s.architecture
+    return None
 
 
 SECTIONS = (

@@ -9,7 +9,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from lightnas.config.schema import REGISTRY_KEYS, Config
+from lightnas.config.schema import REGISTRY_KEYS, Config, strategy_options
 from lightnas.errors import ConfigError
 from lightnas.export import EXPORT_FORMATS, check_formats_installed
 from lightnas.models import MODELS
@@ -141,5 +141,7 @@ def validate(cfg: Config) -> None:
     check_device_name(cfg.device)
     check_formats_installed(cfg.export.formats)
     cfg.data.check()
-    STRATEGIES[s.strategy].check_config(cfg)
+    strategy = STRATEGIES[s.strategy]
+    strategy.check_rule(s.strategy, s.sampling, s.inplace_distill)
+    strategy.check_options(strategy_options(cfg))
     check_options(cfg.search.latency_table)

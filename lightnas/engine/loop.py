@@ -1,5 +1,13 @@
-"""The search loop: shared-weight phase, controller phase, validation. It touches no files:
-tracking, export and checkpointing hang off it as callbacks.
+"""The search loop, to be read top to bottom: every epoch runs the shared-weight steps (train the
+supernet on the architectures of the strategy's training rule), the controller steps (the
+strategy asks for candidates, the engine scores them, the strategy is told), the validation
+(the strategy's favourite and the best of its candidates) and records the epoch. After the last
+epoch, the final selection re-scores the best proposals. It touches no files: tracking, export
+and checkpointing hang off it as callbacks.
+
+What is not the loop lives beside it: records.py (an epoch's result, the pick so far),
+state.py (the checkpoint format), optim.py (optimizer, `lr_at`), loss.py, sampler.py (the
+architectures of a training step), selection.py (the final selection).
 
 Every rank of a distributed run runs this same loop (lightnas.runtime.distributed): rank 0's
 strategy decides the architectures, each rank trains on its shard of the batches, the counts are
@@ -10,28 +18,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 
 import torch
 from torch import Tensor, nn
 
-from lightnas.engine.loss import LossFn, cross_entropy, distillation_loss
-from lightnas.engine.optim import lr_at, make_optimizer
-from lightnas.engine.records import FINAL_SELECTION, Best, EpochProgress, EpochResult
+from lightnas.engine.loss import LossFn, check_finite, cross_entropy, distillation_loss
+from lightnas.engine.optim import lr_at, make_optimizer, set_lr
+from lightnas.engine.records import Best, EpochProgress, EpochResult, Validation, mean_stats
 from lightnas.engine.sampler import TrainingSampler
 from lightnas.engine.selection import FinalSelection, Proposal, select_final
-from lightnas.errors import LightNASError
+from lightnas.engine.state import engine_state, load_engine_state
 from lightnas.models import Supernet
 from lightnas.runtime.distributed import LOCAL, Dist
 from lightnas.runtime.placement import Placement
 from lightnas.runtime.signals import stop_signals
-from lightnas.scoring.evaluator import Evaluator, Running
+from lightnas.scoring.evaluator import Evaluator
 from lightnas.search.space import Architecture
 from lightnas.search.strategies import Strategy
-
-
-class NonFiniteLossError(LightNASError):
-    """The training loss became NaN or infinite: the run stops, its last checkpoint is kept."""
 
 
 class Callback:
@@ -116,28 +119,6 @@ class Engine:
                 self.choose_final()
             self._emit("on_end")
 
-    def choose_final(self) -> None:
-        """The final selection protocol (lightnas.engine.selection); its winner becomes `best`."""
-        k = self.cfg.search.final_top_k
-        self._emit("on_phase", "final", k)
-        self.final = select_final(self.evaluator, self.proposals, k, self.epoch - 1)
-        self._emit("on_phase_end", "final")
-        w = self.final.best
-        arch = Architecture(self.supernet.space, w.architecture)
-        self.best = Best(
-            w.proposed_epoch,
-            w.architecture,
-            w.val_acc,
-            w.reward,
-            FINAL_SELECTION,
-            w.test_acc,
-            label=w.label,
-            val_loss=w.val_loss,
-            cost=self.evaluator.cost(arch),
-            costs=dict(w.costs),
-        )
-        self._emit("on_final", self.final)
-
     def run_epoch(self, epoch: int) -> EpochResult:
         started = time.perf_counter()
         search = self.cfg.search
@@ -147,7 +128,8 @@ class Engine:
         if progress is None or progress.epoch != epoch:
             progress = self.progress = EpochProgress(epoch)
             self.evaluator.restart_reward_batches()
-        lr = self.set_lr(epoch)
+        lr = lr_at(epoch, self.cfg.epochs, self.cfg.optim.lr, self.cfg.optim.min_lr)
+        set_lr(self.optimizer, lr)
         train = progress.train
         # `progress.step` counts the epoch's batches over all ranks: a step trains `world` of them
         world = self.dist.world_size
@@ -157,8 +139,8 @@ class Engine:
             done = i + world
             train.add(*self.shared_step(epoch, x, y))
             if i % 20 < world or done == end:
-                self._check_finite(train, epoch, i)
                 mean_loss, mean_acc = train.means()
+                check_finite(mean_loss, epoch, i)
                 self._emit("on_step", "train", {"n": done, "loss": mean_loss, "acc": mean_acc})
             if learn and every and done // every > i // every:  # every `every` batches
                 progress.controller.append(self.controller_phase(epoch, search.controller_steps))
@@ -175,17 +157,23 @@ class Engine:
         if learn and not every:
             progress.controller.append(self.controller_phase(epoch, search.controller_steps))
         train_loss, train_acc = train.means()
-        self._check_finite(train, epoch)
-        validation = self.validate(epoch)
+        check_finite(train_loss, epoch)
+        v = self.validate(epoch)
         return EpochResult(
-            epoch=epoch + 1,
-            train_loss=train_loss,
-            train_acc=train_acc,
-            lr=lr,
-            controller=mean_stats(progress.controller),
-            **validation,
+            epoch + 1,
+            train_loss,
+            train_acc,
+            lr,
+            mean_stats(progress.controller),
+            v.validated,
+            v.chosen,
+            v.reward,
+            v.cost,
+            v.costs,
+            v.architecture,
             time_s=progress.elapsed + time.perf_counter() - started,
             probabilities=self.choice_probabilities(),
+            validated_costs=v.validated_costs,
         )
 
     def choice_probabilities(self) -> dict[str, dict[str, float]]:
@@ -202,21 +190,6 @@ class Engine:
         """Whether Ctrl-C / SIGTERM reached any rank: then all stop at this safe point."""
         self.interrupted = self.dist.any(self.interrupted)
         return self.interrupted
-
-    def set_lr(self, epoch: int) -> float:
-        o = self.cfg.optim
-        lr = lr_at(epoch, self.cfg.epochs, o.lr, o.min_lr)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
-
-    def _check_finite(self, train: Running, epoch: int, step: int | None = None) -> None:
-        if not math.isfinite(train.means()[0]):
-            where = f"epoch {epoch + 1}" + ("" if step is None else f" step {step + 1}")
-            raise NonFiniteLossError(
-                f"non-finite training loss at {where}; stopping (the last checkpoint is kept). "
-                "Lower optim.lr or set optim.grad_clip."
-            )
 
     # ---- shared-weight phase --------------------------------------------------------------
     @property
@@ -309,18 +282,18 @@ class Engine:
         return mean_stats(stats)
 
     # ---- validation -----------------------------------------------------------------------
-    def validate(self, epoch: int) -> dict:
+    def validate(self, epoch: int) -> Validation:
         """Validate the strategy's favourite and the best of `num_val_samples` candidates."""
-        s = self.strategy
-        n = self.cfg.search.num_val_samples if s.proposes_candidates else 0
+        s, n = self.strategy, self.cfg.search.num_val_samples
         picks: dict[str, Architecture] = {}
-        self._emit("on_phase", "valid", n + 2)
         favourite = self.dist.from_main(s.favourite)
-        if n > 0:
-            with torch.no_grad():
-                candidates = self.dist.from_main(lambda: s.candidates(epoch, n))
+        with torch.no_grad():
+            candidates = self.dist.from_main(lambda: s.candidates(epoch, n)) if n else []
+        self._emit("on_phase", "valid", len(candidates) + 2)
+        if candidates:
             rewards = [score.reward for score in self.evaluator.scores(candidates, epoch)]
-            picks["sampled"] = candidates[max(range(n), key=lambda i: (rewards[i], i))]
+            best = max(range(len(candidates)), key=lambda i: (rewards[i], i))
+            picks["sampled"] = candidates[best]
         if favourite is not None:
             picks[s.favourite_label] = favourite
         if not picks:
@@ -337,74 +310,34 @@ class Engine:
             if reward > best_reward:
                 chosen, best_reward = label, reward
         self._emit("on_phase_end", "valid")
-        arch = picks[chosen]
-        costs = self.evaluator.costs
-        return {
-            "validated": validated,
-            "chosen": chosen,
-            "reward": best_reward,
-            "cost": self.evaluator.cost(arch),
-            "costs": self.evaluator.costs.costs(arch),
-            "architecture": dict(arch),
-            "validated_costs": {
-                label: {"architecture": dict(a), **costs.costs(a)} for label, a in picks.items()
-            },
+        arch, costs = picks[chosen], self.evaluator.costs
+        validated_costs = {
+            label: {"architecture": dict(a), **costs.costs(a)} for label, a in picks.items()
         }
+        cost = self.evaluator.cost(arch)
+        return Validation(
+            validated, chosen, best_reward, cost, costs.costs(arch), dict(arch), validated_costs
+        )
 
-    # ---- state ----------------------------------------------------------------------------
+    # ---- final selection ------------------------------------------------------------------
+    def choose_final(self) -> None:
+        """The final selection protocol (lightnas.engine.selection); its winner becomes `best`."""
+        k = self.cfg.search.final_top_k
+        self._emit("on_phase", "final", k)
+        self.final = select_final(self.evaluator, self.proposals, k, self.epoch - 1)
+        self._emit("on_phase_end", "final")
+        winner = self.final.best
+        arch = Architecture(self.supernet.space, winner.architecture)
+        self.best = Best.of_final(winner, self.evaluator.cost(arch))
+        self._emit("on_final", self.final)
+
+    # ---- state (its format: lightnas.engine.state) ----------------------------------------
     def state_dict(self) -> dict:
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "history": [r.to_row() for r in self.history],
-            "best": None if self.best is None else self.best.as_dict(),
-            "supernet": self.supernet.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "strategy": self.strategy.state_dict(),
-            "rng": rng,
-            "config": self.cfg.to_dict(),
-            "progress": None if self.progress is None else self._progress_state(),
-            "proposals": [asdict(p) for p in self.proposals],
-            "final": None if self.final is None else self.final.to_dict(),
-            "sampler": self.sampler.state_dict(),
-        }
-
-    def _progress_state(self) -> dict:
-        return {**self.progress.state_dict(), "evaluator": self.evaluator.state_dict()}
+        return engine_state(self)
 
     def load_state_dict(self, state: dict) -> None:
-        self.supernet.load_state_dict(state["supernet"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.strategy.load_state_dict(state["strategy"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.epoch = state["epoch"]
-        self.global_step = state["global_step"]
-        self.history = [EpochResult.from_row(r) for r in state["history"]]
-        self.best = None if state.get("best") is None else Best(**state["best"])
-        self.proposals = [Proposal(**p) for p in state.get("proposals", [])]
-        final = state.get("final")
-        self.final = None if final is None else FinalSelection.from_dict(final)
-        if state.get("sampler") is not None:
-            self.sampler.load_state_dict(state["sampler"])
-        progress = state.get("progress")
-        self.progress = None
-        if progress is not None:
-            self.progress = EpochProgress.from_state(progress, self.placement.device)
-            self.evaluator.load_state_dict(progress["evaluator"])
+        load_engine_state(self, state)
 
     def _emit(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
-
-
-def mean_stats(stats: Sequence[dict]) -> dict:
-    """Key-wise mean of statistics dicts ({} for none)."""
-    stats = [s for s in stats if s]
-    if not stats:
-        return {}
-    return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}

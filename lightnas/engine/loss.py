@@ -4,11 +4,29 @@ in lightnas.run.teacher) and for in-place distillation from the largest child (B
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lightnas.errors import LightNASError
+
+
+class NonFiniteLossError(LightNASError):
+    """The training loss became NaN or infinite: the run stops, its last checkpoint is kept."""
+
+
+def check_finite(mean_loss: float, epoch: int, step: int | None = None) -> None:
+    """A NonFiniteLossError when the mean training loss of `epoch` (at `step`) is NaN or inf."""
+    if not math.isfinite(mean_loss):
+        where = f"epoch {epoch + 1}" + ("" if step is None else f" step {step + 1}")
+        raise NonFiniteLossError(
+            f"non-finite training loss at {where}; stopping (the last checkpoint is kept). "
+            "Lower optim.lr or set optim.grad_clip."
+        )
+
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, targets, inputs) -> loss
 

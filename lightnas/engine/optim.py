@@ -19,6 +19,11 @@ def lr_at(epoch: int, epochs: int, lr: float, min_lr: float = 0.0) -> float:
     return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on conv / linear weights only: not on BatchNorm, biases or latent binary
     weights (whose sign is all that is used; BMXNet set wd_mult=0 on them)."""

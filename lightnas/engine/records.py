@@ -1,13 +1,15 @@
 """What the engine records: the epoch in progress (what a checkpoint inside an epoch holds), an
-epoch's result (its line in metrics.jsonl) and the search's pick so far."""
+epoch's validation and result (its line in metrics.jsonl) and the search's pick so far."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
+from lightnas.engine.selection import Candidate
 from lightnas.scoring.evaluator import Running
 
 CONTROLLER_KEYS = ("reward", "baseline", "entropy", "loss")
@@ -41,6 +43,28 @@ class EpochProgress:
             state["train_loss"].to(device), state["train_correct"].to(device), state["train_count"]
         )
         return cls(state["epoch"], state["step"], train, state["controller"], state["elapsed"])
+
+
+def mean_stats(stats: Sequence[dict]) -> dict:
+    """Key-wise mean of statistics dicts, e.g. of controller steps ({} for none)."""
+    stats = [s for s in stats if s]
+    if not stats:
+        return {}
+    return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
+
+
+@dataclass
+class Validation:
+    """What an epoch's validation found: the scores of every validated architecture and the
+    one it chose (the highest reward)."""
+
+    validated: dict[str, dict[str, float]]  # label -> {"acc", "loss"} of each validated arch
+    chosen: str  # the label of the chosen architecture
+    reward: float
+    cost: float  # the configured cost (search.cost) of the chosen architecture
+    costs: dict[str, float]  # its every additive cost metric, by key
+    architecture: dict[str, str]
+    validated_costs: dict[str, dict]  # label -> {"architecture": ..., and every additive cost}
 
 
 @dataclass
@@ -140,6 +164,22 @@ class Best:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def of_final(cls, winner: Candidate, cost: float) -> Best:
+        """The final selection's winner (`cost`: its configured cost)."""
+        return cls(
+            winner.proposed_epoch,
+            winner.architecture,
+            winner.val_acc,
+            winner.reward,
+            FINAL_SELECTION,
+            winner.test_acc,
+            label=winner.label,
+            val_loss=winner.val_loss,
+            cost=cost,
+            costs=dict(winner.costs),
+        )
 
     @classmethod
     def of_epoch(cls, result: EpochResult) -> Best:

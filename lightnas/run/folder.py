@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from lightnas.config import Config
-from lightnas.engine.loop import Engine, NonFiniteLossError
+from lightnas.engine.loop import Engine
+from lightnas.engine.loss import NonFiniteLossError
 from lightnas.layout import TrainingFolder
 from lightnas.outputs.checkpoint import has_checkpoint
 from lightnas.outputs.status import FAILED, INTERRUPTED, write_status

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lightnas.config import Config
+from lightnas.config import Config, strategy_options
 from lightnas.data import DataBundle, build_data
 from lightnas.engine.loop import Callback, Engine
 from lightnas.engine.loss import DistillationLoss, cross_entropy
@@ -39,6 +39,7 @@ from lightnas.runtime.placement import Placement, resolve_device
 from lightnas.scoring.cost_metrics import COSTS, forward_runs
 from lightnas.scoring.evaluator import Evaluator, ScoringOptions
 from lightnas.scoring.latency import LatencyCostTable, latency_cost_table
+from lightnas.search.space import SearchSpace
 from lightnas.search.strategies import STRATEGIES, Strategy
 
 
@@ -97,8 +98,21 @@ def build_parts(cfg: Config, dist: Dist = LOCAL) -> Parts:
     teacher = (
         build_teacher(cfg, data.num_classes, data.input_shape) if cfg.distill.teacher else None
     )
-    strategy = STRATEGIES[cfg.search.strategy].from_config(supernet.space, cfg)
+    strategy = build_strategy(cfg, supernet.space)
     return Parts(data, supernet, strategy, info, placement, teacher)
+
+
+def build_strategy(cfg: Config, space: SearchSpace) -> Strategy:
+    """The configured strategy, built from its own options. One without an architecture of its
+    own (no favourite) needs validation candidates: `search.num_val_samples` >= 1."""
+    s = cfg.search
+    strategy = STRATEGIES[s.strategy].from_options(space, strategy_options(cfg), cfg.seed)
+    if strategy.favourite() is None and s.num_val_samples < 1:
+        raise ConfigError(
+            f"search.num_val_samples={s.num_val_samples}: strategy {s.strategy} has no "
+            "architecture of its own to validate, so it needs candidates; use >= 1"
+        )
+    return strategy
 
 
 def scoring_options(cfg: Config) -> ScoringOptions:

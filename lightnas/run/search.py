@@ -12,7 +12,9 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from lightnas.engine.loop import Callback, Engine, NonFiniteLossError
+from lightnas.config import strategy_options
+from lightnas.engine.loop import Callback, Engine
+from lightnas.engine.loss import NonFiniteLossError
 from lightnas.outputs.result import describe_result
 from lightnas.run.folder import lock_folder, prepare_folder, run_logged
 from lightnas.run.parts import Parts, build_engine, build_parts
@@ -49,7 +51,9 @@ def prepare_run(
     if dist.is_main and request.folder is not None:
         lock_folder(request.folder, held)
     if dist.is_main:
-        for warning in STRATEGIES[request.cfg.search.strategy].config_warnings(request.cfg):
+        cfg = request.cfg
+        strategy = STRATEGIES[cfg.search.strategy]
+        for warning in strategy.config_warnings(strategy_options(cfg), cfg.epochs):
             print(f"warning: {warning}", file=sys.stderr)
     return request, build_parts(request.cfg, dist)
 

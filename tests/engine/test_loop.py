@@ -6,7 +6,8 @@ import pytest
 import torch
 from helpers.runs import make_engine, tiny_cfg
 
-from lightnas.engine.loop import Callback, NonFiniteLossError
+from lightnas.engine.loop import Callback
+from lightnas.engine.loss import NonFiniteLossError
 from lightnas.models import child
 from lightnas.run.parts import build_parts
 from lightnas.search import Architecture

@@ -3,9 +3,10 @@ Config objects (`tiny_cfg`), and their engines."""
 
 from pathlib import Path
 
-from lightnas.config import Config, ControllerConfig, ModelConfig, SearchConfig
+from lightnas.config import Config, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
 from lightnas.run.parts import build_engine, build_parts
+from lightnas.search.strategies import ControllerOptions
 
 TINY_MELIUS = {
     "name": "meliusnet_flex",
@@ -61,7 +62,7 @@ def tiny_cfg(**kw) -> Config:
             dataset="mock", image_size=8, num_samples=64, num_classes=4, val_size=16, batch_size=16
         ),
         search=SearchConfig(controller_steps=2, num_val_samples=2, bn_recalibration_batches=1),
-        controller=ControllerConfig(lr=0.01),
+        controller=ControllerOptions(lr=0.01),
         epochs=1,
         device="cpu",
         progress=False,

@@ -22,7 +22,7 @@ from helpers.runs import TINY_MELIUS
 from torch import nn
 
 from lightnas.cli import evaluate_main, search_main
-from lightnas.config import Config, ControllerConfig, ModelConfig, OptimConfig, SearchConfig
+from lightnas.config import Config, ModelConfig, OptimConfig, SearchConfig
 from lightnas.data import DataOptions
 from lightnas.engine.loop import Callback
 from lightnas.errors import ConfigError
@@ -31,6 +31,7 @@ from lightnas.run.parts import build_engine, build_parts
 from lightnas.run.search import search
 from lightnas.runtime import distributed
 from lightnas.runtime.distributed import LOCAL, Dist
+from lightnas.search.strategies import ControllerOptions
 
 ENV = {
     **os.environ,
@@ -157,7 +158,7 @@ def small_config(**search) -> Config:
             cost_weight=-0.1,
             **search,
         ),
-        controller=ControllerConfig(lr=0.01),
+        controller=ControllerOptions(lr=0.01),
         optim=OptimConfig(optimizer="sgd", lr=0.1, momentum=0.9),
         epochs=1,
         device="cpu",

@@ -2,12 +2,14 @@
 
 A new strategy registered in STRATEGIES is picked up here automatically."""
 
+import inspect
 import io
 
 import pytest
 import torch
 
-from lightnas.config import Config
+from lightnas.config import Config, strategy_options
+from lightnas.errors import ConfigError
 from lightnas.search import Architecture, DecisionPoint, SearchSpace
 from lightnas.search.strategies import SAMPLINGS, STRATEGIES, Score, Strategy, TrainingRule
 
@@ -21,9 +23,12 @@ def make(name: str, tmp_path, seed: int = 0) -> Strategy:
     arch_file = tmp_path / "fixed.json"
     arch_file.write_text(SPACE.from_indices([1, 0, 1, 0, 1]).to_json())
     cfg = Config(seed=seed)
+    cfg.search.strategy = name
     cfg.search.warmup_epochs = 1
     cfg.search.architecture = str(arch_file)
-    return STRATEGIES[name].from_config(SPACE, cfg)
+    options = strategy_options(cfg)  # its own options, never the whole config
+    STRATEGIES[name].check_options(options)
+    return STRATEGIES[name].from_options(SPACE, options, seed)
 
 
 def exercise(s: Strategy) -> list:
@@ -49,10 +54,20 @@ def test_proposals_are_architectures_of_the_space(name, tmp_path):
     s = make(name, tmp_path)
     for arch in exercise(s):
         assert arch is None or (isinstance(arch, Architecture) and arch.space == SPACE)
+    has_favourite = s.favourite() is not None
     for epoch in EPOCHS:
-        assert len(s.candidates(epoch, 3)) == (3 if s.proposes_candidates else 0)
-        assert (s.favourite() is not None) == s.has_favourite
-    assert s.has_favourite or s.proposes_candidates  # validation needs something to score
+        assert len(s.candidates(epoch, 3)) in (0, 3)  # all it is asked for, or none to offer
+        assert (s.favourite() is not None) == has_favourite  # it has one always or never
+        # validation needs something to score
+        assert has_favourite or len(s.candidates(epoch, 3)) == 3
+
+
+def test_the_contract_is_three_abstract_methods_and_hooks():
+    assert Strategy.__abstractmethods__ == {"sample", "ask", "tell"}
+    for name in STRATEGIES.names():
+        # built from its own options and a seed (never the whole config)
+        params = list(inspect.signature(STRATEGIES[name].from_options).parameters)
+        assert params == ["space", "options", "seed"]
 
 
 def test_same_seed_same_proposals_other_seed_other_proposals(name, tmp_path):
@@ -97,7 +112,14 @@ def test_training_rule_is_the_strategys_own(name, tmp_path):
         assert cls.training_rule(None, None) == cls.default_rule
         assert cls.default_rule.sampling in SAMPLINGS
         assert cls.training_rule("uniform", False) == TrainingRule("uniform", False)
+        cls.check_rule(name, "uniform", True)  # any rule is accepted
         return
+    cls.check_rule(name, None, None)
+    cls.check_rule(name, "controller", False)
+    with pytest.raises(ConfigError, match=f"search.sampling='uniform': strategy {name}"):
+        cls.check_rule(name, "uniform", None)
+    with pytest.raises(ConfigError, match=f"search.inplace_distill=true: strategy {name}"):
+        cls.check_rule(name, None, True)
     # trains its own sample alone, every step, whatever an inherited config says
     for sampling in (None, *SAMPLINGS):
         for distill in (None, False, True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 
@@ -12,12 +12,39 @@ from lightnas.search.space import Architecture, SearchSpace
 from lightnas.search.strategies.base import STRATEGIES, Score, Strategy
 
 
+@dataclass
+class ControllerOptions:
+    """The ENAS controller (an LSTM trained with REINFORCE)."""
+
+    hidden_size: int = 64
+    """LSTM hidden size."""
+    temperature: float | None = 5.0
+    """Logits are divided by this; null = 1."""
+    tanh_constant: float | None = 2.5
+    """Logits become tanh_constant * tanh(logits); null = no squashing."""
+    entropy_weight: float = 1e-4
+    """Weight of the entropy bonus in the REINFORCE loss."""
+    baseline_decay: float = 0.95
+    """Decay of the reward's moving-average baseline, in [0, 1)."""
+    lr: float = 3.5e-4
+    """The controller's Adam learning rate."""
+    grad_clip: float | None = None
+    """Clip the controller's gradient norm; null = no clipping."""
+
+
+@dataclass(frozen=True)
+class EnasOptions:
+    """What the ENAS strategy is built from: `search.warmup_epochs` and the controller."""
+
+    warmup_epochs: int = 0
+    controller: ControllerOptions = field(default_factory=ControllerOptions)
+
+
 @STRATEGIES.register("enas")
 class EnasStrategy(Strategy):
     """Uniform sampling during warm-up, then the controller's samples; its greedy pick is the
     favourite."""
 
-    has_favourite = True
     favourite_label = "greedy"
     BUFFER = 32
 
@@ -45,22 +72,22 @@ class EnasStrategy(Strategy):
         self._pending: list[ControllerSample] = []
 
     @classmethod
-    def config_warnings(cls, cfg: Any) -> list[str]:
-        warmup = cfg.search.warmup_epochs
-        if warmup > 0 and warmup >= cfg.epochs:
+    def config_warnings(cls, options: EnasOptions, epochs: int) -> list[str]:
+        warmup = options.warmup_epochs
+        if warmup > 0 and warmup >= epochs:
             return [
-                f"search.warmup_epochs={warmup} >= epochs={cfg.epochs}: the controller does not "
+                f"search.warmup_epochs={warmup} >= epochs={epochs}: the controller does not "
                 "train in this run (resume it with more --epochs, or lower the warm-up)"
             ]
         return []
 
     @classmethod
-    def from_config(cls, space: SearchSpace, cfg: Any) -> EnasStrategy:
-        c = cfg.controller
+    def from_options(cls, space: SearchSpace, options: EnasOptions, seed: int = 0) -> EnasStrategy:
+        c = options.controller
         return cls(
             space,
-            cfg.seed,
-            cfg.search.warmup_epochs,
+            seed,
+            options.warmup_epochs,
             c.hidden_size,
             c.temperature,
             c.tanh_constant,

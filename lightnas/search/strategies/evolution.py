@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import optuna
 import torch
@@ -54,12 +53,19 @@ class EvolutionOptions:
     """NSGA-II's population size; TPE's random start-up trials."""
 
 
+@dataclass(frozen=True)
+class EvolutionSearchOptions:
+    """What the evolution strategy is built from: `search.warmup_epochs` and its section."""
+
+    warmup_epochs: int = 0
+    evolution: EvolutionOptions = field(default_factory=EvolutionOptions)
+
+
 @STRATEGIES.register("evolution")
 class EvolutionStrategy(Strategy):
     """Uniform training samples; candidates from an Optuna sampler; the favourite is the
     highest reward among the latest population."""
 
-    has_favourite = True
     favourite_label = "evolved"
 
     def __init__(
@@ -81,9 +87,8 @@ class EvolutionStrategy(Strategy):
         self._pending: list[optuna.trial.Trial] = []
 
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        super().check_config(cfg)
-        e = cfg.evolution
+    def check_options(cls, options: EvolutionSearchOptions) -> None:
+        e = options.evolution
         if e.sampler not in SAMPLERS:
             raise ConfigError(
                 f"evolution.sampler={e.sampler!r} is not valid; valid: {', '.join(SAMPLERS)}"
@@ -92,9 +97,11 @@ class EvolutionStrategy(Strategy):
             raise ConfigError(f"evolution.population={e.population} must be >= 2")
 
     @classmethod
-    def from_config(cls, space: SearchSpace, cfg: Any) -> EvolutionStrategy:
-        e = cfg.evolution
-        return cls(space, cfg.seed, cfg.search.warmup_epochs, e.sampler, e.population)
+    def from_options(
+        cls, space: SearchSpace, options: EvolutionSearchOptions, seed: int = 0
+    ) -> EvolutionStrategy:
+        e = options.evolution
+        return cls(space, seed, options.warmup_epochs, e.sampler, e.population)
 
     def _new_study(self) -> optuna.Study:
         directions = ["maximize", "minimize"] if self.sampler_name == "nsga2" else ["maximize"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from lightnas.errors import ConfigError
 from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
-from lightnas.search.strategies.base import STRATEGIES, Strategy
+from lightnas.search.strategies.base import STRATEGIES, Score, Strategy
 
 
 @STRATEGIES.register("fixed")
@@ -15,9 +15,7 @@ class FixedStrategy(Strategy):
     """Always the same architecture: it is the favourite, there are no candidates, and every
     training step trains it alone (no sampling rule, no in-place distillation)."""
 
-    has_favourite = True
     favourite_label = "fixed"
-    proposes_candidates = False
     shares_weights = False
 
     def __init__(self, space: SearchSpace, architecture: Architecture, seed: int = 0) -> None:
@@ -25,20 +23,26 @@ class FixedStrategy(Strategy):
         self.architecture = architecture
 
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        super().check_config(cfg)
-        path = cfg.search.architecture
+    def check_options(cls, options: str | None) -> None:
+        """`options`: search.architecture, the architecture's JSON file."""
+        path = options
         if not path:
             raise ConfigError("search.architecture (a JSON file) is required with strategy fixed")
         if path != "-" and not Path(path).is_file():
             raise ConfigError(f"search.architecture={path}: no such file")
 
     @classmethod
-    def from_config(cls, space: SearchSpace, cfg: Any) -> FixedStrategy:
-        return cls(space, load_architecture_file(cfg.search.architecture, space), cfg.seed)
+    def from_options(cls, space: SearchSpace, options: str, seed: int = 0) -> FixedStrategy:
+        return cls(space, load_architecture_file(options, space), seed)
 
     def sample(self, epoch: int) -> Architecture:
         return self.architecture
+
+    def ask(self, n: int) -> list[Architecture]:
+        return [self.architecture] * n
+
+    def tell(self, candidates: Sequence[Architecture], scores: Sequence[Score]) -> dict:
+        return {}  # nothing to learn
 
     def favourite(self) -> Architecture:
         return self.architecture
