@@ -38,9 +38,10 @@ import torch.multiprocessing as mp
 
 from lightnas.config import Config, ExportConfig, ModelConfig, SearchConfig
 from lightnas.data import DataOptions
-from lightnas.run.parts import build_engine, build_parts
+from lightnas.run.parts import build_engine, build_parts, space_of
 from lightnas.runtime import distributed
 from lightnas.runtime.distributed import Dist
+from lightnas.search import Architecture
 
 NUM_CLASSES = 100
 # the quick start's supernet (configs/quickstart.yml) at 32x32, or a published one
@@ -56,10 +57,10 @@ MODELS = {
 MODES = ("search", "fixed", "fixed+unused")
 
 
-def make_config(args: argparse.Namespace, architecture: Path | None) -> Config:
+def make_config(args: argparse.Namespace, fixed: bool = False) -> Config:
     search = SearchConfig(strategy="enas")
-    if architecture is not None:  # the fixed mode trains one architecture, as a retrain does
-        search = SearchConfig(strategy="fixed", architecture=str(architecture), num_val_samples=0)
+    if fixed:  # the fixed mode trains one architecture, as a retrain does
+        search = SearchConfig(strategy="fixed", num_val_samples=0)
     return Config(
         model=MODELS[args.model],
         data=DataOptions(
@@ -79,12 +80,12 @@ def make_config(args: argparse.Namespace, architecture: Path | None) -> Config:
 
 
 def time_mode(
-    args: argparse.Namespace, dist: Dist, mode: str, arch_file: Path
+    args: argparse.Namespace, dist: Dist, mode: str, arch: Architecture
 ) -> tuple[float, float]:
     """Wall-clock and CPU seconds per step of `mode` (the most of any rank)."""
-    cfg = make_config(args, arch_file if mode == "fixed" else None)
-    engine = build_engine(cfg, build_parts(cfg, dist), dist=dist)
-    arch = engine.supernet.space.from_indices(json.loads(arch_file.read_text())["indices"])
+    cfg = make_config(args, fixed=mode == "fixed")
+    given = arch if mode == "fixed" else None
+    engine = build_engine(cfg, build_parts(cfg, dist, given), dist=dist)
     gen = torch.Generator().manual_seed(dist.rank)  # every rank its own samples
     x = torch.randn(args.batch, 3, 32, 32, generator=gen).to(engine.placement.device)
     y = torch.randint(NUM_CLASSES, (args.batch,), generator=gen).to(engine.placement.device)
@@ -110,13 +111,15 @@ def time_mode(
     return wall, cpu
 
 
-def worker(rank: int, world: int, port: int, args: argparse.Namespace, out: Path) -> None:
+def worker(
+    rank: int, world: int, port: int, args: argparse.Namespace, out: Path, arch: Architecture
+) -> None:
     torch.set_num_threads(1)
     if world > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world))
         os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank))
     with distributed.session() as dist:
-        times = {mode: time_mode(args, dist, mode, out / "arch.json") for mode in MODES}
+        times = {mode: time_mode(args, dist, mode, arch) for mode in MODES}
     if rank == 0:
         (out / f"procs{world}.json").write_text(json.dumps(times))
 
@@ -127,12 +130,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_architecture(args: argparse.Namespace, out: Path) -> None:
+def drawn_architecture(args: argparse.Namespace) -> Architecture:
     """A uniformly drawn architecture for the fixed modes (one like those the search trains)."""
-    cfg = make_config(args, None)
-    space = build_parts(cfg).supernet.space
-    arch = space.sample(torch.Generator().manual_seed(args.seed))
-    (out / "arch.json").write_text(json.dumps({**arch.to_dict(), "indices": arch.indices()}))
+    return space_of(make_config(args)).sample(torch.Generator().manual_seed(args.seed))
 
 
 def rows_of(args: argparse.Namespace, times: dict[int, dict[str, float]]) -> list[dict]:
@@ -181,9 +181,9 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        write_architecture(args, out)
+        arch = drawn_architecture(args)
         for procs in args.procs:
-            mp.spawn(worker, args=(procs, free_port(), args, out), nprocs=procs, join=True)
+            mp.spawn(worker, args=(procs, free_port(), args, out, arch), nprocs=procs, join=True)
         times = {p: json.loads((out / f"procs{p}.json").read_text()) for p in args.procs}
     rows = rows_of(args, times)
     print_table(rows)

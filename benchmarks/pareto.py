@@ -38,8 +38,8 @@ from jobs import CORES, executor
 
 import lightnas
 from lightnas.config import parse_config
-from lightnas.run.parts import build_engine, build_parts
-from lightnas.run.retrain import RETRAIN_DEFAULTS, space_of
+from lightnas.run.parts import build_engine, build_parts, space_of
+from lightnas.run.retrain import RETRAIN_DEFAULTS
 from lightnas.search.space import Architecture, load_architecture_file
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yml"
@@ -125,7 +125,7 @@ def random_architectures(args) -> list[Architecture]:
     return [space.sample(generator) for _ in range(args.trials)]
 
 
-def retrain(args, arch_json: str, ops: float) -> dict:
+def retrain(args, arch: Architecture, ops: float) -> dict:
     """Train one architecture from scratch (strategy fixed, the retrain defaults of `lightnas
     retrain`) and score it on the test split."""
     started = time.perf_counter()
@@ -137,15 +137,11 @@ def retrain(args, arch_json: str, ops: float) -> dict:
         str(args.seed),
         "--search.strategy",
         "fixed",
-        "--search.architecture",
-        arch_json,
         "--search.warmup_epochs",
         "0",
     )
-    parts = build_parts(cfg)
-    engine = build_engine(cfg, parts)
+    engine = build_engine(cfg, build_parts(cfg, architecture=arch))
     engine.run()
-    arch = load_architecture_file(arch_json, parts.supernet.space)
     _, acc = engine.evaluator.evaluate(arch, engine.data.test, engine.epoch)
     cost = engine.evaluator.costs.costs(arch)["ops"]
     return {
@@ -157,14 +153,10 @@ def retrain(args, arch_json: str, ops: float) -> dict:
     }
 
 
-def retrain_all(args, archs: dict[str, Architecture], folder: Path, ops: float) -> dict:
+def retrain_all(args, archs: dict[str, Architecture], ops: float) -> dict:
     """Retrain each distinct architecture once, `--workers` at a time; by its index string."""
-    files = {}
-    for key, arch in archs.items():
-        files[key] = folder / f"{key}.json"
-        files[key].write_text(arch.to_json())
     with executor(args.workers) as pool:
-        futures = {k: pool.submit(retrain, args, str(f), ops) for k, f in files.items()}
+        futures = {k: pool.submit(retrain, args, a, ops) for k, a in archs.items()}
         return {k: f.result() for k, f in futures.items()}
 
 
@@ -249,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         base = space_of(quickstart()).default()
         archs = {key(a): a for a in [*found, *drawn, base]}
         log(f"retraining {len(archs)} distinct architectures")
-        scores = retrain_all(args, archs, Path(tmp), ops)
+        scores = retrain_all(args, archs, ops)
     rows = [
         {"arm": arm, "index": i} | scores[key(a)]
         for arm, group in (("sweep", found), ("random", drawn))

@@ -3,7 +3,7 @@ import yaml
 from helpers import ROOT
 
 from lightnas.cli import search_main
-from lightnas.config import parse_config
+from lightnas.config import REGISTRY_KEYS, SECTIONS, parse_config
 from lightnas.data import DataOptions
 from lightnas.errors import ConfigError, LightNASError
 from lightnas.models import create_supernet
@@ -51,6 +51,54 @@ def test_wrong_type_names_the_key():
         parse_config(["--epochs", "many"])
     with pytest.raises(ConfigError, match="search.cost_weight=0.5 must be <= 0"):
         parse_config(["--search.cost_weight", "0.5"])
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        (
+            "search.reward_bn",
+            "mean",
+            "search.reward_bn='mean' is not valid; valid: recalibrate, batch",
+        ),
+        ("compile", "max", "compile='max' is not valid; valid: none, regional, full"),
+        ("optim.optimizer", "rmsprop", "optim.optimizer='rmsprop' is not valid; valid: sgd, adam"),
+        (
+            "search.sampling",
+            "bigger",
+            "search.sampling='bigger' is not valid; valid: null, controller, uniform, sandwich",
+        ),
+    ],
+)
+def test_a_value_outside_a_closed_set_names_the_valid_ones(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config([f"--{key}", value])
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("key", sorted(REGISTRY_KEYS))
+def test_every_registry_key_refuses_an_unknown_name(key):
+    registry = REGISTRY_KEYS[key]
+    value = "[bogus]" if key == "export.formats" else "bogus"
+    with pytest.raises(ConfigError, match=r"'bogus' is not known; valid: ") as err:
+        parse_config([f"--{key}", value])
+    assert str(err.value).startswith(key) and str(err.value).endswith(registry.valid())
+
+
+def test_sections_are_the_dataclass_keys_of_the_config():
+    assert SECTIONS == (
+        "model",
+        "data",
+        "optim",
+        "controller",
+        "evolution",
+        "search",
+        "export",
+        "distill",
+        "checkpoint",
+        "tracking",
+        "distributed",
+    )
 
 
 def test_print_config_shows_the_resolved_config(capsys):

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -84,17 +82,13 @@ def shared_weight_accuracies(engine: Engine, archs: Sequence[Architecture]) -> l
 def standalone_accuracy(cfg: Config, arch: Architecture, epochs: int, seed: int) -> float:
     """Test accuracy of `arch` trained alone from scratch (strategy fixed, no folder written)."""
     cfg = copy.deepcopy(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "architecture.json"
-        path.write_text(arch.to_json())
-        s = cfg.search
-        # the search's sampling and in-place distillation may stay: strategy fixed trains its
-        # architecture alone whatever they say (Strategy.training_rule)
-        s.strategy, s.architecture, s.num_val_samples = "fixed", str(path), 0
-        s.bn_recalibration_batches, s.final_top_k = 0, 0
-        cfg.epochs, cfg.seed, cfg.distill.teacher = epochs, seed, None
-        engine = build_engine(cfg, build_parts(cfg))
-        engine.run()
+    s = cfg.search
+    # the search's sampling and in-place distillation may stay: strategy fixed trains its
+    # architecture alone whatever they say (Strategy.training_rule)
+    s.strategy, s.num_val_samples, s.bn_recalibration_batches, s.final_top_k = "fixed", 0, 0, 0
+    cfg.epochs, cfg.seed, cfg.distill.teacher = epochs, seed, None
+    engine = build_engine(cfg, build_parts(cfg, architecture=arch))
+    engine.run()
     data = engine.data
     split = data.test if data.test is not None else data.val
     return engine.evaluator.evaluate(arch, split, engine.epoch - 1)[1]

@@ -8,10 +8,11 @@ import importlib
 import importlib.util
 import re
 import sys
+import types
 from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
@@ -56,6 +57,9 @@ def build_parser(prog: str = "train_enas.py") -> ArgumentParser:
 
 def _one_line(err: Exception) -> str:
     text = " ".join(str(err).split())
+    literal = _not_one_of(text)
+    if literal is not None:
+        return literal
     text = re.sub(r"typing\.Literal\[(.*?)\]", r"one of [\1]", text)
     text = re.sub(r"<class '(\w+)'>", r"\1", text)
     text = text.replace("Expected a ", "expected ").replace("Got value:", "got")
@@ -68,6 +72,36 @@ def _one_line(err: Exception) -> str:
     if infinite:
         return f"{infinite[1]}={infinite[2]} must be a finite number"
     return text
+
+
+def _field_type(key: str) -> Any:
+    """The annotation of the config key `key` (e.g. search.reward_bn); None if there is none."""
+    hint: Any = Config
+    for part in key.split("."):
+        if not is_dataclass(hint):
+            return None
+        hint = get_type_hints(hint).get(part)
+    return hint
+
+
+def _literal_values(hint: Any) -> list[str] | None:
+    """The values a `Literal` key takes (null first when it may be null); None for other types."""
+    args = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+    literals = [a for a in args if get_origin(a) is Literal]
+    if len(literals) != 1:
+        return None
+    return ["null"] * (type(None) in args) + [str(v) for v in get_args(literals[0])]
+
+
+def _not_one_of(text: str) -> str | None:
+    """jsonargparse's refusal of a value outside a `Literal` key's set, as the project's one
+    line naming the valid values; None for any other error."""
+    key = re.search(r'Parser key "([\w.]+)"', text)
+    value = re.search(r"(?:Got|Given) value: (.*)$", text)
+    valid = _literal_values(_field_type(key[1])) if key and value else None
+    if valid is None:
+        return None
+    return f"{key[1]}={value[1]!r} is not valid; valid: {', '.join(valid)}"
 
 
 def config_files(argv: list[str]) -> Iterator[str]:

@@ -1,22 +1,28 @@
 """The typed configuration of a run: one dataclass per section.
 
-Valid names (models, stems, datasets, strategies, cost metrics, export formats) come from the
-registries where those are defined; nothing here copies them. Every key is documented by the
-docstring under its field: that text is what `train_enas.py --help` prints.
+A pure schema: components own their options (DataOptions, EvolutionOptions, ...) and the
+names a key may take. Open sets (models, stems, datasets, strategies, cost metrics, export
+formats) are the registries where those are defined (REGISTRY_KEYS, keyed by each registry's own
+config key); closed sets are `Literal` types defined beside the code that reads them. Nothing
+here copies a name. Every key is documented by the docstring under its field: that text is what
+`train_enas.py --help` prints.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 from lightnas.data import DATASETS, DataOptions
 from lightnas.export import EXPORT_FORMATS
 from lightnas.models import MODELS, STEMS
 from lightnas.registry import Registry
+from lightnas.runtime.compiling import CompileMode
 from lightnas.scoring.cost_metrics import COSTS
+from lightnas.scoring.evaluator import RewardBN
 from lightnas.scoring.latency import LatencyTableOptions
 from lightnas.search.strategies import (
+    SAMPLINGS,
     STRATEGIES,
     ControllerOptions,
     EnasOptions,
@@ -72,7 +78,7 @@ class SearchConfig:
     reward_batches: int | None = None
     """Validation batches per reward (every candidate of a step sees the same); null = all
     (measured: one 64-image batch's noise exceeded the spread between architectures)."""
-    reward_bn: str = "recalibrate"
+    reward_bn: RewardBN = "recalibrate"
     """BatchNorm of a reward: recalibrate (statistics re-estimated for the architecture on
     training batches, then eval mode: the protocol of validation) or batch (each reward batch's
     own statistics, ENAS's original)."""
@@ -85,7 +91,7 @@ class SearchConfig:
     """Training batches that re-estimate BatchNorm for a reward; null = bn_recalibration_batches
     (few keep rewards cheap: each candidate of each step is re-estimated; 1 measured as well as
     4)."""
-    sampling: str | None = None
+    sampling: Literal[SAMPLINGS] | None = None  # the names' home: SAMPLINGS
     """Architectures each training batch trains: controller (the strategy's sample), uniform,
     or sandwich (largest + smallest + sandwich_k uniform, BigNAS); null = the strategy's rule
     (sandwich for enas, random and evolution; fixed trains its architecture alone and takes
@@ -212,7 +218,7 @@ class Config:
     """channels_last memory format (faster convolutions on recent GPUs)."""
     bf16: bool = False
     """bf16 autocast for the supernet on CUDA."""
-    compile: str = "none"
+    compile: CompileMode = "none"
     """torch.compile: none, regional (every binary conv once per shape: survives a new
     architecture each step) or full (the whole supernet: for fixed retrains)."""
     compile_backend: str = "inductor"
@@ -230,36 +236,19 @@ class Config:
 
 def strategy_options(cfg: Config) -> Any:
     """The options the configured strategy is built from (`Strategy.from_options`): its own
-    sections and keys, never the whole config; None for a strategy that has none."""
+    sections and keys, never the whole config; None for a strategy that has none (fixed: its
+    architecture is resolved against the built supernet's space, lightnas.run.parts)."""
     s = cfg.search
     if s.strategy == "enas":
         return EnasOptions(s.warmup_epochs, cfg.controller)
     if s.strategy == "evolution":
         return EvolutionSearchOptions(s.warmup_epochs, cfg.evolution)
-    if s.strategy == "fixed":
-        return s.architecture
     return None
 
 
-SECTIONS = (
-    "model",
-    "data",
-    "optim",
-    "controller",
-    "evolution",
-    "search",
-    "export",
-    "distill",
-    "checkpoint",
-    "tracking",
-    "distributed",
-)
+SECTIONS = tuple(f.name for f in fields(Config) if is_dataclass(getattr(Config(), f.name)))
+"""The keys of Config that are sections (mappings of their own keys), in the schema's order."""
 # the keys whose valid values are a registry's names (shown in --help and in errors)
 REGISTRY_KEYS: dict[str, Registry] = {
-    "model.name": MODELS,
-    "model.stem": STEMS,
-    "data.dataset": DATASETS,
-    "search.strategy": STRATEGIES,
-    "search.cost": COSTS,
-    "export.formats": EXPORT_FORMATS,
+    r.key: r for r in (MODELS, STEMS, DATASETS, STRATEGIES, COSTS, EXPORT_FORMATS)
 }

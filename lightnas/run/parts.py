@@ -6,8 +6,9 @@ The command line, `lightnas retrain`, sweeps, the benchmarks and the tests build
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from lightnas.data import DataBundle, build_data
 from lightnas.engine.loop import Callback, Engine
 from lightnas.engine.loss import DistillationLoss, cross_entropy
 from lightnas.engine.sampler import TrainingSampler
-from lightnas.errors import ConfigError
+from lightnas.errors import ArchitectureError, ConfigError
 from lightnas.export import model_info
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
@@ -39,8 +40,12 @@ from lightnas.runtime.placement import Placement, resolve_device
 from lightnas.scoring.cost_metrics import COSTS, forward_runs
 from lightnas.scoring.evaluator import Evaluator, ScoringOptions
 from lightnas.scoring.latency import LatencyCostTable, latency_cost_table
-from lightnas.search.space import SearchSpace
-from lightnas.search.strategies import STRATEGIES, Strategy
+from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
+from lightnas.search.strategies import STRATEGIES, FixedStrategy, Strategy
+
+# an architecture for the fixed strategy, or how to read it once the supernet's space exists
+# (e.g. `lightnas retrain` reading the search's file against the space of its one build)
+GivenArchitecture = Architecture | Callable[[SearchSpace], Architecture]
 
 
 @dataclass
@@ -62,6 +67,12 @@ def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Super
     )
 
 
+def space_of(cfg: Config) -> SearchSpace:
+    """The search space of `cfg`'s supernet, built without allocating weights."""
+    with torch.device("meta"):
+        return build_supernet(cfg, 2).space
+
+
 def check_image_size(cfg: Config, net: nn.Module, input_shape: Sequence[int]) -> None:
     """Images too small for the model's downsampling are bad input, naming the smallest size
     that runs. Where no size up to 512 runs either, the failure is not the size: it is raised."""
@@ -77,8 +88,15 @@ def check_image_size(cfg: Config, net: nn.Module, input_shape: Sequence[int]) ->
     )
 
 
-def build_parts(cfg: Config, dist: Dist = LOCAL) -> Parts:
-    """The parts of `cfg` for this rank of `dist` (a ConfigError if its ranks cannot share it)."""
+def build_parts(
+    cfg: Config, dist: Dist = LOCAL, architecture: GivenArchitecture | None = None
+) -> Parts:
+    """The parts of `cfg` for this rank of `dist` (a ConfigError if its ranks cannot share it).
+    `architecture`: what strategy fixed trains (else the file `search.architecture` names),
+    checked against the space of the supernet built here."""
+    fixed = issubclass(STRATEGIES[cfg.search.strategy], FixedStrategy)
+    if fixed and architecture is None:
+        check_architecture_file(cfg.search.architecture)
     placement = Placement(dist.place(resolve_device(cfg.device)), cfg.bf16, cfg.channels_last)
     torch.manual_seed(cfg.seed)
     data = build_data(cfg.data, seed=cfg.seed, device=placement.device)
@@ -98,7 +116,11 @@ def build_parts(cfg: Config, dist: Dist = LOCAL) -> Parts:
     teacher = (
         build_teacher(cfg, data.num_classes, data.input_shape) if cfg.distill.teacher else None
     )
-    strategy = build_strategy(cfg, supernet.space)
+    if fixed:
+        arch = resolve_architecture(architecture or cfg.search.architecture, supernet.space)
+        strategy: Strategy = FixedStrategy.from_options(supernet.space, arch, cfg.seed)
+    else:
+        strategy = build_strategy(cfg, supernet.space)
     return Parts(data, supernet, strategy, info, placement, teacher)
 
 
@@ -113,6 +135,28 @@ def build_strategy(cfg: Config, space: SearchSpace) -> Strategy:
             "architecture of its own to validate, so it needs candidates; use >= 1"
         )
     return strategy
+
+
+def check_architecture_file(path: str | None) -> None:
+    """`search.architecture` names a file, as strategy fixed needs (checked before anything is
+    built)."""
+    if not path:
+        raise ConfigError("search.architecture (a JSON file) is required with strategy fixed")
+    if not Path(path).is_file():
+        raise ConfigError(f"search.architecture={path}: no such file")
+
+
+def resolve_architecture(given: GivenArchitecture | str, space: SearchSpace) -> Architecture:
+    """The architecture of strategy fixed, in `space`: a JSON file's, `given`'s own, or what
+    `given` reads against the space."""
+    if isinstance(given, str):
+        return load_architecture_file(given, space)
+    arch = given if isinstance(given, Architecture) else given(space)
+    if arch.space != space:
+        raise ArchitectureError(
+            f"the architecture is for space {arch.space!r}, not this config's {space!r}"
+        )
+    return arch
 
 
 def scoring_options(cfg: Config) -> ScoringOptions:

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from lightnas.config import ArgParser, Config, parse_config
 from lightnas.engine.loop import Callback
@@ -27,7 +25,7 @@ from lightnas.errors import CheckpointError, ConfigError
 from lightnas.layout import TrainingFolder, epoch_name
 from lightnas.outputs.checkpoint import load_checkpoint
 from lightnas.run.folder import lock_folder, new_folder, run_logged, save_config
-from lightnas.run.parts import Parts, build_engine, build_parts, build_supernet
+from lightnas.run.parts import GivenArchitecture, Parts, build_engine, build_parts
 from lightnas.run.search import describe_best, run_quietly
 from lightnas.run.search import search as run_search
 from lightnas.run.teacher import mismatched_keys
@@ -80,12 +78,6 @@ def search_folder(path: str | None) -> TrainingFolder:
     return folder
 
 
-def space_of(cfg: Config) -> SearchSpace:
-    """The search space of `cfg`'s supernet, built without allocating weights."""
-    with torch.device("meta"):
-        return build_supernet(cfg, 2).space
-
-
 def architecture_file(search: TrainingFolder, epoch: int | None, arch: str | None) -> Path:
     """The JSON holding the architecture to retrain (default: the search's best)."""
     if arch is not None:
@@ -99,14 +91,15 @@ def architecture_file(search: TrainingFolder, epoch: int | None, arch: str | Non
     return path
 
 
-def load_arch(
-    space: SearchSpace, search: TrainingFolder, epoch: int | None, arch: str | None
-) -> tuple[Architecture, str]:
-    """(architecture, where it came from) for the retrain."""
+def given_architecture(
+    search: TrainingFolder, epoch: int | None, arch: str | None
+) -> tuple[GivenArchitecture, str]:
+    """(how to read the architecture to retrain against the supernet's space, where it comes
+    from); a missing epoch file is refused here, before anything is built."""
     if arch == "base":
-        return space.default(), "base network (first choice everywhere)"
+        return SearchSpace.default, "base network (first choice everywhere)"
     path = architecture_file(search, epoch, arch)
-    return load_architecture_file(path, space), str(path)
+    return functools.partial(load_architecture_file, path), str(path)
 
 
 def inherit_weights(parts: Parts, search: TrainingFolder) -> None:
@@ -136,37 +129,32 @@ class Plan:
 def config_argv(
     search: TrainingFolder, configs: Sequence[str], rest: Sequence[str], name: str
 ) -> list[str]:
-    """The config arguments of a retrain of `search` (all but `search.architecture`): its
-    config.yml, the retrain defaults, the retrain's `configs` files and `rest` overrides."""
+    """The config arguments of a retrain of `search`: its config.yml, the retrain defaults, the
+    retrain's `configs` files and `rest` overrides. No `search.architecture`: the retrain hands
+    its architecture to the fixed strategy (it names the retrain folder's copy once written)."""
     head = ["--config", str(search.config), *RETRAIN_DEFAULTS, "--name", name]
     head += ["--output_dir", str(search.root.parent)]
     files = [a for c in configs for a in ("--config", c)]
-    return [*head, *files, *rest, "--search.strategy", "fixed"]
+    return [*head, *files, *rest, "--search.strategy", "fixed", "--search.architecture", "null"]
 
 
 def check_config(search: TrainingFolder, configs: Sequence[str]) -> None:
     """Parse the config a retrain of `search` with `configs` would get (a ConfigError if bad),
     building and writing nothing."""
-    parse_config([*config_argv(search, configs, [], search.name), "--search.architecture", "-"])
+    parse_config(config_argv(search, configs, [], search.name))
 
 
 def plan(args: argparse.Namespace, rest: list[str], dist: Dist = LOCAL) -> Plan:
     """Config and parts (inherited weights loaded) of the retrain, writing nothing."""
     search = search_folder(args.search)
     name = f"{search.name}_{'base' if args.arch == 'base' else 'retrain'}"
-    argv = config_argv(search, args.config, rest, name)
-    with tempfile.TemporaryDirectory() as tmp:
-        # validate the architecture against the configured space before building anything
-        cfg = parse_config([*argv, "--search.architecture", "-"])[0]
-        arch, source = load_arch(space_of(cfg), search, args.epoch, args.arch)
-        arch_file = Path(tmp) / "architecture.json"
-        arch_file.write_text(arch.to_json())
-        cfg, ns, parser = parse_config([*argv, "--search.architecture", str(arch_file)])
-        parts = build_parts(cfg, dist)
+    cfg, ns, parser = parse_config(config_argv(search, args.config, rest, name))
+    given, source = given_architecture(search, args.epoch, args.arch)
+    parts = build_parts(cfg, dist, given)  # the architecture checked against its space
     if args.inherit:
         inherit_weights(parts, search)
     origin = {"search": str(search.root), "architecture": source, "inherit": args.inherit}
-    return Plan(cfg, ns, parser, parts, arch, origin)
+    return Plan(cfg, ns, parser, parts, parts.strategy.architecture, origin)
 
 
 def create_folder(plan: Plan, held: contextlib.ExitStack) -> TrainingFolder:

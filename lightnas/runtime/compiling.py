@@ -11,15 +11,18 @@ torch's compile caches (on disk by default) make a resumed or repeated run reuse
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
 from lightnas.binary import QConv2d
 
-COMPILE_MODES = ("none", "regional", "full")
+CompileMode = Literal["none", "regional", "full"]
+"""How much of the supernet torch.compile compiles (the `compile` key)."""
 
 
-def compile_supernet(net: nn.Module, mode: str, backend: str = "inductor") -> int:
+def compile_supernet(net: nn.Module, mode: CompileMode, backend: str = "inductor") -> int:
     """Compile `net` in place; returns the number of compiled regions."""
     if mode == "none":
         return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,8 @@ class Running:
 
 
 # ---- scoring architectures on the shared weights ----------------------------------------------
-REWARD_BN = ("recalibrate", "batch")
+RewardBN = Literal["recalibrate", "batch"]
+"""BatchNorm of a reward (`search.reward_bn`; see Evaluator.accuracy)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class ScoringOptions:
     reward_batches: int | None = None  # validation batches per reward; None = the whole split
     bn_recalibration_batches: int = 10
     reward_calibration_batches: int | None = 1  # None = bn_recalibration_batches
-    reward_bn: str = "recalibrate"  # see REWARD_BN and Evaluator.accuracy
+    reward_bn: RewardBN = "recalibrate"
     cost: str = "ops"
     cost_weight: float = 0.0
     target_cost: float | None = None

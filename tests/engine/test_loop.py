@@ -9,7 +9,7 @@ from helpers.runs import make_engine, tiny_cfg
 from lightnas.engine.loop import Callback
 from lightnas.engine.loss import NonFiniteLossError
 from lightnas.models import child
-from lightnas.run.parts import build_parts
+from lightnas.run.parts import build_engine, build_parts, space_of
 from lightnas.search import Architecture
 
 
@@ -158,14 +158,13 @@ def test_export_leaves_the_supernet_state_alone():
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_a_fixed_architecture_trains_alone_whatever_the_config_says(tmp_path):
+def test_a_fixed_architecture_trains_alone_whatever_the_config_says():
     cfg = tiny_cfg()
-    space = build_parts(cfg).supernet.space
+    space = space_of(cfg)
     arch = space.from_indices([1] * len(space))
-    (tmp_path / "a.json").write_text(arch.to_json())
-    cfg.search.strategy, cfg.search.architecture = "fixed", str(tmp_path / "a.json")
+    cfg.search.strategy = "fixed"
     cfg.search.sampling, cfg.search.inplace_distill = "sandwich", True  # as a search's config
-    engine = make_engine(cfg)
+    engine = build_engine(cfg, build_parts(cfg, architecture=arch))
     assert engine.fixed_architecture and not engine.sampler.rule.inplace_distill
     assert [engine.training_architectures(e) for e in (0, 1)] == [[arch], [arch]]
     cfg.search.strategy = "enas"  # a weight-sharing strategy follows the config

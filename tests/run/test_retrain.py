@@ -19,10 +19,13 @@ from lightnas.config import parse_config
 from lightnas.engine.loop import Engine
 from lightnas.export import load_architecture
 from lightnas.outputs.checkpoint import load_checkpoint
-from lightnas.run.parts import build_engine, build_parts
+from lightnas.run import parts as run_parts
+from lightnas.run import retrain as run_retrain
+from lightnas.run.parts import build_engine, build_parts, space_of
 from lightnas.run.retrain import parse_args, prepare
 from lightnas.run.teacher import full_precision_base
 from lightnas.runtime.distributed import LOCAL
+from lightnas.search import Architecture
 
 TINY_RESNET = {"layers": [1, 1], "width": 8}
 
@@ -93,6 +96,26 @@ def test_epoch_base_and_file_select_the_architecture(search, tmp_path, how):
     assert arch == expected
     assert choices(folder.architecture) == expected
     assert folder.name == ("s_base" if how == "base" else "s_retrain")
+
+
+def test_a_retrain_parses_its_config_once_and_builds_one_supernet(search, tmp_path, monkeypatch):
+    calls = {"parse": 0, "build": 0}
+
+    def counted(name, fn):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(run_retrain, "parse_config", counted("parse", run_retrain.parse_config))
+    monkeypatch.setattr(run_parts, "create_supernet", counted("build", run_parts.create_supernet))
+    args, rest = parse_args([str(search), "--arch", "base", "--output_dir", str(tmp_path)])
+    _, parts, folder = prepared(args, rest)
+    assert calls == {"parse": 1, "build": 1}
+    assert parts.strategy.architecture == parts.supernet.space.default()
+    saved = yaml.safe_load(folder.config.read_text())["search"]["architecture"]
+    assert saved == str(folder.architecture) and folder.architecture.is_file()
 
 
 def test_inherit_starts_from_the_supernet_weights(search, tmp_path):
@@ -182,19 +205,18 @@ def cli_retrain(search: Path, arch_file: Path, out: Path, name: str) -> str:
     return done.stdout
 
 
-def trained_alone(search_cfg: dict, arch_file: Path, tmp_path: Path) -> Engine:
-    """The architecture trained alone through the Python API: the search's config with the
-    fixed strategy and one child per step (sampling controller, no in-place distillation), on
-    one thread as the command runs."""
+def trained_alone(search_cfg: dict, arch: Architecture, tmp_path: Path) -> Engine:
+    """`arch` trained alone through the Python API: the search's config with the fixed
+    strategy and one child per step (sampling controller, no in-place distillation), on one
+    thread as the command runs."""
     alone = {
         "strategy": "fixed",
-        "architecture": str(arch_file),
         "sampling": "controller",
         "inplace_distill": False,
         "num_val_samples": 0,
         "bn_recalibration_batches": 0,
     }
-    path = tmp_path / f"alone_{arch_file.stem}.yml"
+    path = tmp_path / f"alone_{''.join(map(str, arch.indices()))}.yml"
     path.write_text(
         yaml.safe_dump({**search_cfg, "epochs": 2, "search": search_cfg["search"] | alone})
     )
@@ -202,7 +224,7 @@ def trained_alone(search_cfg: dict, arch_file: Path, tmp_path: Path) -> Engine:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        engine = build_engine(cfg, build_parts(cfg))
+        engine = build_engine(cfg, build_parts(cfg, architecture=arch))
         engine.run()
     finally:
         torch.set_num_threads(threads)
@@ -214,14 +236,14 @@ def test_retrain_gives_the_weights_and_accuracy_of_the_architecture_trained_alon
     digits_search, tmp_path
 ):
     search, search_cfg = digits_search
-    space = build_parts(parse_config(["--config", str(search / "config.yml")])[0]).supernet.space
+    space = space_of(parse_config(["--config", str(search / "config.yml")])[0])
     cheapest = {p.name: p.choices[-1] for p in space}  # conv1x1 and identity everywhere
     results = {}
     for name, arch in (("base", dict(space.default())), ("cheapest", cheapest)):
         arch_file = tmp_path / f"{name}.json"
         arch_file.write_text(json.dumps({"space": "meliusnet_flex", "choices": arch}))
         printed = cli_retrain(search, arch_file, tmp_path, name)
-        alone = trained_alone(search_cfg, arch_file, tmp_path)
+        alone = trained_alone(search_cfg, Architecture(space, arch), tmp_path)
         folder = tmp_path / name
         # every epoch trained the given architecture, and only it: the same weights
         assert [r["architecture"] for r in metrics(folder)] == [arch, arch]

@@ -11,7 +11,14 @@ import torch
 from lightnas.config import Config, strategy_options
 from lightnas.errors import ConfigError
 from lightnas.search import Architecture, DecisionPoint, SearchSpace
-from lightnas.search.strategies import SAMPLINGS, STRATEGIES, Score, Strategy, TrainingRule
+from lightnas.search.strategies import (
+    SAMPLINGS,
+    STRATEGIES,
+    FixedStrategy,
+    Score,
+    Strategy,
+    TrainingRule,
+)
 
 SPACE = SearchSpace(
     "conformance", [DecisionPoint(f"p{i}", ("a", "b", "c")[: 2 + i % 2]) for i in range(5)]
@@ -19,13 +26,12 @@ SPACE = SearchSpace(
 EPOCHS = (0, 1, 3)  # warm-up (1 epoch in the config below) and after
 
 
-def make(name: str, tmp_path, seed: int = 0) -> Strategy:
-    arch_file = tmp_path / "fixed.json"
-    arch_file.write_text(SPACE.from_indices([1, 0, 1, 0, 1]).to_json())
+def make(name: str, seed: int = 0) -> Strategy:
     cfg = Config(seed=seed)
     cfg.search.strategy = name
     cfg.search.warmup_epochs = 1
-    cfg.search.architecture = str(arch_file)
+    if issubclass(STRATEGIES[name], FixedStrategy):  # built from its architecture, not a config
+        return FixedStrategy.from_options(SPACE, SPACE.from_indices([1, 0, 1, 0, 1]), seed)
     options = strategy_options(cfg)  # its own options, never the whole config
     STRATEGIES[name].check_options(options)
     return STRATEGIES[name].from_options(SPACE, options, seed)
@@ -50,8 +56,8 @@ def name(request):
     return request.param
 
 
-def test_proposals_are_architectures_of_the_space(name, tmp_path):
-    s = make(name, tmp_path)
+def test_proposals_are_architectures_of_the_space(name):
+    s = make(name)
     for arch in exercise(s):
         assert arch is None or (isinstance(arch, Architecture) and arch.space == SPACE)
     has_favourite = s.favourite() is not None
@@ -70,22 +76,22 @@ def test_the_contract_is_three_abstract_methods_and_hooks():
         assert params == ["space", "options", "seed"]
 
 
-def test_same_seed_same_proposals_other_seed_other_proposals(name, tmp_path):
-    a, b = exercise(make(name, tmp_path)), exercise(make(name, tmp_path))
+def test_same_seed_same_proposals_other_seed_other_proposals(name):
+    a, b = exercise(make(name)), exercise(make(name))
     assert a == b
     if name != "fixed":
-        assert exercise(make(name, tmp_path, seed=1)) != a
+        assert exercise(make(name, seed=1)) != a
 
 
-def test_draws_only_from_its_own_generator(name, tmp_path):
+def test_draws_only_from_its_own_generator(name):
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    exercise(make(name, tmp_path))
+    exercise(make(name))
     assert torch.equal(torch.get_rng_state(), before)
 
 
-def test_tell_returns_plain_statistics(name, tmp_path):
-    s = make(name, tmp_path)
+def test_tell_returns_plain_statistics(name):
+    s = make(name)
     for epoch in EPOCHS:
         if s.wants_rewards(epoch):
             asked = s.ask(3)
@@ -94,19 +100,19 @@ def test_tell_returns_plain_statistics(name, tmp_path):
             assert all(isinstance(v, float) for v in stats.values())
 
 
-def test_state_round_trip_continues_identically(name, tmp_path):
-    first = make(name, tmp_path)
+def test_state_round_trip_continues_identically(name):
+    first = make(name)
     exercise(first)
     buffer = io.BytesIO()
     torch.save(first.state_dict(), buffer)
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)  # checkpoints load without allow-listing
-    second = make(name, tmp_path, seed=99)
+    second = make(name, seed=99)
     second.load_state_dict(state)
     assert exercise(first) == exercise(second)
 
 
-def test_training_rule_is_the_strategys_own(name, tmp_path):
+def test_training_rule_is_the_strategys_own(name):
     cls = STRATEGIES[name]
     if cls.shares_weights:  # null = its default; what the config sets, otherwise
         assert cls.training_rule(None, None) == cls.default_rule
@@ -124,5 +130,5 @@ def test_training_rule_is_the_strategys_own(name, tmp_path):
     for sampling in (None, *SAMPLINGS):
         for distill in (None, False, True):
             assert cls.training_rule(sampling, distill) == TrainingRule("controller", False)
-    s = make(name, tmp_path)
+    s = make(name)
     assert len({s.sample(epoch) for epoch in EPOCHS for _ in range(3)}) == 1

@@ -3,37 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from lightnas.errors import ConfigError
-from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
+from lightnas.search.space import Architecture, SearchSpace
 from lightnas.search.strategies.base import STRATEGIES, Score, Strategy
 
 
 @STRATEGIES.register("fixed")
 class FixedStrategy(Strategy):
     """Always the same architecture: it is the favourite, there are no candidates, and every
-    training step trains it alone (no sampling rule, no in-place distillation)."""
+    training step trains it alone (no sampling rule, no in-place distillation).
+
+    Built from the architecture itself, never from a config: the run resolves
+    `search.architecture` (or the architecture a retrain hands over) against its supernet's
+    space once, and passes the object (lightnas.run.parts.build_parts)."""
 
     favourite_label = "fixed"
     shares_weights = False
 
     def __init__(self, space: SearchSpace, architecture: Architecture, seed: int = 0) -> None:
+        if not isinstance(architecture, Architecture):
+            raise TypeError(f"FixedStrategy takes an Architecture, not {architecture!r}")
         super().__init__(space, seed)
         self.architecture = architecture
 
     @classmethod
-    def check_options(cls, options: str | None) -> None:
-        """`options`: search.architecture, the architecture's JSON file."""
-        path = options
-        if not path:
-            raise ConfigError("search.architecture (a JSON file) is required with strategy fixed")
-        if path != "-" and not Path(path).is_file():
-            raise ConfigError(f"search.architecture={path}: no such file")
-
-    @classmethod
-    def from_options(cls, space: SearchSpace, options: str, seed: int = 0) -> FixedStrategy:
-        return cls(space, load_architecture_file(options, space), seed)
+    def from_options(
+        cls, space: SearchSpace, options: Architecture, seed: int = 0
+    ) -> FixedStrategy:
+        """`options`: the architecture itself, resolved against `space` (lightnas.run.parts)."""
+        return cls(space, options, seed)
 
     def sample(self, epoch: int) -> Architecture:
         return self.architecture
