@@ -16,7 +16,7 @@ from lightnas.binary.packing import PackedConv2d, is_packable, unpack_signs
 from lightnas.errors import ArchitectureError, CheckpointError, ConfigError
 from lightnas.export.writing import EXPORT_FORMATS, PACKED, PACKED_KEY
 from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_of, trainables_dir
-from lightnas.models import child, create_supernet
+from lightnas.models import child, create_supernet, state_mismatch
 from lightnas.search.space import Architecture, architecture_of
 
 
@@ -31,7 +31,9 @@ def load_child(path: str | Path) -> nn.Module:
     packed = _packed_entries(weights_path)
     if packed is not None:
         _unpack_into(net, state, packed)
-    _check_state(net, state, weights_path)
+    wrong = state_mismatch(net.state_dict(), state)
+    if wrong:
+        raise CheckpointError(f"{weights_path}: weights do not match its architecture ({wrong})")
     net.load_state_dict(state, strict=True)
     return net.eval()
 
@@ -112,23 +114,6 @@ def _architecture(description: Mapping) -> Architecture:
     with torch.device("meta"):
         space = _build_supernet(description["model"]).space
     return Architecture.from_dict(space, architecture_of(description))
-
-
-def _check_state(net: nn.Module, state: Mapping[str, Tensor], path: Path) -> None:
-    """One-line error when `state` does not fit `net` (load_state_dict's is many lines)."""
-    expected = net.state_dict()
-    missing = sorted(expected.keys() - state.keys())
-    unexpected = sorted(state.keys() - expected.keys())
-    wrong = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
-    problems = [
-        f"{label}: {keys[0]}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong))
-        if keys
-    ]
-    if problems:
-        raise CheckpointError(
-            f"{path}: weights do not match its architecture ({'; '.join(problems)})"
-        )
 
 
 def exported_trainables(folder: Path) -> dict[int, Path]:

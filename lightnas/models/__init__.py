@@ -16,6 +16,7 @@ from lightnas.models.supernet import (
     child,
     create_supernet,
     register_model,
+    state_mismatch,
 )
 
 
@@ -34,4 +35,5 @@ __all__ = [
     "create_supernet",
     "list_models",
     "register_model",
+    "state_mismatch",
 ]

@@ -256,6 +256,21 @@ def _clone_param(p: nn.Parameter | None) -> nn.Parameter | None:
     return None if p is None else nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
 
 
+def state_mismatch(expected: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> str | None:
+    """How the state dict `state` fails to fit a network whose own is `expected`, in a few words
+    ("missing: a.weight (+2 more); shape: b.weight"), or None when it fits (load_state_dict's
+    own error is many lines)."""
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    wrong = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
+    problems = [
+        f"{label}: {keys[0]}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong))
+        if keys
+    ]
+    return "; ".join(problems) or None
+
+
 def check_ops(key: str, ops: Sequence, valid: Sequence, what: str = "op") -> tuple:
     """Validate a config's list of choices (ops, bit widths) for a decision-point kind."""
     if isinstance(ops, str) or not isinstance(ops, Sequence):

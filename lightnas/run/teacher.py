@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from torch import Tensor, nn
+from torch import nn
 
 from lightnas.binary import QConv2d
 from lightnas.config import Config, DistillConfig
 from lightnas.errors import ConfigError
 from lightnas.export import find_trainable, load_child
-from lightnas.models import MODELS, Supernet, child, create_supernet
+from lightnas.models import MODELS, Supernet, child, create_supernet, state_mismatch
 
 FULL_PRECISION_CHOICE = "32bit"  # the ResNet choice name of a full-precision block
 
@@ -41,16 +41,6 @@ def full_precision_base(
     return net
 
 
-def mismatched_keys(expected: dict[str, Tensor], state: dict[str, Tensor]) -> list[str]:
-    """Sorted keys missing on either side or of another shape."""
-    keys = expected.keys() | state.keys()
-    return sorted(
-        k
-        for k in keys
-        if k not in state or k not in expected or state[k].shape != expected[k].shape
-    )
-
-
 def _named_teacher(d: DistillConfig, num_classes: int, stem: str, in_channels: int) -> nn.Module:
     if d.weights is None:
         raise ConfigError(
@@ -61,11 +51,11 @@ def _named_teacher(d: DistillConfig, num_classes: int, stem: str, in_channels: i
         raise ConfigError(f"distill.weights={d.weights}: no such file")
     net = full_precision_base(d.teacher, num_classes, stem, d.kwargs, in_channels)
     state = load_file(d.weights)
-    wrong = mismatched_keys(net.state_dict(), state)
+    wrong = state_mismatch(net.state_dict(), state)
     if wrong:
         raise ConfigError(
-            f"distill.weights={d.weights}: does not fit the 32-bit base {d.teacher} "
-            f"(first mismatch: {wrong[0]}, {len(wrong)} in all); check distill.kwargs"
+            f"distill.weights={d.weights}: does not fit the 32-bit base {d.teacher} ({wrong}); "
+            "check distill.kwargs"
         )
     net.load_state_dict(state)
     return net
