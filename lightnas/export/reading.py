@@ -157,9 +157,7 @@ def resolve_target(target: str, epoch: int | None) -> tuple[Path, Path | None, P
     folder or an exported model."""
     path = Path(target)
     if path.is_dir():
-        folder = TrainingFolder(path)
-        if not folder.is_training():
-            raise CheckpointError(f"{path} is not a training folder (no config.yml in it)")
+        folder = TrainingFolder(path).checked()
         return find_trainable(path, epoch), folder.config, folder.evaluation
     if epoch is not None:
         raise ConfigError("--epoch selects an export of a training folder, not of a model file")

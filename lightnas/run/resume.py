@@ -66,9 +66,7 @@ def parse_request(argv: Sequence[str]) -> Request:
     cfg, ns, parser = parse_config(argv)
     if not ns.resume:
         return Request(cfg, ns, parser, argv=tuple(argv))
-    folder = TrainingFolder(Path(ns.resume))
-    if not folder.is_training():
-        raise ConfigError(f"--resume {folder.root}: not a training folder (no config.yml in it)")
+    folder = TrainingFolder(Path(ns.resume)).checked("--resume")
     # the saved config first, then whatever the command line adds on top of it
     cfg, ns, parser = parse_config(["--config", str(folder.config), *argv])
     if not has_checkpoint(folder.checkpoints):  # stopped before its first checkpoint

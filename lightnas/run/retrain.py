@@ -74,10 +74,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 def search_folder(path: str | None) -> TrainingFolder:
     if path is None:
         raise ConfigError("lightnas retrain: give the search's training folder (or --resume)")
-    folder = TrainingFolder(Path(path))
-    if not folder.is_training():
-        raise CheckpointError(f"{folder.root} is not a training folder (no config.yml in it)")
-    return folder
+    return TrainingFolder(Path(path)).checked()
 
 
 def space_of(cfg: Config) -> SearchSpace:
