@@ -7,7 +7,6 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import Tensor, nn
@@ -16,7 +15,13 @@ from lightnas.binary.packing import PackedConv2d, is_packable, unpack_signs
 from lightnas.errors import ArchitectureError, CheckpointError, ConfigError
 from lightnas.export.writing import EXPORT_FORMATS, PACKED, PACKED_KEY
 from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_of, trainables_dir
-from lightnas.models import child, create_supernet, state_mismatch
+from lightnas.models import (
+    Supernet,
+    child,
+    create_supernet,
+    space_without_weights,
+    state_mismatch,
+)
 from lightnas.search.space import Architecture, architecture_of
 
 
@@ -26,7 +31,7 @@ def load_child(path: str | Path) -> nn.Module:
     weights_path = _trainable_path(path, ".safetensors")
     description = read_metadata(weights_path)
     arch = _architecture(description)
-    net = child(_build_supernet(description["model"]), arch)
+    net = child(supernet_of(description["model"]), arch)
     state = load_file(weights_path)
     packed = _packed_entries(weights_path)
     if packed is not None:
@@ -102,7 +107,8 @@ def read_metadata(path: Path) -> dict:
     return {key: json.loads(metadata[key]) for key in ("architecture", "model")}
 
 
-def _build_supernet(info: Mapping) -> nn.Module:
+def supernet_of(info: Mapping) -> Supernet:
+    """The supernet that the model description `info` (lightnas.export.model_info) describes."""
     return create_supernet(
         info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
     )
@@ -110,9 +116,7 @@ def _build_supernet(info: Mapping) -> nn.Module:
 
 def _architecture(description: Mapping) -> Architecture:
     """The architecture of an export description, validated against its rebuilt space."""
-    # the space needs only the supernet's structure, so skip allocating its weights
-    with torch.device("meta"):
-        space = _build_supernet(description["model"]).space
+    space = space_without_weights(lambda: supernet_of(description["model"]))
     return Architecture.from_dict(space, architecture_of(description))
 
 

@@ -16,6 +16,7 @@ from lightnas.models.supernet import (
     child,
     create_supernet,
     register_model,
+    space_without_weights,
     state_mismatch,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "create_supernet",
     "list_models",
     "register_model",
+    "space_without_weights",
     "state_mismatch",
 ]

@@ -8,6 +8,7 @@ import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from lightnas.errors import ConfigError
@@ -254,6 +255,13 @@ def _deepcopy_structure(module: nn.Module) -> nn.Module:
 
 def _clone_param(p: nn.Parameter | None) -> nn.Parameter | None:
     return None if p is None else nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+
+
+def space_without_weights(build: Callable[[], Supernet]) -> SearchSpace:
+    """The search space of the supernet `build()` makes, built on the meta device: the space
+    needs only the supernet's structure, so no weight is allocated."""
+    with torch.device("meta"):
+        return build().space
 
 
 def state_mismatch(expected: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> str | None:

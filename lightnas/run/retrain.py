@@ -19,13 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from lightnas.config import ArgParser, Config, parse_config
 from lightnas.engine.loop import Callback
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.layout import TrainingFolder, epoch_name
-from lightnas.models import state_mismatch
+from lightnas.models import space_without_weights, state_mismatch
 from lightnas.outputs.checkpoint import load_checkpoint
 from lightnas.run.folder import lock_folder, new_folder, run_logged, save_config
 from lightnas.run.parts import Parts, build_engine, build_parts, build_supernet
@@ -79,8 +77,7 @@ def search_folder(path: str | None) -> TrainingFolder:
 
 def space_of(cfg: Config) -> SearchSpace:
     """The search space of `cfg`'s supernet, built without allocating weights."""
-    with torch.device("meta"):
-        return build_supernet(cfg, 2).space
+    return space_without_weights(lambda: build_supernet(cfg, 2))
 
 
 def architecture_file(search: TrainingFolder, epoch: int | None, arch: str | None) -> Path:

@@ -3,7 +3,13 @@ import torch
 from torch import nn
 
 from lightnas.binary import QConv2d
-from lightnas.models import child, create_supernet, list_models, state_mismatch
+from lightnas.models import (
+    child,
+    create_supernet,
+    list_models,
+    space_without_weights,
+    state_mismatch,
+)
 from lightnas.models.meliusnet import MELIUSNET_SPECS
 from lightnas.scoring.cost_metrics import count_costs
 
@@ -273,3 +279,15 @@ def test_state_mismatch_names_missing_unexpected_and_reshaped_keys():
     state = {"b": torch.zeros(4), "c": torch.zeros(1), "x": torch.zeros(1), "y": torch.zeros(1)}
     described = state_mismatch(expected, state)
     assert described == "missing: a (+1 more); unexpected: x (+1 more); shape: b"
+
+
+def test_space_without_weights_is_the_supernets_space_and_allocates_nothing():
+    built = []
+
+    def build():
+        built.append(create_supernet("resnet18", 10, "thumbnail", **TINY_RESNET))
+        return built[-1]
+
+    space = space_without_weights(build)
+    assert all(p.is_meta for p in built[0].parameters())
+    assert space == create_supernet("resnet18", 10, "thumbnail", **TINY_RESNET).space
