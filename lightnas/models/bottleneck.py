@@ -19,10 +19,11 @@ from lightnas.binary import QConv2d
 from lightnas.models.layers import make_head, make_stem
 from lightnas.models.resnet import (
     bit_activation,
-    block_choices,
     choice_bits,
+    projection_shortcut,
     register_versions,
     resnet_space,
+    resnet_stages,
     rest_bits,
     width_bns,
 )
@@ -88,12 +89,7 @@ class BottleneckChoice(Choice):
         self._set_conv_bits(rest_bits(point.choices))
         bn_channels = [mid, mid, out_ch] if version == 1 else [in_ch, mid, mid]
         self.bns = nn.ModuleList([width_bns(point.choices, c) for c in bn_channels])
-        self.shortcut = None
-        if stride != 1 or in_ch != out_ch:
-            layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)]
-            if version == 1:
-                layers.append(nn.BatchNorm2d(out_ch))
-            self.shortcut = nn.Sequential(*layers)
+        self.shortcut = projection_shortcut(in_ch, out_ch, stride, version)
 
     def _set_conv_bits(self, bits: int) -> None:
         for conv in self.convs:
@@ -132,23 +128,21 @@ class BottleneckResNet(Supernet):
         scaling: str = "none",
     ) -> None:
         space = resnet_space(name, version, search_space)
-        body: list[nn.Module] = []
-        in_ch = width
-        for stage, num_blocks in enumerate(layers, start=1):
-            mid = width * 2 ** (stage - 1)
-            for block in range(1, num_blocks + 1):
-                stride = 2 if stage > 1 and block == 1 else 1
-                choices = block_choices(space, stride == 1 and in_ch == mid * EXPANSION)
-                point = DecisionPoint(
-                    f"stage{stage}.block{block}.bottleneck", choices, "bottleneck"
-                )
-                body.append(BottleneckChoice(point, in_ch, mid, stride, version, scaling))
-                in_ch = mid * EXPANSION
+        body, channels = resnet_stages(
+            space,
+            layers,
+            width,
+            "bottleneck",
+            lambda point, in_ch, mid, stride: BottleneckChoice(
+                point, in_ch, mid, stride, version, scaling
+            ),
+            expansion=EXPANSION,
+        )
         super().__init__(
             name,
             make_stem(stem, in_channels, width),
-            nn.Sequential(*body),
-            make_head(in_ch, num_classes, pre_bn=version == 2),
+            body,
+            make_head(channels, num_classes, pre_bn=version == 2),
         )
 
 
