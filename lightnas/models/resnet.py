@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightnas.binary import VALID_BITS, QConv2d
+from lightnas.binary import FULL_BITS, VALID_BITS, QConv2d
 from lightnas.errors import ConfigError
+from lightnas.models.categories import register_category
 from lightnas.models.layers import make_head, make_stem
 from lightnas.models.supernet import (
     MODELS,
@@ -40,10 +41,15 @@ def choice_bits(choice: str) -> int:
     return int(choice.removesuffix("bit"))
 
 
+for _bits in VALID_BITS:
+    register_category(bits_choice(_bits), "binary" if _bits == 1 else "higher_precision", _bits)
+register_category("skip", "skipped")
+
+
 def bit_activation(x: Tensor, bits: int) -> Tensor:
     """The nonlinearity of a block at `bits`: a ReLU at 32 bits (where the quantizer is the
     identity), none below (the quantizer is)."""
-    return F.relu(x) if bits == 32 else x
+    return F.relu(x) if bits == FULL_BITS else x
 
 
 class BasicBlock(nn.Module):

@@ -14,30 +14,36 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from lightnas.binary import QConv2d
+from lightnas.binary import FULL_BITS, QConv2d
 from lightnas.config import Config, DistillConfig
 from lightnas.errors import ConfigError
 from lightnas.export import find_trainable, load_child
-from lightnas.models import MODELS, Supernet, child, create_supernet, state_mismatch
-
-FULL_PRECISION_CHOICE = "32bit"  # the ResNet choice name of a full-precision block
+from lightnas.models import (
+    MODELS,
+    Supernet,
+    child,
+    create_supernet,
+    op_category,
+    state_mismatch,
+)
 
 
 def full_precision_base(
     name: str, num_classes: int, stem: str, kwargs: dict | None = None, in_channels: int = 3
 ) -> nn.Module:
-    """The base network of model `name` (first choice everywhere, 32-bit blocks) at 32 bits."""
+    """The base network of model `name` (first choice everywhere, but the 32-bit choice of a
+    point that has one) at 32 bits."""
     supernet: Supernet = create_supernet(
         name, num_classes, stem, None, in_channels=in_channels, **(kwargs or {})
     )
     arch = {
-        p.name: FULL_PRECISION_CHOICE if FULL_PRECISION_CHOICE in p.choices else p.choices[0]
+        p.name: next((c for c in p.choices if op_category(c).bits == FULL_BITS), p.choices[0])
         for p in supernet.space
     }
     net = child(supernet, arch)
     for m in net.modules():
         if isinstance(m, QConv2d):
-            m.set_bits(32)
+            m.set_bits(FULL_BITS)
     return net
 
 
