@@ -11,25 +11,22 @@ allow; the conventions are those of the basic-block ResNets in `lightnas.models.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
-from lightnas.models.layers import make_head, make_stem
 from lightnas.models.resnet import (
+    BinaryResNet,
     bit_activation,
     choice_bits,
     projection_shortcut,
     register_versions,
-    resnet_space,
-    resnet_stages,
     rest_bits,
     width_bns,
 )
 from lightnas.models.supernet import (
     Choice,
-    Supernet,
 )
 from lightnas.search.space import DecisionPoint
 
@@ -112,38 +109,12 @@ class BottleneckChoice(Choice):
         return Bottleneck(convs, bns, copy.deepcopy(self.shortcut), self.version)
 
 
-class BottleneckResNet(Supernet):
+class BottleneckResNet(BinaryResNet):
     """Bottleneck ResNet supernet; the first choice everywhere is the ResNet at that width."""
 
-    def __init__(
-        self,
-        name: str,
-        layers: Sequence[int],
-        version: int = 1,
-        num_classes: int = 1000,
-        stem: str = "imagenet",
-        search_space: Mapping | None = None,
-        in_channels: int = 3,
-        width: int = 64,
-        scaling: str = "none",
-    ) -> None:
-        space = resnet_space(name, version, search_space)
-        body, channels = resnet_stages(
-            space,
-            layers,
-            width,
-            "bottleneck",
-            lambda point, in_ch, mid, stride: BottleneckChoice(
-                point, in_ch, mid, stride, version, scaling
-            ),
-            expansion=EXPANSION,
-        )
-        super().__init__(
-            name,
-            make_stem(stem, in_channels, width),
-            body,
-            make_head(channels, num_classes, pre_bn=version == 2),
-        )
+    block = BottleneckChoice
+    kind = "bottleneck"
+    expansion = EXPANSION
 
 
 register_versions(BottleneckResNet, BOTTLENECK_LAYERS)

@@ -204,7 +204,15 @@ def resnet_space(name: str, version: int, search_space: Mapping | None) -> dict:
 
 
 class BinaryResNet(Supernet):
-    """Binary ResNet supernet; with the first choice everywhere it is the ResNet at that width."""
+    """Binary ResNet supernet; with the first choice everywhere it is the ResNet at that width.
+
+    A subclass with other blocks names them: `block` (the Choice class, built as
+    `block(point, in_ch, stage_width, stride, version, scaling)`), their decision-point `kind`
+    and `expansion` (a block's output channels over its stage's width)."""
+
+    block: type[Choice] = BasicChoice
+    kind = "basic"
+    expansion = 1
 
     def __init__(
         self,
@@ -223,10 +231,11 @@ class BinaryResNet(Supernet):
             space,
             layers,
             width,
-            "basic",
-            lambda point, in_ch, out_ch, stride: BasicChoice(
+            self.kind,
+            lambda point, in_ch, out_ch, stride: self.block(
                 point, in_ch, out_ch, stride, version, scaling
             ),
+            self.expansion,
         )
         super().__init__(
             name,
