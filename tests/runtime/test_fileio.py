@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from helpers.locks import HOLD
 
-from lightnas.runtime import fileio
 from lightnas.errors import ConfigError
+from lightnas.runtime import fileio
 from lightnas.runtime.fileio import (
     exclusive_lock,
     lock_holder,
