@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightnas.errors import CheckpointError
+
 EPOCH_NAME = re.compile(r"epoch_(\d+)")
 
 
@@ -129,6 +131,14 @@ class TrainingFolder(Folder):
 
     def is_training(self) -> bool:
         return self.config.is_file()
+
+    def checked(self, option: str = "") -> TrainingFolder:
+        """This folder, when it is a training folder (has its config.yml); else a
+        CheckpointError naming it (after `option`, the command-line option that named it)."""
+        if not self.is_training():
+            named = f"{option} {self.root}".strip()
+            raise CheckpointError(f"{named} is not a training folder (no config.yml in it)")
+        return self
 
 
 def inference_dir(exports: Path) -> Path:

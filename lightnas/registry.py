@@ -40,6 +40,10 @@ class Registry(Generic[T]):
             raise ConfigError(f"{self.key}={name!r} is not known; valid: {self.valid()}")
         return self._items[name]
 
+    def get(self, name: str, default: T) -> T:
+        """The object registered as `name`, or `default` where there is none."""
+        return self._items.get(name, default)
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

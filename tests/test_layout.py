@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pytest
+
+from lightnas.errors import CheckpointError
 from lightnas.layout import TrainingFolder, epoch_name, epoch_of, trial_name
 
 
@@ -18,3 +21,14 @@ def test_a_training_folder_is_one_with_its_config(tmp_path):
     folder.root.mkdir()
     folder.config.write_text("epochs: 1\n")
     assert folder.is_training() and folder.config.parent == Path(folder.root)
+
+
+def test_checked_returns_a_training_folder_and_names_one_that_is_not(tmp_path):
+    folder = TrainingFolder(tmp_path / "run")
+    with pytest.raises(CheckpointError, match=r"^--resume .*run is not a training folder \(no"):
+        folder.checked("--resume")
+    with pytest.raises(CheckpointError, match=r"^/.*run is not a training folder"):
+        folder.checked()
+    folder.root.mkdir()
+    folder.config.write_text("epochs: 1\n")
+    assert folder.checked() is folder

@@ -2,6 +2,7 @@
 
 from lightnas.binary.layers import PAD_VALUE, QConv2d, activated_conv
 from lightnas.binary.quantize import (
+    FULL_BITS,
     VALID_BITS,
     quantize_activation,
     quantize_weight,
@@ -9,6 +10,7 @@ from lightnas.binary.quantize import (
 )
 
 __all__ = [
+    "FULL_BITS",
     "PAD_VALUE",
     "QConv2d",
     "VALID_BITS",

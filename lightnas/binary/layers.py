@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightnas.binary.quantize import (
+    FULL_BITS,
     WEIGHT_SCALINGS,
     check_bits,
     quantize_activation,
@@ -65,7 +66,7 @@ class QConv2d(nn.Conv2d):
 
     def conv_quantized(self, x: Tensor, w: Tensor) -> Tensor:
         """The conv of `x` (quantized here to `a_bits`) with the already quantized weight `w`."""
-        if self.a_bits == 32:
+        if self.a_bits == FULL_BITS:
             return self._conv_forward(x, w, self.bias)
         ph, pw = self.padding
         if self.a_bits == 1 and (ph or pw):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-VALID_BITS = (1, 2, 4, 8, 32)
+FULL_BITS = 32  # full precision: the quantizers are the identity
+VALID_BITS = (1, 2, 4, 8, FULL_BITS)
 WEIGHT_SCALINGS = ("none", "mean")
 
 
@@ -87,7 +88,7 @@ def sign_pad_ste(x: Tensor, grad_cancel: float, ph: int, pw: int) -> Tensor:
 
 def quantize_activation(x: Tensor, bits: int, grad_cancel: float = 1.0) -> Tensor:
     """Activations to `bits`: 1 = sign, 2/4/8 = uniform levels on [-1, 1], 32 = unchanged."""
-    if bits == 32:
+    if bits == FULL_BITS:
         return x
     if bits == 1:
         return sign_ste(x, grad_cancel)
@@ -99,7 +100,7 @@ def quantize_activation(x: Tensor, bits: int, grad_cancel: float = 1.0) -> Tenso
 
 def quantize_weight(w: Tensor, bits: int, scaling: str = "none") -> Tensor:
     """Weights to `bits`: 1 = sign (optionally times mean |w| per channel), 2/4/8 = DoReFa."""
-    if bits == 32:
+    if bits == FULL_BITS:
         return w
     if bits == 1:
         # weights use a plain STE (no cancellation): latent weights stay small through weight decay

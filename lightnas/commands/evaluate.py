@@ -25,9 +25,10 @@ from lightnas.export import (
     load_child,
     read_metadata,
     resolve_target,
+    supernet_of,
 )
 from lightnas.layout import TrainingFolder
-from lightnas.models import child, create_supernet
+from lightnas.models import child
 from lightnas.runtime.distributed import LOCAL, Dist, session
 from lightnas.runtime.fileio import make_folder, write_json_atomic
 from lightnas.runtime.placement import resolve_device
@@ -110,9 +111,7 @@ def base_network(
     """The base network (first choice everywhere) of an exported child's family, and its
     weights file; None = untrained (costs only). `base` is a trained base network's folder or
     export."""
-    supernet = create_supernet(
-        info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
-    )
+    supernet = supernet_of(info)
     default = dict(supernet.space.default())
     if base is not None:
         path = Path(base)

@@ -22,7 +22,6 @@ from scipy import stats
 from lightnas.config import ArgParser, Config, parse_config
 from lightnas.engine.loop import Engine
 from lightnas.engine.sampler import extreme_architectures
-from lightnas.errors import CheckpointError
 from lightnas.layout import TrainingFolder
 from lightnas.outputs.checkpoint import load_checkpoint
 from lightnas.run.parts import build_engine, build_parts
@@ -190,9 +189,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    folder = TrainingFolder(args.folder)
-    if not folder.is_training():
-        raise CheckpointError(f"{folder.root} is not a training folder (no config.yml in it)")
+    folder = TrainingFolder(args.folder).checked()
     cfg = parse_config(["--config", str(folder.config), "--device", args.device])[0]
     state = load_checkpoint(folder.checkpoints)
     engine = build_engine(cfg, build_parts(cfg), folder=folder)

@@ -14,13 +14,12 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
 
 from lightnas.config.schema import REGISTRY_KEYS, Config
 from lightnas.config.validation import validate
 from lightnas.errors import ConfigError
-from lightnas.runtime.fileio import read_text
+from lightnas.runtime.fileio import read_yaml_mapping
 
 # --help shows each field's docstring
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
@@ -145,22 +144,7 @@ def check_sections(data: dict, prefix: str = "") -> None:
 def read_config_file(path: str | Path) -> dict:
     """The keys of a config file, which must exist and hold a YAML mapping of keys (sections:
     mappings too); anything else is a one-line ConfigError naming the file."""
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"config file {path} is a folder; give a YAML file")
-    if not file.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(read_text(file, "config file"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {_one_line(err)}") from None
-    if data is None:
-        raise ConfigError(f"config file {path} is empty; it must hold keys such as `epochs: 10`")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"config file {path} holds a {type(data).__name__}, not a mapping of keys such as "
-            "`epochs: 10`"
-        )
+    data = read_yaml_mapping(path, "config file", "epochs: 10")
     try:
         check_sections(data)
     except ConfigError as err:

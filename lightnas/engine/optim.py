@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from lightnas.binary import QConv2d
+from lightnas.binary import FULL_BITS, QConv2d
 
 
 def lr_at(epoch: int, epochs: int, lr: float, min_lr: float = 0.0) -> float:
@@ -33,7 +33,7 @@ def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
             if id(p) in seen:
                 continue
             seen.add(id(p))
-            latent = isinstance(module, QConv2d) and module.w_bits < 32
+            latent = isinstance(module, QConv2d) and module.w_bits < FULL_BITS
             exempt = isinstance(module, nn.modules.batchnorm._BatchNorm) or name == "bias"
             (no_decay if latent or exempt else decay).append(p)
     groups = [

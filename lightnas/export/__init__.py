@@ -12,6 +12,7 @@ from lightnas.export.reading import (
     load_child,
     read_metadata,
     resolve_target,
+    supernet_of,
 )
 from lightnas.export.writing import (
     EXPORT_FORMATS,
@@ -46,4 +47,5 @@ __all__ = [
     "read_metadata",
     "resolve_target",
     "safetensors_bytes",
+    "supernet_of",
 ]

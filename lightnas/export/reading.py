@@ -7,7 +7,6 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import Tensor, nn
@@ -16,7 +15,13 @@ from lightnas.binary.packing import PackedConv2d, is_packable, unpack_signs
 from lightnas.errors import ArchitectureError, CheckpointError, ConfigError
 from lightnas.export.writing import EXPORT_FORMATS, PACKED, PACKED_KEY
 from lightnas.layout import FINAL_NAME, TrainingFolder, epoch_of, trainables_dir
-from lightnas.models import child, create_supernet
+from lightnas.models import (
+    Supernet,
+    child,
+    create_supernet,
+    space_without_weights,
+    state_mismatch,
+)
 from lightnas.search.space import Architecture, architecture_of
 
 
@@ -26,12 +31,14 @@ def load_child(path: str | Path) -> nn.Module:
     weights_path = _trainable_path(path, ".safetensors")
     description = read_metadata(weights_path)
     arch = _architecture(description)
-    net = child(_build_supernet(description["model"]), arch)
+    net = child(supernet_of(description["model"]), arch)
     state = load_file(weights_path)
     packed = _packed_entries(weights_path)
     if packed is not None:
         _unpack_into(net, state, packed)
-    _check_state(net, state, weights_path)
+    wrong = state_mismatch(net.state_dict(), state)
+    if wrong:
+        raise CheckpointError(f"{weights_path}: weights do not match its architecture ({wrong})")
     net.load_state_dict(state, strict=True)
     return net.eval()
 
@@ -100,7 +107,8 @@ def read_metadata(path: Path) -> dict:
     return {key: json.loads(metadata[key]) for key in ("architecture", "model")}
 
 
-def _build_supernet(info: Mapping) -> nn.Module:
+def supernet_of(info: Mapping) -> Supernet:
+    """The supernet that the model description `info` (lightnas.export.model_info) describes."""
     return create_supernet(
         info["name"], info["num_classes"], info["stem"], info["search_space"], **info["kwargs"]
     )
@@ -108,27 +116,8 @@ def _build_supernet(info: Mapping) -> nn.Module:
 
 def _architecture(description: Mapping) -> Architecture:
     """The architecture of an export description, validated against its rebuilt space."""
-    # the space needs only the supernet's structure, so skip allocating its weights
-    with torch.device("meta"):
-        space = _build_supernet(description["model"]).space
+    space = space_without_weights(lambda: supernet_of(description["model"]))
     return Architecture.from_dict(space, architecture_of(description))
-
-
-def _check_state(net: nn.Module, state: Mapping[str, Tensor], path: Path) -> None:
-    """One-line error when `state` does not fit `net` (load_state_dict's is many lines)."""
-    expected = net.state_dict()
-    missing = sorted(expected.keys() - state.keys())
-    unexpected = sorted(state.keys() - expected.keys())
-    wrong = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
-    problems = [
-        f"{label}: {keys[0]}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong))
-        if keys
-    ]
-    if problems:
-        raise CheckpointError(
-            f"{path}: weights do not match its architecture ({'; '.join(problems)})"
-        )
 
 
 def exported_trainables(folder: Path) -> dict[int, Path]:
@@ -172,9 +161,7 @@ def resolve_target(target: str, epoch: int | None) -> tuple[Path, Path | None, P
     folder or an exported model."""
     path = Path(target)
     if path.is_dir():
-        folder = TrainingFolder(path)
-        if not folder.is_training():
-            raise CheckpointError(f"{path} is not a training folder (no config.yml in it)")
+        folder = TrainingFolder(path).checked()
         return find_trainable(path, epoch), folder.config, folder.evaluation
     if epoch is not None:
         raise ConfigError("--epoch selects an export of a training folder, not of a model file")

@@ -6,6 +6,7 @@ imports every family, so `MODELS` lists them all.
 
 # the families register themselves
 from lightnas.models import bottleneck, meliusnet, resnet, resnet_e  # noqa: F401
+from lightnas.models.categories import OP_CATEGORIES, op_category, register_category
 from lightnas.models.init import INITS
 from lightnas.models.layers import STEMS
 from lightnas.models.supernet import (
@@ -16,6 +17,8 @@ from lightnas.models.supernet import (
     child,
     create_supernet,
     register_model,
+    space_without_weights,
+    state_mismatch,
 )
 
 
@@ -26,6 +29,7 @@ def list_models() -> list[str]:
 __all__ = [
     "INITS",
     "MODELS",
+    "OP_CATEGORIES",
     "STEMS",
     "Choice",
     "Network",
@@ -33,5 +37,9 @@ __all__ = [
     "child",
     "create_supernet",
     "list_models",
+    "op_category",
+    "register_category",
     "register_model",
+    "space_without_weights",
+    "state_mismatch",
 ]

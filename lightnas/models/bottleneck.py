@@ -11,24 +11,22 @@ allow; the conventions are those of the basic-block ResNets in `lightnas.models.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
-from lightnas.models.layers import make_head, make_stem
 from lightnas.models.resnet import (
+    BinaryResNet,
     bit_activation,
-    block_choices,
     choice_bits,
+    projection_shortcut,
     register_versions,
-    resnet_space,
     rest_bits,
     width_bns,
 )
 from lightnas.models.supernet import (
     Choice,
-    Supernet,
 )
 from lightnas.search.space import DecisionPoint
 
@@ -88,12 +86,7 @@ class BottleneckChoice(Choice):
         self._set_conv_bits(rest_bits(point.choices))
         bn_channels = [mid, mid, out_ch] if version == 1 else [in_ch, mid, mid]
         self.bns = nn.ModuleList([width_bns(point.choices, c) for c in bn_channels])
-        self.shortcut = None
-        if stride != 1 or in_ch != out_ch:
-            layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)]
-            if version == 1:
-                layers.append(nn.BatchNorm2d(out_ch))
-            self.shortcut = nn.Sequential(*layers)
+        self.shortcut = projection_shortcut(in_ch, out_ch, stride, version)
 
     def _set_conv_bits(self, bits: int) -> None:
         for conv in self.convs:
@@ -116,40 +109,12 @@ class BottleneckChoice(Choice):
         return Bottleneck(convs, bns, copy.deepcopy(self.shortcut), self.version)
 
 
-class BottleneckResNet(Supernet):
+class BottleneckResNet(BinaryResNet):
     """Bottleneck ResNet supernet; the first choice everywhere is the ResNet at that width."""
 
-    def __init__(
-        self,
-        name: str,
-        layers: Sequence[int],
-        version: int = 1,
-        num_classes: int = 1000,
-        stem: str = "imagenet",
-        search_space: Mapping | None = None,
-        in_channels: int = 3,
-        width: int = 64,
-        scaling: str = "none",
-    ) -> None:
-        space = resnet_space(name, version, search_space)
-        body: list[nn.Module] = []
-        in_ch = width
-        for stage, num_blocks in enumerate(layers, start=1):
-            mid = width * 2 ** (stage - 1)
-            for block in range(1, num_blocks + 1):
-                stride = 2 if stage > 1 and block == 1 else 1
-                choices = block_choices(space, stride == 1 and in_ch == mid * EXPANSION)
-                point = DecisionPoint(
-                    f"stage{stage}.block{block}.bottleneck", choices, "bottleneck"
-                )
-                body.append(BottleneckChoice(point, in_ch, mid, stride, version, scaling))
-                in_ch = mid * EXPANSION
-        super().__init__(
-            name,
-            make_stem(stem, in_channels, width),
-            nn.Sequential(*body),
-            make_head(in_ch, num_classes, pre_bn=version == 2),
-        )
+    block = BottleneckChoice
+    kind = "bottleneck"
+    expansion = EXPANSION
 
 
 register_versions(BottleneckResNet, BOTTLENECK_LAYERS)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from lightnas.binary import QConv2d
 from lightnas.errors import ConfigError
+from lightnas.models.categories import register_category
 from lightnas.models.layers import make_head, make_stem
 from lightnas.models.supernet import (
     MODELS,
@@ -59,6 +60,11 @@ def binary_conv1x1(in_channels: int, growth: int, **conv_kw) -> nn.Module:
 @IMPROVEMENT_OPS.register("identity")
 def skip_block(in_channels: int, growth: int, **conv_kw) -> None:
     return None
+
+
+register_category("conv3x3", "binary")
+register_category("conv1x1", "replaced")
+register_category("identity", "skipped")
 
 
 # name: (blocks per stage, reduction factor of each transition, transition groups (1 = plain))

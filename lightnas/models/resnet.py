@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightnas.binary import VALID_BITS, QConv2d
+from lightnas.binary import FULL_BITS, VALID_BITS, QConv2d
 from lightnas.errors import ConfigError
+from lightnas.models.categories import register_category
 from lightnas.models.layers import make_head, make_stem
 from lightnas.models.supernet import (
     MODELS,
@@ -40,10 +41,15 @@ def choice_bits(choice: str) -> int:
     return int(choice.removesuffix("bit"))
 
 
+for _bits in VALID_BITS:
+    register_category(bits_choice(_bits), "binary" if _bits == 1 else "higher_precision", _bits)
+register_category("skip", "skipped")
+
+
 def bit_activation(x: Tensor, bits: int) -> Tensor:
     """The nonlinearity of a block at `bits`: a ReLU at 32 bits (where the quantizer is the
     identity), none below (the quantizer is)."""
-    return F.relu(x) if bits == 32 else x
+    return F.relu(x) if bits == FULL_BITS else x
 
 
 class BasicBlock(nn.Module):
@@ -91,23 +97,10 @@ class BasicChoice(Choice):
         self.version = version
         self.conv1 = QConv2d(in_ch, out_ch, 3, stride=stride, padding=1, scaling=scaling)
         self.conv2 = QConv2d(out_ch, out_ch, 3, padding=1, scaling=scaling)
-        # at rest the convs hold the lowest width any choice uses: their weights are latent
-        # (quantized) weights as soon as one choice quantizes them
-        widths = [choice_bits(c) for c in point.choices if c != "skip"]
-        self._set_conv_bits(min(widths))
-        bn1_ch = out_ch if version == 1 else in_ch
-        self.bn1 = nn.ModuleDict()
-        self.bn2 = nn.ModuleDict()
-        for c in point.choices:
-            if c != "skip":
-                self.bn1[c] = nn.BatchNorm2d(bn1_ch)
-                self.bn2[c] = nn.BatchNorm2d(out_ch)
-        self.shortcut = None
-        if stride != 1 or in_ch != out_ch:
-            layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)]
-            if version == 1:
-                layers.append(nn.BatchNorm2d(out_ch))
-            self.shortcut = nn.Sequential(*layers)
+        self._set_conv_bits(rest_bits(point.choices))
+        self.bn1 = width_bns(point.choices, out_ch if version == 1 else in_ch)
+        self.bn2 = width_bns(point.choices, out_ch)
+        self.shortcut = projection_shortcut(in_ch, out_ch, stride, version)
 
     def _set_conv_bits(self, bits: int) -> None:
         self.conv1.set_bits(bits)
@@ -149,6 +142,48 @@ def width_bns(choices: Sequence[str], channels: int) -> nn.ModuleDict:
     return nn.ModuleDict({c: nn.BatchNorm2d(channels) for c in choices if c != "skip"})
 
 
+def projection_shortcut(in_ch: int, out_ch: int, stride: int, version: int) -> nn.Module | None:
+    """The shortcut of a block from `in_ch` to `out_ch` channels: none (the identity) where the
+    shapes match, else a full-precision 1x1 conv, followed by a BN in v1."""
+    if stride == 1 and in_ch == out_ch:
+        return None
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)]
+    if version == 1:
+        layers.append(nn.BatchNorm2d(out_ch))
+    return nn.Sequential(*layers)
+
+
+# (its decision point, input channels, the stage's width, stride) -> a block's module
+BlockFactory = Callable[[DecisionPoint, int, int, int], nn.Module]
+
+
+def resnet_stages(
+    space: Mapping,
+    layers: Sequence[int],
+    width: int,
+    kind: str,
+    make: BlockFactory,
+    expansion: int = 1,
+    units: int = 1,
+) -> tuple[nn.Sequential, int]:
+    """The body of a ResNet family and its output channels: stage s (from 1) has `layers[s-1]`
+    blocks of width `width * 2**(s-1)` whose output is `expansion` times that; each block is
+    `units` decision points of kind `kind` (`stage2.block1.<kind>`, or `.<kind>1`, `.<kind>2`
+    with several units), the first of every stage after the first strided."""
+    body: list[nn.Module] = []
+    in_ch = width
+    for stage, num_blocks in enumerate(layers, start=1):
+        stage_width = width * 2 ** (stage - 1)
+        for block in range(1, num_blocks + 1):
+            for unit in range(1, units + 1):
+                stride = 2 if stage > 1 and block == 1 and unit == 1 else 1
+                choices = block_choices(space, stride == 1 and in_ch == stage_width * expansion)
+                name = f"stage{stage}.block{block}.{kind}" + (str(unit) if units > 1 else "")
+                body.append(make(DecisionPoint(name, choices, kind), in_ch, stage_width, stride))
+                in_ch = stage_width * expansion
+    return nn.Sequential(*body), in_ch
+
+
 def block_choices(space: Mapping, shapes_match: bool) -> tuple[str, ...]:
     """The choices of one block from the config: bit widths, plus `skip` where shapes allow."""
     bits = check_ops("bits", space.get("bits", [1, 32]), VALID_BITS, what="bit width")
@@ -169,7 +204,15 @@ def resnet_space(name: str, version: int, search_space: Mapping | None) -> dict:
 
 
 class BinaryResNet(Supernet):
-    """Binary ResNet supernet; with the first choice everywhere it is the ResNet at that width."""
+    """Binary ResNet supernet; with the first choice everywhere it is the ResNet at that width.
+
+    A subclass with other blocks names them: `block` (the Choice class, built as
+    `block(point, in_ch, stage_width, stride, version, scaling)`), their decision-point `kind`
+    and `expansion` (a block's output channels over its stage's width)."""
+
+    block: type[Choice] = BasicChoice
+    kind = "basic"
+    expansion = 1
 
     def __init__(
         self,
@@ -184,21 +227,21 @@ class BinaryResNet(Supernet):
         scaling: str = "none",
     ) -> None:
         space = resnet_space(name, version, search_space)
-        body: list[nn.Module] = []
-        in_ch = width
-        for stage, num_blocks in enumerate(layers, start=1):
-            out_ch = width * 2 ** (stage - 1)
-            for block in range(1, num_blocks + 1):
-                stride = 2 if stage > 1 and block == 1 else 1
-                choices = block_choices(space, stride == 1 and in_ch == out_ch)
-                point = DecisionPoint(f"stage{stage}.block{block}.basic", choices, "basic")
-                body.append(BasicChoice(point, in_ch, out_ch, stride, version, scaling))
-                in_ch = out_ch
+        body, channels = resnet_stages(
+            space,
+            layers,
+            width,
+            self.kind,
+            lambda point, in_ch, out_ch, stride: self.block(
+                point, in_ch, out_ch, stride, version, scaling
+            ),
+            self.expansion,
+        )
         super().__init__(
             name,
             make_stem(stem, in_channels, width),
-            nn.Sequential(*body),
-            make_head(in_ch, num_classes, pre_bn=version == 2),
+            body,
+            make_head(channels, num_classes, pre_bn=version == 2),
         )
 
 

@@ -23,8 +23,8 @@ from lightnas.models.layers import make_stem
 from lightnas.models.resnet import (
     SPACE_KEYS,
     bit_activation,
-    block_choices,
     choice_bits,
+    resnet_stages,
     rest_bits,
     width_bns,
 )
@@ -126,23 +126,20 @@ class ResNetE(Supernet):
     ) -> None:
         space = dict(search_space or {})
         check_space_keys(name, space, SPACE_KEYS)
-        body: list[nn.Module] = []
-        in_ch = width
-        for stage, num_blocks in enumerate(layers, start=1):
-            out_ch = width * 2 ** (stage - 1)
-            for unit in range(2 * num_blocks):
-                stride = 2 if stage > 1 and unit == 0 else 1
-                choices = block_choices(space, stride == 1 and in_ch == out_ch)
-                name_ = f"stage{stage}.block{unit // 2 + 1}.conv{unit % 2 + 1}"
-                point = DecisionPoint(name_, choices, "conv")
-                body.append(UnitChoice(point, in_ch, out_ch, stride, scaling))
-                in_ch = out_ch
+        body, channels = resnet_stages(
+            space,
+            layers,
+            width,
+            "conv",
+            lambda point, in_ch, out_ch, stride: UnitChoice(point, in_ch, out_ch, stride, scaling),
+            units=2,  # two units, each with its shortcut, per basic block
+        )
         stem_layers = nn.Sequential(
             input_batchnorm(in_channels),
             make_stem(stem, in_channels, width),
             nn.BatchNorm2d(width),
         )
-        super().__init__(name, stem_layers, nn.Sequential(*body), resnet_e_head(in_ch, num_classes))
+        super().__init__(name, stem_layers, body, resnet_e_head(channels, num_classes))
 
 
 def _resnet_e(depth: str) -> Callable[..., Supernet]:

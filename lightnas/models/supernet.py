@@ -8,6 +8,7 @@ import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from lightnas.errors import ConfigError
@@ -254,6 +255,28 @@ def _deepcopy_structure(module: nn.Module) -> nn.Module:
 
 def _clone_param(p: nn.Parameter | None) -> nn.Parameter | None:
     return None if p is None else nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+
+
+def space_without_weights(build: Callable[[], Supernet]) -> SearchSpace:
+    """The search space of the supernet `build()` makes, built on the meta device: the space
+    needs only the supernet's structure, so no weight is allocated."""
+    with torch.device("meta"):
+        return build().space
+
+
+def state_mismatch(expected: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> str | None:
+    """How the state dict `state` fails to fit a network whose own is `expected`, in a few words
+    ("missing: a.weight (+2 more); shape: b.weight"), or None when it fits (load_state_dict's
+    own error is many lines)."""
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    wrong = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
+    problems = [
+        f"{label}: {keys[0]}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong))
+        if keys
+    ]
+    return "; ".join(problems) or None
 
 
 def check_ops(key: str, ops: Sequence, valid: Sequence, what: str = "op") -> tuple:

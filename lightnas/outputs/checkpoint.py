@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from lightnas.errors import CheckpointError
+from lightnas.runtime.fileio import write_atomic
 
 LAST = "last.pt"
 PREVIOUS = "previous.pt"
@@ -19,15 +20,17 @@ REQUIRED = ("epoch", "global_step", "history", "supernet", "optimizer", "strateg
 
 def save_checkpoint(folder: Path, state: dict) -> Path:
     """Write `state` to folder/last.pt atomically, keeping the former one as previous.pt."""
-    folder.mkdir(parents=True, exist_ok=True)
-    last, tmp = folder / LAST, folder / f".{LAST}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    if last.exists():
-        os.replace(last, folder / PREVIOUS)
-    os.replace(tmp, last)
+    last = folder / LAST
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the one a resume would read
+        if last.exists():  # only once the new one is complete: a crash keeps a loadable one
+            os.replace(last, folder / PREVIOUS)
+
+    write_atomic(last, write)
     return last
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import subprocess
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 import graphviz
 
 from lightnas.errors import ConfigError
+from lightnas.models.categories import CATEGORIES, op_category
 from lightnas.runtime.fileio import write_atomic
 from lightnas.runtime.signals import run_shielded
 from lightnas.search.space import (
@@ -33,7 +33,6 @@ from lightnas.search.space import (
 logger = logging.getLogger(__name__)
 
 RENDER_FORMATS = ("png", "svg", "pdf")
-CATEGORIES = ("binary", "replaced", "higher_precision", "skipped", "other")
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 PALETTE = {
@@ -51,10 +50,6 @@ LEGEND_LABELS = {
     "other": "other",
 }
 
-_BINARY = {"conv3x3", "binary"}
-_REPLACED = {"conv1x1"}
-_SKIPPED = {"identity", "skip", "none", "zero"}
-_BITS = re.compile(r"(\d+)bit")
 _MISSING_DOT = (
     "Graphviz's `dot` is not installed: architecture graphs are written as .dot files only. "
     "Install it to render PNG/SVG/PDF: apt-get install graphviz / conda install graphviz / "
@@ -68,17 +63,9 @@ _warned: set[str] = set()  # the warnings given in this process: each once
 
 
 def choice_category(choice: str) -> str:
-    """Category of a choice: binary, replaced, skipped, higher_precision or other."""
-    if choice in _BINARY:
-        return "binary"
-    if choice in _REPLACED:
-        return "replaced"
-    if choice in _SKIPPED:
-        return "skipped"
-    bits = _BITS.fullmatch(choice)
-    if bits:
-        return "binary" if int(bits.group(1)) == 1 else "higher_precision"
-    return "other"
+    """Category of a choice, as its op registered it (lightnas.models.categories): binary,
+    replaced, skipped, higher_precision, or other where it registered none."""
+    return op_category(choice).category
 
 
 def _format_stat(value: object) -> str:
@@ -226,7 +213,7 @@ _SUMMARY_LABELS = {"binary": "kept", "replaced": "replaced", "skipped": "skipped
 
 def _summary_label(choice: str) -> str:
     """kept / replaced / skipped for block ops; a bit-width choice is its width ("1bit")."""
-    if _BITS.fullmatch(choice):
+    if op_category(choice).bits is not None:
         return choice
     return _SUMMARY_LABELS.get(choice_category(choice), choice)
 
@@ -247,9 +234,8 @@ def blocks_summary(arch: Architecture) -> dict[str, object]:
             counts.setdefault(f"{kind}_{_summary_label(choice)}", 0)
         choice = arch[point.name]
         counts[f"{kind}_{_summary_label(choice)}"] += 1
-        if any(_BITS.fullmatch(c) for c in point.choices):
-            width = _BITS.fullmatch(choice)
-            bits.append(int(width.group(1)) if width else 0)
+        if any(op_category(c).bits is not None for c in point.choices):
+            bits.append(op_category(choice).bits or 0)
     return {**counts, "bits": bits} if bits else dict(counts)
 
 

@@ -21,7 +21,7 @@ from lightnas.engine.sampler import TrainingSampler
 from lightnas.errors import ArchitectureError, ConfigError
 from lightnas.export import model_info
 from lightnas.layout import TrainingFolder
-from lightnas.models import Supernet, create_supernet
+from lightnas.models import Supernet, create_supernet, space_without_weights
 from lightnas.outputs.mlflow_tracking import MLflowLogger
 from lightnas.outputs.tracking import (
     ArchitectureFiles,
@@ -69,8 +69,7 @@ def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Super
 
 def space_of(cfg: Config) -> SearchSpace:
     """The search space of `cfg`'s supernet, built without allocating weights."""
-    with torch.device("meta"):
-        return build_supernet(cfg, 2).space
+    return space_without_weights(lambda: build_supernet(cfg, 2))
 
 
 def check_image_size(cfg: Config, net: nn.Module, input_shape: Sequence[int]) -> None:

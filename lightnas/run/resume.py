@@ -11,6 +11,7 @@ from lightnas.config import Config, parse_config
 from lightnas.engine.loop import Engine
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.layout import TrainingFolder
+from lightnas.models import state_mismatch
 from lightnas.outputs.checkpoint import has_checkpoint, load_checkpoint
 
 # keys that may change when resuming; everything else must match the checkpoint's config
@@ -65,9 +66,7 @@ def parse_request(argv: Sequence[str]) -> Request:
     cfg, ns, parser = parse_config(argv)
     if not ns.resume:
         return Request(cfg, ns, parser, argv=tuple(argv))
-    folder = TrainingFolder(Path(ns.resume))
-    if not folder.is_training():
-        raise ConfigError(f"--resume {folder.root}: not a training folder (no config.yml in it)")
+    folder = TrainingFolder(Path(ns.resume)).checked("--resume")
     # the saved config first, then whatever the command line adds on top of it
     cfg, ns, parser = parse_config(["--config", str(folder.config), *argv])
     if not has_checkpoint(folder.checkpoints):  # stopped before its first checkpoint
@@ -99,15 +98,11 @@ def restore(engine: Engine, request: Request) -> None:
     where = f"--resume {request.folder.root}"
     differing = ", ".join(request.changed) or "no key"
     saved, expected = request.state["supernet"], engine.supernet.state_dict()
-    wrong = sorted(
-        k
-        for k in expected.keys() | saved.keys()
-        if k not in saved or k not in expected or saved[k].shape != expected[k].shape
-    )
+    wrong = state_mismatch(expected, saved)
     if wrong:
         raise CheckpointError(
-            f"{where}: the checkpoint's supernet does not fit this config ({len(wrong)} tensors "
-            f"differ, first {wrong[0]}; the config differs in {differing}); nothing was changed"
+            f"{where}: the checkpoint's supernet does not fit this config ({wrong}; the config "
+            f"differs in {differing}); nothing was changed"
         )
     try:
         engine.load_state_dict(request.state)

@@ -23,12 +23,12 @@ from lightnas.config import ArgParser, Config, parse_config
 from lightnas.engine.loop import Callback
 from lightnas.errors import CheckpointError, ConfigError
 from lightnas.layout import TrainingFolder, epoch_name
+from lightnas.models import state_mismatch
 from lightnas.outputs.checkpoint import load_checkpoint
 from lightnas.run.folder import lock_folder, new_folder, run_logged, save_config
 from lightnas.run.parts import GivenArchitecture, Parts, build_engine, build_parts
 from lightnas.run.search import describe_best, run_quietly
 from lightnas.run.search import search as run_search
-from lightnas.run.teacher import mismatched_keys
 from lightnas.runtime.distributed import LOCAL, Dist, session
 from lightnas.runtime.fileio import write_json_atomic
 from lightnas.search.space import Architecture, SearchSpace, load_architecture_file
@@ -72,10 +72,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 def search_folder(path: str | None) -> TrainingFolder:
     if path is None:
         raise ConfigError("lightnas retrain: give the search's training folder (or --resume)")
-    folder = TrainingFolder(Path(path))
-    if not folder.is_training():
-        raise CheckpointError(f"{folder.root} is not a training folder (no config.yml in it)")
-    return folder
+    return TrainingFolder(Path(path)).checked()
 
 
 def architecture_file(search: TrainingFolder, epoch: int | None, arch: str | None) -> Path:
@@ -105,11 +102,11 @@ def given_architecture(
 def inherit_weights(parts: Parts, search: TrainingFolder) -> None:
     """Load the search's last supernet weights (its checkpoint) into the retrain's supernet."""
     state = load_checkpoint(search.checkpoints)["supernet"]
-    wrong = mismatched_keys(parts.supernet.state_dict(), state)
+    wrong = state_mismatch(parts.supernet.state_dict(), state)
     if wrong:
         raise CheckpointError(
-            f"--inherit: the supernet of {search} does not fit this config (first mismatch "
-            f"{wrong[0]}, {len(wrong)} in all); keep model, search_space and data as searched"
+            f"--inherit: the supernet of {search} does not fit this config ({wrong}); "
+            "keep model, search_space and data as searched"
         )
     parts.supernet.load_state_dict(state)
 

@@ -12,43 +12,39 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from torch import Tensor, nn
+from torch import nn
 
-from lightnas.binary import QConv2d
+from lightnas.binary import FULL_BITS, QConv2d
 from lightnas.config import Config, DistillConfig
 from lightnas.errors import ConfigError
 from lightnas.export import find_trainable, load_child
-from lightnas.models import MODELS, Supernet, child, create_supernet
-
-FULL_PRECISION_CHOICE = "32bit"  # the ResNet choice name of a full-precision block
+from lightnas.models import (
+    MODELS,
+    Supernet,
+    child,
+    create_supernet,
+    op_category,
+    state_mismatch,
+)
 
 
 def full_precision_base(
     name: str, num_classes: int, stem: str, kwargs: dict | None = None, in_channels: int = 3
 ) -> nn.Module:
-    """The base network of model `name` (first choice everywhere, 32-bit blocks) at 32 bits."""
+    """The base network of model `name` (first choice everywhere, but the 32-bit choice of a
+    point that has one) at 32 bits."""
     supernet: Supernet = create_supernet(
         name, num_classes, stem, None, in_channels=in_channels, **(kwargs or {})
     )
     arch = {
-        p.name: FULL_PRECISION_CHOICE if FULL_PRECISION_CHOICE in p.choices else p.choices[0]
+        p.name: next((c for c in p.choices if op_category(c).bits == FULL_BITS), p.choices[0])
         for p in supernet.space
     }
     net = child(supernet, arch)
     for m in net.modules():
         if isinstance(m, QConv2d):
-            m.set_bits(32)
+            m.set_bits(FULL_BITS)
     return net
-
-
-def mismatched_keys(expected: dict[str, Tensor], state: dict[str, Tensor]) -> list[str]:
-    """Sorted keys missing on either side or of another shape."""
-    keys = expected.keys() | state.keys()
-    return sorted(
-        k
-        for k in keys
-        if k not in state or k not in expected or state[k].shape != expected[k].shape
-    )
 
 
 def _named_teacher(d: DistillConfig, num_classes: int, stem: str, in_channels: int) -> nn.Module:
@@ -61,11 +57,11 @@ def _named_teacher(d: DistillConfig, num_classes: int, stem: str, in_channels: i
         raise ConfigError(f"distill.weights={d.weights}: no such file")
     net = full_precision_base(d.teacher, num_classes, stem, d.kwargs, in_channels)
     state = load_file(d.weights)
-    wrong = mismatched_keys(net.state_dict(), state)
+    wrong = state_mismatch(net.state_dict(), state)
     if wrong:
         raise ConfigError(
-            f"distill.weights={d.weights}: does not fit the 32-bit base {d.teacher} "
-            f"(first mismatch: {wrong[0]}, {len(wrong)} in all); check distill.kwargs"
+            f"distill.weights={d.weights}: does not fit the 32-bit base {d.teacher} ({wrong}); "
+            "check distill.kwargs"
         )
     net.load_state_dict(state)
     return net

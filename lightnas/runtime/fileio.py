@@ -1,5 +1,5 @@
-"""Atomic file writes (a temporary file next to the target, then `os.replace`) and the folders a
-user names."""
+"""Atomic file writes (a temporary file next to the target, then `os.replace`), the folders a
+user names, reading the text and YAML files a user names, and file locks."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+import yaml
 
 from lightnas.errors import ConfigError
 
@@ -124,6 +126,30 @@ def read_text(path: Path, what: str) -> str:
             f"{what} {path} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}); "
             "valid: UTF-8, so save it as UTF-8"
         ) from None
+
+
+def read_yaml_mapping(path: str | Path, what: str, example: str) -> dict:
+    """The mapping of keys in the YAML file `path`. A folder, a missing, empty or malformed
+    file, or one holding anything but a mapping is a one-line ConfigError naming `what` (e.g.
+    "config file") and `path`, with `example`, a key it should hold (e.g. `epochs: 10`)."""
+    file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give a YAML file")
+    if not file.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    try:
+        data = yaml.safe_load(read_text(file, what))
+    except yaml.YAMLError as err:
+        reason = " ".join(str(err).split())
+        raise ConfigError(f"{what} {path} is not valid YAML: {reason}") from None
+    if data is None:
+        raise ConfigError(f"{what} {path} is empty; it must hold keys such as `{example}`")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{what} {path} holds a {type(data).__name__}, not a mapping of keys such as "
+            f"`{example}`"
+        )
+    return data
 
 
 def lock_holder(path: Path) -> int | None:

@@ -37,10 +37,10 @@ from time import perf_counter
 import torch
 from torch import Tensor, nn
 
+from lightnas.binary import FULL_BITS
 from lightnas.binary.layers import QConv2d
 from lightnas.registry import Registry
 
-FULL_BITS = 32
 BINARY_OPS_PER_OP = 64
 
 

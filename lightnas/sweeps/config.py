@@ -24,12 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lightnas.config import SECTIONS
 from lightnas.errors import ConfigError
 from lightnas.layout import TrainingFolder
-from lightnas.runtime.fileio import read_text
+from lightnas.runtime.fileio import read_yaml_mapping
 from lightnas.scoring.cost_metrics import COSTS
 from lightnas.sweeps.params import Param, load_nni_file, parse_parameters
 
@@ -111,24 +109,7 @@ FIELDS = tuple(SweepConfig.__dataclass_fields__)
 # ---- reading --------------------------------------------------------------------------------
 def read_sweep_file(path: str | Path) -> dict:
     """The mapping of a sweep YAML file; a missing or malformed file is a ConfigError."""
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"sweep config {path} is a folder; give a YAML file")
-    if not file.is_file():
-        raise ConfigError(f"sweep config {path} does not exist")
-    try:
-        data = yaml.safe_load(read_text(file, "sweep config"))
-    except yaml.YAMLError as err:
-        reason = " ".join(str(err).split())
-        raise ConfigError(f"sweep config {path} is not valid YAML: {reason}") from None
-    if data is None:
-        raise ConfigError(f"sweep config {path} is empty; it must hold keys such as `base:`")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"sweep config {path} holds a {type(data).__name__}, not a mapping of keys such as "
-            "`base:`"
-        )
-    return data
+    return read_yaml_mapping(path, "sweep config", "base:")
 
 
 def load_sweep_config(

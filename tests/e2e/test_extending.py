@@ -11,6 +11,7 @@ from helpers.runs import tiny_config
 
 from lightnas.cli import search_main
 from lightnas.data import DATASETS
+from lightnas.models import OP_CATEGORIES
 from lightnas.models.meliusnet import DENSE_OPS
 from lightnas.scoring.cost_metrics import COSTS
 
@@ -31,7 +32,7 @@ def code_blocks(text: str, language: str) -> list[str]:
 @pytest.fixture
 def restored_registries(monkeypatch):
     """What the examples register is gone after the test."""
-    for registry in (DATASETS, DENSE_OPS, COSTS):
+    for registry in (DATASETS, DENSE_OPS, OP_CATEGORIES, COSTS):
         monkeypatch.setattr(registry, "_items", dict(registry._items))
 
 
@@ -56,4 +57,6 @@ def test_the_readme_extension_examples_work(tmp_path, monkeypatch, restored_regi
     assert rows[-1]["cost"] == rows[-1]["conv_params"] > 0
     points = json.loads((folder / "best_architecture.json").read_text())["model"]
     assert "conv5x5" in points["search_space"]["dense_block"]
+    assert set(rows[-1]["blocks"]) >= {"dense_kept", "dense_replaced"}  # conv5x5 counts as kept
+    assert not any("conv5x5" in key for key in rows[-1]["blocks"])
     assert search_main(["--resume", str(folder), "--epochs", "3"]) == 0  # imports again

@@ -3,7 +3,13 @@ import torch
 from torch import nn
 
 from lightnas.binary import QConv2d
-from lightnas.models import child, create_supernet, list_models
+from lightnas.models import (
+    child,
+    create_supernet,
+    list_models,
+    space_without_weights,
+    state_mismatch,
+)
 from lightnas.models.meliusnet import MELIUSNET_SPECS
 from lightnas.scoring.cost_metrics import count_costs
 
@@ -265,3 +271,23 @@ def test_skipped_and_identity_choices_are_removed_from_the_child():
     mel = create_supernet("meliusnet_flex", 10, "thumbnail", **TINY_MELIUS)
     arch = {n: ("identity" if n.endswith("improvement") else "conv3x3") for n in mel.space.names}
     assert len(child(mel, arch).body) == len(mel.body) - 4
+
+
+def test_state_mismatch_names_missing_unexpected_and_reshaped_keys():
+    expected = {"a": torch.zeros(2), "b": torch.zeros(3), "c": torch.zeros(1), "d": torch.zeros(1)}
+    assert state_mismatch(expected, dict(expected)) is None
+    state = {"b": torch.zeros(4), "c": torch.zeros(1), "x": torch.zeros(1), "y": torch.zeros(1)}
+    described = state_mismatch(expected, state)
+    assert described == "missing: a (+1 more); unexpected: x (+1 more); shape: b"
+
+
+def test_space_without_weights_is_the_supernets_space_and_allocates_nothing():
+    built = []
+
+    def build():
+        built.append(create_supernet("resnet18", 10, "thumbnail", **TINY_RESNET))
+        return built[-1]
+
+    space = space_without_weights(build)
+    assert all(p.is_meta for p in built[0].parameters())
+    assert space == create_supernet("resnet18", 10, "thumbnail", **TINY_RESNET).space

@@ -31,6 +31,8 @@ def test_failed_write_leaves_the_last_checkpoint_intact(tmp_path, monkeypatch):
         save_checkpoint(tmp_path, state(2))
     monkeypatch.undo()
     assert load_checkpoint(tmp_path)["epoch"] == 1
+    # the former checkpoint was not rotated and the partial file is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
 
 
 def test_unreadable_last_falls_back_with_warning(tmp_path):

@@ -14,6 +14,7 @@ from lightnas.runtime.fileio import (
     lock_holder,
     make_folder,
     read_text,
+    read_yaml_mapping,
     write_atomic,
 )
 
@@ -121,3 +122,31 @@ def test_failed_write_keeps_the_previous_file_and_no_temp_file(tmp_path):
         write_atomic(target, fail_midway)
     assert target.read_bytes() == b"old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "config file {path} does not exist"),
+        ("", "config file {path} is empty; it must hold keys such as `epochs: 10`"),
+        ("a: [1", "config file {path} is not valid YAML: "),
+        ("- 1\n", "config file {path} holds a list, not a mapping of keys such as `epochs: 10`"),
+    ],
+)
+def test_read_yaml_mapping_names_what_is_wrong_in_one_line(tmp_path, content, message):
+    path = tmp_path / "c.yml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        read_yaml_mapping(path, "config file", "epochs: 10")
+    assert str(err.value).startswith(message.format(path=path)) and "\n" not in str(err.value)
+
+
+def test_read_yaml_mapping_reads_a_mapping_and_refuses_a_folder(tmp_path):
+    (tmp_path / "c.yml").write_text("epochs: 3\nsearch: {strategy: enas}\n")
+    assert read_yaml_mapping(tmp_path / "c.yml", "x", "y: 1") == {
+        "epochs": 3,
+        "search": {"strategy": "enas"},
+    }
+    with pytest.raises(ConfigError, match="sweep config .* is a folder; give a YAML file"):
+        read_yaml_mapping(tmp_path, "sweep config", "base:")
