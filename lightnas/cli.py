@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from lightnas import dashboard, evaluate, rank, retrain, runs
+from lightnas import dashboard, deploy, evaluate, rank, retrain, runs
 from lightnas.config import ArgParser
 from lightnas.errors import ConfigError, LightNASError, ReportedError
 
@@ -49,6 +49,16 @@ def report(argv: list[str]) -> int:
     return sweeps_module().report_command(args.folder, args.trial, args.storage)
 
 
+def deploy_command(argv: list[str]) -> int:
+    """`lightnas deploy TARGET [-o OUT.tflite] [--fallback float] [--verify] [--benchmark]`."""
+    return deploy.load("command").deploy_main(argv)
+
+
+def latency_table(argv: list[str]) -> int:
+    """`lightnas latency-table [--engine lce] TRAINING_FOLDER [-o latency_table.csv]`."""
+    return deploy.load("command").latency_table_main(argv)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "search": runs.search,
     "retrain": retrain.main,
@@ -57,6 +67,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "sweep": sweep,
     "report": report,
     "dashboard": dashboard.main,
+    "deploy": deploy_command,
+    "latency-table": latency_table,
 }
 
 

@@ -22,12 +22,13 @@ import torch
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
 
+from lightnas import deploy
 from lightnas.compiling import COMPILE_MODES
 from lightnas.cost import COSTS
 from lightnas.data import DATASETS, DataOptions
 from lightnas.errors import ConfigError
 from lightnas.evaluation import REWARD_BN
-from lightnas.export import EXPORT_FORMATS
+from lightnas.export import EXPORT_FORMATS, TFLITE
 from lightnas.graphs import RENDER_FORMATS
 from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
@@ -459,6 +460,10 @@ def validate(cfg: Config) -> None:
         _known("search.strategy", s.strategy),
         _known("search.cost", s.cost),
         _all_known("export.formats", cfg.export.formats, EXPORT_FORMATS),
+        (
+            TFLITE not in cfg.export.formats or deploy.installed(),
+            f"export.formats: {TFLITE} needs the `deploy` extra: {deploy.INSTALL_HINT}",
+        ),
         _all_known("export.graph_formats", cfg.export.graph_formats, RENDER_FORMATS),
         (cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1"),
         (name_ok, f"name={cfg.name!r} must be a plain folder name (no '/', not '..')"),

@@ -23,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from lightnas import deploy
 from lightnas.binary.packing import (
     PackedConv2d,
     is_packable,
@@ -54,6 +55,7 @@ EXPORT_FORMATS: Registry[Saver] = Registry("export format", "export.formats")
 PACKED = "packed"
 PACKED_SUFFIX = ".packed.safetensors"
 PACKED_KEY = "packed"  # metadata: {weight key: {"shape": [...], "scale": scale key or null}}
+TFLITE = "tflite"
 
 
 def model_info(
@@ -230,6 +232,23 @@ def _save_packed(model: nn.Module, example: Tensor, description: dict, path: Pat
     metadata = {key: json.dumps(description[key]) for key in ("architecture", "model")}
     metadata[PACKED_KEY] = json.dumps(packed)
     write_atomic(path, safetensors_bytes(tensors, metadata))
+
+
+@EXPORT_FORMATS.register(TFLITE)
+def _save_tflite(model: nn.Module, example: Tensor, description: dict, path: Path) -> None:
+    """A Larq Compute Engine .tflite, 1-bit convs as LCE binary convs (the `deploy` extra,
+    lightnas.deploy). k-bit convs, which have no LCE kernel, stay float convs over their
+    quantized values (a warning and the file's metadata name them) rather than stop a search:
+    `lightnas deploy` refuses them unless asked."""
+    convert = deploy.load("convert")
+    shape = list(example.shape[1:])
+    deployment = convert.convert_child(model, shape, description, fallback="float")
+    if deployment.float_fallback:
+        warnings.warn(
+            f"{path.name}: k-bit convs kept as float convs: {', '.join(deployment.float_fallback)}",
+            stacklevel=2,
+        )
+    write_atomic(path, deployment.flatbuffer)
 
 
 def _packed_entries(path: Path) -> dict | None:

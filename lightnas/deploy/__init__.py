@@ -2,8 +2,46 @@
 model and converted by Larq Compute Engine (LCE) into a .tflite whose 1-bit convs are LCE binary
 convolutions (XNOR-popcount), checked against the PyTorch child, sized and timed.
 
-Everything here needs the optional `deploy` extra (TensorFlow 2.16, tf-keras, Larq, LCE 0.16):
-`lightnas.deploy.backend` imports it; modules that do not need TensorFlow (this package,
-`lightnas.deploy.command`'s argument parsing) import nothing of it, so that `lightnas` without
-the extra still starts and says which extra a deployment needs.
+Its modules need the optional `deploy` extra (TensorFlow 2.16, tf-keras, Larq, LCE 0.16), which
+`lightnas.deploy.backend` imports. The rest of LightNAS reaches them through `load` only when a
+deployment runs, so that `lightnas` without the extra starts and says which extra is missing.
 """
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+
+from lightnas.errors import DeployError
+
+# Larq builds on Keras 2: TensorFlow 2.16 picks Keras 3 unless this is set before TensorFlow is
+# first imported, and other code imports TensorFlow early (PyTorch's TensorBoard writer does
+# when it is installed). Set here, the first time any of LightNAS's commands is imported; a
+# value the user set is kept.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+# the top-level packages of the `deploy` extra
+EXTRA_PACKAGES = ("tensorflow", "tf_keras", "larq", "larq_compute_engine")
+INSTALL_HINT = (
+    "pip install 'lightnas[deploy]' (TensorFlow 2.16 needs numpy < 2: a virtualenv of its own, "
+    "see the README's Deployment section)"
+)
+
+
+def load(module: str) -> ModuleType:
+    """`lightnas.deploy.<module>`, whose TensorFlow, Larq and LCE are the optional `deploy`
+    extra: imported only by what needs it, a missing extra is one line naming it."""
+    try:
+        return importlib.import_module(f"lightnas.deploy.{module}")
+    except ImportError as err:
+        root = (err.name or "").split(".")[0]
+        if root not in EXTRA_PACKAGES:
+            raise
+        raise DeployError(f"deployment needs the `deploy` extra ({root}): {INSTALL_HINT}") from None
+
+
+def installed() -> bool:
+    """Whether the `deploy` extra's packages are importable (without importing them)."""
+    return all(importlib.util.find_spec(name) is not None for name in EXTRA_PACKAGES)

@@ -2,8 +2,8 @@
 Compute Engine, imported once here with the environment they need.
 
 Larq 0.13/0.14 builds on Keras 2: TensorFlow 2.16 hands out Keras 3 unless
-`TF_USE_LEGACY_KERAS=1` is set before TensorFlow is first imported, so this module sets it (and
-quiets TensorFlow's C++ start-up logging) before importing anything.
+`TF_USE_LEGACY_KERAS=1` is set before TensorFlow is first imported (lightnas.deploy sets it);
+this module also quiets TensorFlow's C++ start-up logging.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from tensorflow.lite.python import schema_py_generated as tflite_schema  # noqa:
 from tensorflow.lite.tools import flatbuffer_utils  # noqa: E402
 
 if not tf.keras.layers.Layer.__module__.startswith("tf_keras"):
-    # TensorFlow was imported before this module with Keras 3: Larq's layers would not work
+    # TensorFlow was imported before LightNAS with Keras 3: Larq's layers would not work
     raise ImportError(
         "lightnas.deploy needs TensorFlow's legacy Keras: set TF_USE_LEGACY_KERAS=1 before "
-        "importing tensorflow",
+        "importing tensorflow (or import lightnas first)",
         name="tf_keras",
     )
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from torch import nn
 
 from lightnas.deploy.backend import Interpreter, flatbuffer_utils, lce, tflite_schema, versions
@@ -132,3 +133,42 @@ def run_tflite(flatbuffer: bytes | Interpreter, images: np.ndarray) -> np.ndarra
     runner = flatbuffer if isinstance(flatbuffer, Interpreter) else interpreter(flatbuffer)
     nhwc = np.ascontiguousarray(np.asarray(images, dtype=np.float32).transpose(0, 2, 3, 1))
     return runner.predict(nhwc)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The .tflite against the PyTorch child on a labelled split."""
+
+    samples: int
+    agreement: float
+    """Fraction of images with the same top-1 class."""
+    torch_accuracy: float
+    tflite_accuracy: float
+    max_difference: float
+    """Largest |logit difference|."""
+
+    def describe(self) -> str:
+        return (
+            f"verify: {self.samples} images; same top-1 on {100 * self.agreement:.2f}%; accuracy "
+            f"PyTorch {100 * self.torch_accuracy:.2f}%, .tflite {100 * self.tflite_accuracy:.2f}%"
+            f"; max |logit difference| {self.max_difference:.3g}"
+        )
+
+
+def compare(net: nn.Module, flatbuffer: bytes, loader) -> Comparison:
+    """Run the PyTorch child and the .tflite over `loader`'s (images, labels) batches."""
+    runner = interpreter(flatbuffer)
+    same = right_torch = right_tflite = samples = 0
+    worst = 0.0
+    net = net.eval()
+    for images, labels in loader:
+        with torch.no_grad():
+            expected = net(images).cpu().numpy()
+        got = run_tflite(runner, images.cpu().numpy())
+        labels = labels.cpu().numpy()
+        same += int((got.argmax(1) == expected.argmax(1)).sum())
+        right_torch += int((expected.argmax(1) == labels).sum())
+        right_tflite += int((got.argmax(1) == labels).sum())
+        worst = max(worst, float(np.abs(got - expected).max()))
+        samples += len(labels)
+    return Comparison(samples, same / samples, right_torch / samples, right_tflite / samples, worst)
