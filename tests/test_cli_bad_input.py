@@ -41,7 +41,7 @@ CASES = [
     (["--data.batch_size", "0"], "data.batch_size=0 is invalid"),
     (["--search.cost", "energy"], "search.cost='energy' is not known; valid:"),
     (["--search.cost_weight", "0.5"], "search.cost_weight=0.5 must be <= 0"),
-    (["--export.formats", "[tflite]"], "'tflite' is not known; valid: onnx, packed, pt2"),
+    (["--export.formats", "[coreml]"], "'coreml' is not known; valid: onnx, packed, pt2, tflite"),
     (["--export.graph_formats", "[gif]"], "export.graph_formats: 'gif' is not known"),
     (["--model.kwargs", "{depth: 3}"], "model.kwargs: meliusnet_flex takes no depth; valid:"),
     (["--model.kwargs", "{scaling: max}"], "model.kwargs.scaling='max' is not valid; valid: none"),

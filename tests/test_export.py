@@ -171,9 +171,9 @@ def test_model_info_is_plain_json():
 
 def test_bad_format_is_rejected_before_writing(tmp_path):
     with pytest.raises(
-        ConfigError, match="export.formats='tflite' is not known; valid: onnx, packed, pt2"
+        ConfigError, match="export.formats='coreml' is not known; valid: onnx, packed, pt2, tflite"
     ):
-        tiny_export("resnet", tmp_path / "out", formats=("pt2", "tflite"))
+        tiny_export("resnet", tmp_path / "out", formats=("pt2", "coreml"))
     assert not (tmp_path / "out").exists()
 
 

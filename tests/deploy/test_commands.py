@@ -1,6 +1,7 @@
 """End to end: a digits search exports final.tflite, `lightnas deploy` converts, verifies and
 times a trained child, `lightnas latency-table --engine lce` writes a table a search uses."""
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from lightnas import deploy
 from lightnas.binary import QConv2d
 from lightnas.cli import main
 from lightnas.deploy.convert import BCONV_OP, interpreter, op_counts, read_metadata, run_tflite
@@ -162,3 +164,25 @@ def test_lce_latency_table_round_trip_and_a_search_using_it(tmp_path, write_conf
     assert LatencyTable.read_csv(folder.latency_table, space).entries == table.entries
     row = json.loads(folder.metrics.read_text().splitlines()[-1])
     assert np.isclose(row["cost"], table.latency(row["architecture"]))
+
+
+def test_without_the_extra_tflite_and_deploy_are_one_line_naming_it(
+    write_config, monkeypatch, capsys
+):
+    monkeypatch.setattr(deploy, "installed", lambda: False)
+    config = write_config(export={"formats": ["pt2", "tflite"]})
+    assert main(["search", "-c", str(config)]) == 2
+    real_import = importlib.import_module
+
+    def missing_larq(name, *args):
+        if name.startswith("lightnas.deploy."):
+            raise ImportError("No module named 'larq'", name="larq")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", missing_larq)
+    assert main(["deploy", "anything"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2
+    assert errors[0].startswith("error: export.formats: tflite needs the `deploy` extra")
+    assert "needs the `deploy` extra (larq): pip install 'lightnas[deploy]'" in errors[1]
+    assert not (config.parent / "trainings").exists()
