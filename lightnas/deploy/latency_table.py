@@ -5,6 +5,7 @@ with Larq Compute Engine on this machine, in the `latency_table.csv` format that
 Every (decision point, choice) is extracted, converted alone into a .tflite (its 1-bit convs LCE
 binary convs) at the input shape it sees in the network, and timed with LCE's interpreter at
 batch 1: run on a Raspberry Pi or a phone, the search then optimizes real binary latencies.
+A k-bit choice (no LCE kernel) is timed as `lightnas deploy --fallback float` would run it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def lce_measure(threads: int, warmup: int, repeats: int) -> tuple[Callable[[Bloc
     source = f"LCE interpreter on {platform.machine()}, {threads} thread(s): {which}"
 
     def measure(block: Block) -> Entry:
-        deployment = convert_child(block.op, block.input_shape)
+        # a k-bit choice has no LCE kernel: it costs what its float fallback costs to run
+        deployment = convert_child(block.op, block.input_shape, fallback="float")
         seconds = time_tflite(deployment.flatbuffer, threads, warmup, repeats).median_s
         return Entry(block.point.name, block.point.kind, block.choice, seconds, source)
 
