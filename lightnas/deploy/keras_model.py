@@ -158,6 +158,9 @@ def build_keras_model(
             f"k-bit layers have no Larq Compute Engine kernel: {', '.join(kbit)}; pass "
             "--fallback float to keep them as float convs"
         )
+    # Keras numbers its auto-named ops per session (ste_sign_3): a fresh session names them the
+    # same way every time, so that one child always converts to the same bytes
+    keras.backend.clear_session()
     inputs = keras.Input((height, width, channels), batch_size=1, name="input")
     net = net.eval()
     with torch.no_grad():

@@ -184,3 +184,9 @@ def test_an_unmapped_module_is_one_line_naming_it():
     with pytest.raises(DeployError) as err:
         convert_child(net.eval(), (3, 4, 4))
     assert "1 (GELU)" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_one_child_converts_to_the_same_bytes_every_time():
+    net, shape = family_child("resnet18-v1")
+    first = convert_child(net, shape, {"architecture": {}}).flatbuffer
+    assert convert_child(net, shape, {"architecture": {}}).flatbuffer == first
