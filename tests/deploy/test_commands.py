@@ -175,10 +175,13 @@ def test_without_the_extra_tflite_and_deploy_are_one_line_naming_it(
     config = write_config(export={"formats": ["pt2", "tflite"]})
     assert main(["search", "-c", str(config)]) == 2
     assert main(["deploy", "anything"]) == 2
+    assert main(["latency-table", str(config), "-o", str(config.with_suffix(".csv"))]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 2
+    assert len(errors) == 3
     assert errors[0].startswith(
         "error: export.formats: 'tflite' needs the `deploy` extra (larq is not installed)"
     )
     assert "needs the `deploy` extra (larq): pip install 'lightnas[deploy]'" in errors[1]
+    assert errors[2] == errors[1]
     assert not (config.parent / "trainings").exists()
+    assert not config.with_suffix(".csv").exists()
