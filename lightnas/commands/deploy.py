@@ -27,6 +27,18 @@ from lightnas.export import (
 from lightnas.runtime.fileio import make_folder, write_atomic
 
 
+def add_timing_arguments(p: ArgParser, warmup: int, repeats: int, scope: str) -> None:
+    """--threads, --warmup and --repeats of timings with LCE's interpreter (`scope`: of what)."""
+    p.add_argument("--threads", type=int, default=1, help=f"interpreter threads ({scope})")
+    p.add_argument("--warmup", type=int, default=warmup, help=f"untimed runs first ({scope})")
+    p.add_argument("--repeats", type=int, default=repeats, help=f"timed runs, median ({scope})")
+
+
+def check_timing_arguments(args: argparse.Namespace) -> None:
+    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
+        raise ConfigError("--threads and --repeats must be >= 1, --warmup >= 0")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = ArgParser(prog="lightnas deploy", allow_abbrev=False, description=__doc__)
     p.add_argument("target", help="a training folder or an exported trainable (.safetensors)")
@@ -41,12 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-c", "--config", help="config.yml for --verify's data (default: the folder's)")
     p.add_argument("--data-dir", help="override data.data_dir for --verify")
     p.add_argument("--benchmark", action="store_true", help="time it with LCE's interpreter")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads (--benchmark)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (--benchmark)")
-    p.add_argument("--repeats", type=int, default=50, help="timed runs, median (--benchmark)")
+    add_timing_arguments(p, warmup=5, repeats=50, scope="--benchmark")
     args = p.parse_args(argv)
-    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
-        raise ConfigError("--threads and --repeats must be >= 1, --warmup >= 0")
+    check_timing_arguments(args)
     if args.output and Path(args.output).suffix != f".{TFLITE}":
         raise ConfigError(f"--output {args.output}: give a .{TFLITE} file path")
     return args

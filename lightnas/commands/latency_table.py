@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from lightnas import deploy
+from lightnas.commands.deploy import add_timing_arguments, check_timing_arguments
 from lightnas.commands.evaluate import build_eval_data, load_data_config
 from lightnas.config import ArgParser, Config
 from lightnas.errors import ConfigError
@@ -32,12 +33,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--engine", choices=ENGINES, default="lce", help="what runs the ops")
     p.add_argument("-o", "--output", help="CSV to write (default: <folder>/latency_table.csv)")
     p.add_argument("--data-dir", help="override data.data_dir (for the number of classes)")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads (lce)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs per op")
-    p.add_argument("--repeats", type=int, default=20, help="timed runs per op (the median)")
+    add_timing_arguments(p, warmup=3, repeats=20, scope="per op")
     args = p.parse_args(argv)
-    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
-        raise ConfigError("--threads and --repeats must be >= 1, --warmup >= 0")
+    check_timing_arguments(args)
     return args
 
 
