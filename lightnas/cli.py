@@ -10,7 +10,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from lightnas.commands import dashboard, evaluate, rank, report, retrain, search, sweep
+from lightnas.commands import (
+    dashboard,
+    deploy,
+    evaluate,
+    latency_table,
+    rank,
+    report,
+    retrain,
+    search,
+    sweep,
+)
 from lightnas.errors import LightNASError, ReportedError
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
@@ -21,6 +31,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "sweep": sweep.main,
     "report": report.main,
     "dashboard": dashboard.main,
+    "deploy": deploy.main,
+    "latency-table": latency_table.main,
 }
 
 
@@ -33,6 +45,8 @@ SUMMARIES = {
     "sweep": "run or resume many searches or retrains as one Optuna study",
     "report": "tables, Pareto front, plots and the retrain command of a sweep",
     "dashboard": "the browser dashboard over training folders and sweeps",
+    "deploy": "a trained child as a Larq Compute Engine .tflite: 1-bit convs run as binary ops",
+    "latency-table": "the per-op latency table of a search space, measured on this machine",
 }
 HELP = ("-h", "--help")
 

@@ -29,3 +29,8 @@ class ArchitectureError(LightNASError, ValueError):
 class ReportedError(LightNASError):
     """Bad input that rank 0 of a distributed run reports: the other ranks exit with code 2
     without a message (lightnas.runtime.distributed)."""
+
+
+class DeployError(LightNASError):
+    """A child that cannot be deployed as asked (a layer with no Larq Compute Engine mapping,
+    k-bit layers without `--fallback float`) or a deployment extra that is not installed."""

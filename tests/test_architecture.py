@@ -17,6 +17,10 @@ FACADES = {"lightnas", "lightnas.cost", "lightnas.latency"}
 LAZY = {
     ("lightnas", "lightnas.sweeps"): "`import lightnas` must not load torch and every module",
     ("lightnas.commands.dashboard", "lightnas.dashboard.server"): "the optional dashboard extra",
+    ("lightnas.commands.deploy", "lightnas.deploy.benchmark"): "the optional deploy extra",
+    ("lightnas.commands.deploy", "lightnas.deploy.convert"): "the optional deploy extra",
+    ("lightnas.commands.latency_table", "lightnas.deploy.latency"): "the optional deploy extra",
+    ("lightnas.export.tflite", "lightnas.deploy.convert"): "the optional deploy extra",
 }
 
 

@@ -43,7 +43,9 @@ LATENCY_NOTE = (
 
 # ---- data --------------------------------------------------------------------------------
 def load_data_config(path: Path, data_dir: str | None) -> Config:
-    argv = ["--config", str(path), "--distill.teacher", "null"]  # evaluation needs no teacher
+    """A training's config, read for its data and model: its teacher and its export formats
+    (whose extras, onnx or deploy, need not be installed where a child is evaluated) are off."""
+    argv = ["--config", str(path), "--distill.teacher", "null", "--export.formats", "[]"]
     if data_dir:
         argv += ["--data.data_dir", data_dir]
     return parse_config(argv)[0]

@@ -1,5 +1,6 @@
 """Export of a searched child: trainable weights (safetensors + JSON), inference graphs (pt2,
-ONNX) and the packed 1-bit deployment file (writing.py), and reading them back (reading.py).
+ONNX) and the packed 1-bit deployment file (writing.py), the Larq Compute Engine .tflite
+(tflite.py, the `deploy` extra), and reading them back (reading.py).
 
 `lightnas.export.load_child(path)` and `lightnas.export.export_child(...)` are the documented API.
 """
@@ -14,6 +15,7 @@ from lightnas.export.reading import (
     resolve_target,
     supernet_of,
 )
+from lightnas.export.tflite import TFLITE
 from lightnas.export.writing import (
     EXPORT_FORMATS,
     FORMAT_EXTRAS,
@@ -35,6 +37,7 @@ __all__ = [
     "PACKED",
     "PACKED_KEY",
     "PACKED_SUFFIX",
+    "TFLITE",
     "best_epoch",
     "check_formats_installed",
     "export_child",

@@ -46,7 +46,8 @@ _EXAMPLE_BATCH = 2  # torch.export specializes batch sizes 0 and 1, so trace wit
 # inference_only/<name>.<format>, deploy/<name>.packed.safetensors for `packed` (format_path)
 Saver = Callable[[nn.Module, Tensor, dict, Path], None]
 EXPORT_FORMATS: Registry[Saver] = Registry("export format", "export.formats")
-# formats that need an optional extra: format -> (the extra, the modules it imports)
+# formats that need an optional extra: format -> (the extra, the modules it imports); a format
+# defined in a module of its own registers its extra there (tflite.py)
 FORMAT_EXTRAS = {"onnx": ("onnx", ("onnx", "onnxscript"))}
 PACKED = "packed"
 PACKED_SUFFIX = ".packed.safetensors"

@@ -292,7 +292,10 @@ class LatencyCostTable(CostTable):
         options: LatencyTableOptions,
         saved: Path | None = None,
         table: LatencyTable | None = None,
+        measure: Callable[[Block], Entry] | None = None,
     ) -> None:
+        """`measure`: gives every (decision point, choice)'s entry instead of the latency
+        functions and this device's PyTorch timing (`lightnas latency-table --engine lce`)."""
         super().__init__(supernet, input_shape)
         space = supernet.space
         source = saved if saved is not None and saved.is_file() else options.csv
@@ -301,9 +304,11 @@ class LatencyCostTable(CostTable):
         elif source is not None:
             self.latency = LatencyTable.read_csv(Path(source), space)
         else:
-            self.latency = self._measure_table(options)
+            self.latency = self._measure_table(options, measure)
 
-    def _measure_table(self, options: LatencyTableOptions) -> LatencyTable:
+    def _measure_table(
+        self, options: LatencyTableOptions, measure: Callable[[Block], Entry] | None
+    ) -> LatencyTable:
         space = self.supernet.space
         functions = latency_functions(options, (p.kind for p in space))
         shapes = self._choice_input_shapes(space.default())
@@ -319,7 +324,9 @@ class LatencyCostTable(CostTable):
                     continue
                 shape, batch = shapes[name], options.batch_size
                 block = Block(module.point, choice, op.eval(), shape, batch, device)
-                entries.append(table_entry(block, functions, options))
+                entries.append(
+                    measure(block) if measure else table_entry(block, functions, options)
+                )
             module.set_choice(active)
         return LatencyTable(space, entries)
 

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from helpers.runs import tiny_config
 from torch import nn
 
 from lightnas.cli import evaluate_main, main, search_main
-from lightnas.commands.evaluate import accuracy, format_report
+from lightnas.commands.evaluate import accuracy, format_report, load_data_config
+from lightnas.config import parse_config
+from lightnas.errors import ConfigError
 from lightnas.export import export_child, load_architecture, load_child
 from lightnas.models import child, create_supernet
 from lightnas.scoring.cost_metrics import count_costs
@@ -61,6 +64,22 @@ def test_evaluate_a_training_folder(folder, capsys):
         costs.model_bits,
     )
     assert report["architecture"] == dict(load_architecture(trainable(folder)))
+
+
+def test_a_folder_whose_export_formats_need_a_missing_extra_is_evaluated(
+    folder, tmp_path, monkeypatch
+):
+    """The config is read for its data and model: a search that exported ONNX (or .tflite, the
+    `deploy` extra, in a virtualenv of its own) is evaluated or deployed where that extra is not."""
+    config = yaml.safe_load((folder / "config.yml").read_text())
+    config["export"]["formats"] = ["pt2", "onnx"]
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the onnx extra were not installed
+    with pytest.raises(ConfigError, match="'onnx' needs the `onnx` extra"):
+        parse_config(["--config", str(path)])
+    cfg = load_data_config(path, None)
+    assert cfg.export.formats == [] and cfg.data.num_classes == 10
 
 
 def base_export(folder: Path, out_dir: Path) -> Path:

@@ -10,6 +10,7 @@ import torch
 import yaml
 from helpers import ROOT
 
+from lightnas import deploy
 from lightnas.cli import main, search_main
 from lightnas.config import parse_config
 from lightnas.errors import ConfigError
@@ -54,7 +55,7 @@ CASES = [
     (["--data.batch_size", "0"], "data.batch_size=0 is invalid"),
     (["--search.cost", "energy"], "search.cost='energy' is not known; valid:"),
     (["--search.cost_weight", "0.5"], "search.cost_weight=0.5 must be <= 0"),
-    (["--export.formats", "[tflite]"], "'tflite' is not known; valid: onnx, packed, pt2"),
+    (["--export.formats", "[coreml]"], "'coreml' is not known; valid: onnx, packed, pt2, tflite"),
     (["--export.graph_formats", "[gif]"], "export.graph_formats: 'gif' is not known"),
     (["--model.kwargs", "{depth: 3}"], "model.kwargs: meliusnet_flex takes no depth; valid:"),
     (["--model.kwargs", "{scaling: max}"], "model.kwargs.scaling='max' is not valid; valid: none"),
@@ -168,12 +169,49 @@ def test_an_export_format_whose_extra_is_missing_is_refused_before_any_work(
     assert_one_line_and_nothing_written(capsys, tmp_path, fragment)
 
 
+def without_the_deploy_extra(monkeypatch) -> None:
+    """As if none of the extra's packages were installed (the deploy modules imported so far are
+    imported again): the extra lives in a virtualenv of its own, this one may have it or not."""
+    for name in [m for m in sys.modules if m.startswith("lightnas.deploy.")]:
+        monkeypatch.delitem(sys.modules, name)
+    for package in deploy.EXTRA_PACKAGES:
+        monkeypatch.setitem(sys.modules, package, None)
+
+
+def test_the_tflite_format_without_the_deploy_extra_is_refused_before_any_work(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    without_the_deploy_extra(monkeypatch)
+    quickstart = str(ROOT / "configs" / "quickstart.yml")
+    assert search_main(["-c", quickstart, "--export.formats", "[pt2, tflite]"]) == 2
+    fragment = (
+        "export.formats: 'tflite' needs the `deploy` extra (tensorflow is not installed): "
+        'pip install -e ".[deploy]"; valid without it: '
+    )
+    assert_one_line_and_nothing_written(capsys, tmp_path, fragment)
+
+
+@pytest.mark.parametrize("command", ["deploy", "latency-table"])
+def test_deploying_without_the_deploy_extra_is_one_line_naming_it(
+    write_config, tmp_path, monkeypatch, capsys, command
+):
+    config = write_config()
+    monkeypatch.chdir(tmp_path)
+    without_the_deploy_extra(monkeypatch)
+    out = tmp_path / ("out.tflite" if command == "deploy" else "out.csv")
+    assert main([command, str(config), "-o", str(out)]) == 2
+    fragment = "deployment needs the `deploy` extra (larq): pip install 'lightnas[deploy]'"
+    assert_one_line_and_nothing_written(capsys, tmp_path, fragment)
+    assert not out.exists()
+
+
 # bad input of the other commands: (argv of `lightnas`, a fragment of the one-line message)
 COMMAND_CASES = [
     (
         ["unknown-command"],
         "unknown command 'unknown-command'; valid: search, retrain, evaluate, rank, sweep, "
-        "report, dashboard",
+        "report, dashboard, deploy, latency-table",
     ),
     (["dashboard", "--port", "99999"], "--port: '99999' is not a port; valid: 1 to 65535"),
 ]

@@ -1,0 +1,192 @@
+"""A child of every family converted by Larq Compute Engine: the .tflite run by LCE's interpreter
+gives the PyTorch child's logits, and every 1-bit conv is an LCE binary conv op."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lightnas.binary import QConv2d
+from lightnas.deploy.convert import (
+    BCONV_OP,
+    METADATA_NAME,
+    convert_child,
+    op_counts,
+    read_metadata,
+    run_tflite,
+)
+from lightnas.errors import DeployError
+from lightnas.models import child, create_supernet
+from lightnas.search.space import Architecture
+
+# |logit difference| allowed, relative to the largest |logit|: the binary convs are exact integer
+# popcounts on both sides, the float layers (stem, BatchNorm folded into multiply-add, 1x1
+# transitions, classifier) differ by float32 rounding (about 1e-7 relative per op)
+RELATIVE_TOLERANCE = 1e-5
+
+MELIUS = {"block_config": [1, 1], "growth_rate": 8, "init_features": 16, "reduction": [0.5]}
+RESNET = {"layers": [1, 1], "width": 8}
+FAMILIES = {
+    "meliusnet-thumbnail": ("meliusnet_flex", "thumbnail", MELIUS, 8),
+    "meliusnet-imagenet": ("meliusnet_flex", "imagenet", MELIUS, 32),
+    "meliusnet-grouped": ("meliusnet_flex", "grouped", MELIUS, 32),
+    # grouped transition convs behind a channel shuffle, mean-scaled binary weights
+    "meliusnet-a": (
+        "meliusneta",
+        "thumbnail",
+        {**MELIUS, "growth_rate": 16, "init_features": 32, "scaling": "mean"},
+        8,
+    ),
+    "resnet18-v1": ("resnet18", "thumbnail", RESNET, 8),
+    "resnet18-v2-mean": ("resnet18_v2", "thumbnail", {**RESNET, "scaling": "mean"}, 8),
+    "resnet18-e": ("resnet18_e", "imagenet", RESNET, 35),  # odd maps: ceil_mode average pools
+    "resnet50-v1": ("resnet50", "thumbnail", RESNET, 8),
+    "resnet50-v2": ("resnet50_v2", "imagenet", RESNET, 32),
+}
+
+
+def randomise_batchnorms(net: nn.Module, seed: int = 0) -> None:
+    """Trained-looking BatchNorm statistics, so that a mapping that dropped one would show."""
+    g = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            if m.affine:
+                m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.data.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
+
+
+def family_child(key: str, choices: dict | None = None) -> tuple[nn.Module, tuple[int, ...]]:
+    name, stem, kwargs, size = FAMILIES[key]
+    torch.manual_seed(0)
+    supernet = create_supernet(name, num_classes=5, stem=stem, **kwargs)
+    with torch.no_grad():
+        randomise_batchnorms(supernet)
+    arch = supernet.space.default()
+    if choices:
+        arch = Architecture(supernet.space, {**dict(arch), **choices})
+    return child(supernet, arch).eval(), (3, size, size)
+
+
+def binary_convs(net: nn.Module) -> int:
+    return sum(isinstance(m, QConv2d) and m.is_binary for m in net.modules())
+
+
+def assert_same_logits(net: nn.Module, flatbuffer: bytes, shape, images: int = 8) -> None:
+    x = torch.randn(images, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = net(x).numpy()
+    got = run_tflite(flatbuffer, x.numpy())
+    scale = np.abs(expected).max()
+    assert np.abs(got - expected).max() <= RELATIVE_TOLERANCE * scale
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_converts_exactly_with_one_lce_bconv_per_binary_conv(family):
+    net, shape = family_child(family)
+    deployment = convert_child(net, shape)
+    counted = op_counts(deployment.flatbuffer)  # parsed from the flatbuffer with TFLite's schema
+    assert counted[BCONV_OP] == binary_convs(net) == len(deployment.binary_convs) > 0
+    assert_same_logits(net, deployment.flatbuffer, shape)
+
+
+@pytest.mark.slow
+def test_non_default_choices_convert_exactly():
+    """Removed improvement blocks, 1x1 dense convs, full-precision and skipped ResNet blocks."""
+    net, shape = family_child(
+        "meliusnet-thumbnail",
+        {"stage1.block1.dense": "conv1x1", "stage2.block1.improvement": "identity"},
+    )
+    deployment = convert_child(net, shape)
+    assert op_counts(deployment.flatbuffer)[BCONV_OP] == binary_convs(net) == 3
+    assert_same_logits(net, deployment.flatbuffer, shape)
+    net, shape = family_child("resnet18-v1", {"stage1.block1.basic": "32bit"})
+    deployment = convert_child(net, shape)
+    assert op_counts(deployment.flatbuffer)[BCONV_OP] == binary_convs(net) == 2
+    assert_same_logits(net, deployment.flatbuffer, shape)
+
+
+def single_conv(padding: int, stride: int = 1) -> nn.Module:
+    torch.manual_seed(0)
+    conv = QConv2d(4, 6, 3, stride=stride, padding=padding)
+    return nn.Sequential(conv).eval()
+
+
+def test_binary_conv_pads_with_minus_one_like_pytorch():
+    """An all-positive input: every inner window sees +1s, the border windows see the pad. The
+    .tflite gives PyTorch's -1-padded result exactly, which a 0 or +1 pad would not."""
+    net = single_conv(padding=1)
+    deployment = convert_child(net, (4, 6, 6))
+    assert op_counts(deployment.flatbuffer)[BCONV_OP] == 1
+    x = torch.rand(1, 4, 6, 6) + 0.1
+    with torch.no_grad():
+        expected = net(x)
+    got = run_tflite(deployment.flatbuffer, x.numpy())
+    np.testing.assert_array_equal(got, expected.permute(0, 2, 3, 1).numpy())
+    signs = torch.where(net[0].weight.detach() >= 0, 1.0, -1.0)
+    for other in (0.0, 1.0):  # the test tells the pads apart
+        padded = nn.functional.pad(torch.ones(1, 4, 6, 6), (1, 1, 1, 1), value=other)
+        assert not torch.equal(nn.functional.conv2d(padded, signs), expected)
+
+
+def test_strided_float_conv_with_symmetric_padding_is_exact():
+    """LCE's converter fuses Pad + Conv2D into a 'SAME' conv without checking the kernel size:
+    a 3x3/2 conv padded 1 on both sides of an even input came out shifted by a pixel."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False)).eval()
+    deployment = convert_child(net, (3, 8, 8))
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = net(x).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(run_tflite(deployment.flatbuffer, x.numpy()), expected, atol=1e-5)
+
+
+def mixed_widths() -> tuple[nn.Module, tuple[int, ...]]:
+    torch.manual_seed(0)
+    supernet = create_supernet(
+        "resnet18", num_classes=5, stem="thumbnail", search_space={"bits": [1, 2, 4]}, **RESNET
+    )
+    randomise_batchnorms(supernet)
+    arch = {"stage1.block1.basic": "2bit", "stage2.block1.basic": "1bit"}
+    return child(supernet, arch).eval(), (3, 8, 8)
+
+
+def test_k_bit_layers_are_refused_naming_them():
+    net, shape = mixed_widths()
+    with pytest.raises(DeployError) as err:
+        convert_child(net, shape)
+    message = str(err.value)
+    assert "\n" not in message and "--fallback float" in message
+    assert "body.0.conv1 (2/2 bits)" in message and "body.0.conv2 (2/2 bits)" in message
+    assert "body.1" not in message  # the 1-bit block is not named
+
+
+@pytest.mark.slow
+def test_k_bit_float_fallback_is_exact_and_recorded():
+    net, shape = mixed_widths()
+    deployment = convert_child(net, shape, {"architecture": {"x": 1}}, fallback="float")
+    assert deployment.float_fallback == ["body.0.conv1", "body.0.conv2"]
+    assert op_counts(deployment.flatbuffer)[BCONV_OP] == binary_convs(net) == 2
+    metadata = read_metadata(deployment.flatbuffer, METADATA_NAME)
+    assert metadata["float_fallback"] == ["body.0.conv1", "body.0.conv2"]
+    assert metadata["architecture"] == {"x": 1} and json.dumps(metadata)
+    assert_same_logits(net, deployment.flatbuffer, shape)
+
+
+def test_an_unmapped_module_is_one_line_naming_it():
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(DeployError) as err:
+        convert_child(net.eval(), (3, 4, 4))
+    assert "1 (GELU)" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_one_child_converts_to_the_same_bytes_every_time():
+    net, shape = family_child("resnet18-v1")
+    first = convert_child(net, shape, {"architecture": {}}).flatbuffer
+    assert convert_child(net, shape, {"architecture": {}}).flatbuffer == first
