@@ -167,6 +167,14 @@ def test_imports_inside_functions_are_the_stated_ones():
 
 
 # ---- the top level and the CLI ----------------------------------------------------------------
+MAX_LINES = 450  # a module longer than this holds more than one job: split it by responsibility
+
+
+def test_no_module_is_longer_than_the_limit():
+    long = {n: c for n, p in MODULES.items() if (c := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
 def test_the_top_level_holds_at_most_eight_modules():
     assert len(list(PACKAGE.glob("*.py"))) <= 8
 
