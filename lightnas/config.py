@@ -31,6 +31,8 @@ from lightnas.export import EXPORT_FORMATS
 from lightnas.graphs import RENDER_FORMATS
 from lightnas.latency import LatencyTableOptions, check_options
 from lightnas.models import MODELS, STEMS
+from lightnas.models.graph import MODEL as GRAPH_MODEL
+from lightnas.models.graph import check_space_file
 from lightnas.registry import Registry
 from lightnas.sampling import SAMPLINGS
 from lightnas.search.strategies import STRATEGIES, EvolutionOptions
@@ -49,6 +51,9 @@ class ModelConfig:
     """Full-precision stem: imagenet (7x7/2 + max-pool) or thumbnail (3x3/1, for 32x32)."""
     kwargs: dict = field(default_factory=dict)
     """Overrides of the family's spec, e.g. {growth_rate: 32, block_config: [2, 2, 2, 2]}."""
+    file: str | None = None
+    """Space file of model `graph` (e.g. configs/spaces/meliusnet22.yml, see docs/spaces.md):
+    the supernet as a graph of layers and blocks with choice nodes; null for the other models."""
 
 
 @dataclass
@@ -445,6 +450,22 @@ def _optional_positive(key: str, value: float | None) -> tuple[bool, str]:
     return value is None or value > 0, f"{key}={value} must be > 0 or null"
 
 
+def check_model_file(model: ModelConfig) -> None:
+    """model.file goes with model.name graph (and only with it), and must be a usable space."""
+    if model.name != GRAPH_MODEL:
+        if model.file is not None:
+            raise ConfigError(
+                f"model.file is read by model.name=graph only (got model.name={model.name!r}): "
+                "set model.name: graph, or remove model.file"
+            )
+        return
+    if model.file is None:
+        raise ConfigError(
+            "model.name=graph needs model.file: a space file, e.g. configs/spaces/meliusnet22.yml"
+        )
+    check_space_file(model.file, stem=model.stem)
+
+
 def validate(cfg: Config) -> None:
     """Checks that need more than types; every message names the key and the valid values."""
     s, c = cfg.search, cfg.controller
@@ -525,6 +546,7 @@ def validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    check_model_file(cfg.model)
     check_device_name(cfg.device)
     cfg.data.check()
     STRATEGIES[s.strategy].check_config(cfg)

@@ -35,6 +35,7 @@ from lightnas.fileio import exclusive_lock, make_folder
 from lightnas.latency import LatencyCostTable, latency_cost_table
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet
+from lightnas.models.graph import space_kwargs
 from lightnas.sampling import TrainingSampler
 from lightnas.search.strategies import STRATEGIES, Strategy
 from lightnas.tracking import FAILED, INTERRUPTED, standard_callbacks, write_status
@@ -70,10 +71,18 @@ class Parts:
         return self.placement.device
 
 
-def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Supernet:
+def model_kwargs(cfg: Config) -> dict:
+    """model.kwargs, plus the space file's content (`spec`) for model graph (model.file)."""
+    return {**cfg.model.kwargs, **space_kwargs(cfg.model.file)}
+
+
+def build_supernet(
+    cfg: Config, num_classes: int, in_channels: int = 3, kwargs: dict | None = None
+) -> Supernet:
     m = cfg.model
+    kwargs = model_kwargs(cfg) if kwargs is None else kwargs
     return create_supernet(
-        m.name, num_classes, m.stem, cfg.search_space, in_channels=in_channels, **m.kwargs
+        m.name, num_classes, m.stem, cfg.search_space, in_channels=in_channels, **kwargs
     )
 
 
@@ -98,14 +107,15 @@ def build_parts(cfg: Config, dist: Dist = LOCAL) -> Parts:
     torch.manual_seed(cfg.seed)
     data = build_data(cfg.data, seed=cfg.seed, device=placement.device)
     dist.check(placement.device, len(data.train), cfg.distributed.sync_bn)
-    supernet = build_supernet(cfg, data.num_classes, data.input_shape[0])
+    kwargs = model_kwargs(cfg)
+    supernet = build_supernet(cfg, data.num_classes, data.input_shape[0], kwargs)
     check_image_size(cfg, supernet, data.input_shape)
     info = model_info(
         cfg.model.name,
         data.num_classes,
         cfg.model.stem,
         cfg.search_space,
-        cfg.model.kwargs,
+        kwargs,
         data.input_shape,
         data.mean,
         data.std,
