@@ -463,7 +463,7 @@ def check_model_file(model: ModelConfig) -> None:
         raise ConfigError(
             "model.name=graph needs model.file: a space file, e.g. configs/spaces/meliusnet22.yml"
         )
-    check_space_file(model.file, stem=model.stem)
+    check_space_file(model.file, stem=model.stem, params=model.kwargs.get("params"))
 
 
 def validate(cfg: Config) -> None:

@@ -33,9 +33,11 @@ def graph_supernet(
     stem: str = "imagenet",
     search_space: Mapping | None = None,
     spec: Mapping | None = None,
+    params: Mapping | None = None,
     in_channels: int = 3,
 ) -> Supernet:
-    """The supernet of a space file's parsed content `spec` (model.file in a config)."""
+    """The supernet of a space file's parsed content `spec` (model.file in a config), its
+    `params` updated by `params` (model.kwargs.params)."""
     if spec is None:
         raise ConfigError(
             "model.name=graph needs model.file: a space file such as configs/spaces/meliusnet22.yml"
@@ -45,7 +47,7 @@ def graph_supernet(
             "search_space is not used by model graph: its decision points are in its file "
             "(model.file); remove search_space"
         )
-    return build_supernet(read_space(spec), num_classes, stem, in_channels)
+    return build_supernet(read_space(spec, params=params), num_classes, stem, in_channels)
 
 
 def space_kwargs(file: str | Path | None) -> dict:
@@ -56,10 +58,15 @@ def space_kwargs(file: str | Path | None) -> dict:
     return {"spec": data}
 
 
-def check_space_file(file: str | Path, num_classes: int = 10, stem: str = "thumbnail") -> Analysed:
+def check_space_file(
+    file: str | Path,
+    num_classes: int = 10,
+    stem: str = "thumbnail",
+    params: Mapping | None = None,
+) -> Analysed:
     """Read and check a space file: structure, ops, arguments and shapes (at its `input` size);
     a SpaceError (one line naming the file and the line) when it is not usable."""
-    _, space = read_space_file(file)
+    _, space = read_space_file(file, params)
     try:
         return analyse_space(space, num_classes, stem)
     except SpaceError as err:

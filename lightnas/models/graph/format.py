@@ -20,12 +20,13 @@ from lightnas.errors import ConfigError
 VERSION = 1
 INPUT = "input"  # the network's input, or a group's / a candidate's input inside it
 REMOVED = ("identity", "skip")  # a choice candidate that removes the node (its output = input)
-TOP_KEYS = ("version", "name", "description", "input", "defaults", "nodes")
+TOP_KEYS = ("version", "name", "description", "input", "params", "defaults", "templates", "nodes")
 GROUP_KEYS = ("name", "nodes", "repeat", "start", "inputs")
 NODE_KEYS = ("name", "op", "inputs", "kind")
 CHOICE_KEYS = ("name", "choice", "inputs", "kind", "share")
 DEFAULT_INPUT = (3, 32, 32)
 PART = re.compile(r"[A-Za-z0-9_]+")
+PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 CANDIDATE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 MAX_REPEAT = 10_000
 
@@ -154,12 +155,17 @@ def join(prefix: str, name: str) -> str:
 
 
 # ---- reading ----------------------------------------------------------------------------------
-def read_space(data: object, default_name: str = "space") -> Space:
-    """The Space of a parsed file (a mapping); SpaceError (with the line) when it is malformed."""
+def read_space(data: object, default_name: str = "space", params: Mapping | None = None) -> Space:
+    """The Space of a parsed file (a mapping), its `params` set to the file's values updated by
+    `params`; SpaceError (with the line) when it is malformed."""
     if not isinstance(data, Mapping):
         kind = "nothing" if data is None else f"a {type(data).__name__}"
         raise SpaceError(f"a space file holds a mapping (version, name, nodes), not {kind}")
     _check_keys(data, TOP_KEYS, "the file")
+    values = parameters(data, params or {})
+    params_given = data.get("params")
+    data = substitute({k: v for k, v in data.items() if k != "params"}, values, line_of(data))
+    data["params"] = params_given
     version = data.get("version")
     if version != VERSION:
         raise SpaceError(
@@ -179,6 +185,41 @@ def read_space(data: object, default_name: str = "space") -> Space:
         raise SpaceError("description: must be text", line_of(data))
     graph = read_graph(data.get("nodes"), _Scope("", INPUT, ("",), defaults), line_of(data))
     return Space(name, graph, read_input(data.get("input", list(DEFAULT_INPUT)), data), description)
+
+
+def parameters(data: Mapping, overrides: Mapping) -> dict:
+    """The file's `params` (name -> value) with `overrides` (model.kwargs.params) applied."""
+    declared = data.get("params", {})
+    if not isinstance(declared, Mapping) or not all(
+        isinstance(k, str) and PARAM.fullmatch(f"${k}") for k in declared
+    ):
+        raise SpaceError("params: a mapping of name -> value, e.g. {growth: 64}", line_of(data))
+    if not isinstance(overrides, Mapping):
+        raise SpaceError(f"params must be a mapping of name -> value, got {overrides!r}")
+    unknown = [k for k in overrides if k not in declared]
+    if unknown:
+        valid = ", ".join(declared) or "none (the file declares no params)"
+        raise SpaceError(f"params: the space has no parameter {unknown[0]!r}; valid: {valid}")
+    return {**declared, **overrides}
+
+
+def substitute(value: object, params: Mapping, line: int | None = None) -> object:
+    """`value` with every string `$name` replaced by the parameter's value."""
+    if isinstance(value, Mapping):
+        out = Located()
+        out.line = line_of(value) or line  # a plain dict (the file's top level) keeps the line
+        for k, v in value.items():
+            out[k] = substitute(v, params, out.line)
+        return out
+    if isinstance(value, list):
+        return [substitute(v, params, line) for v in value]
+    if isinstance(value, str) and value.startswith("$"):
+        found = PARAM.fullmatch(value)
+        if not found or found[1] not in params:
+            valid = ", ".join(f"${k}" for k in params) or "none (declare them under params:)"
+            raise SpaceError(f"unknown parameter {value!r}; valid: {valid}", line)
+        return params[found[1]]
+    return value
 
 
 def read_input(value: object, data: object) -> tuple[int, int, int]:
@@ -442,15 +483,17 @@ def _check_unique(nodes: list[Node]) -> None:
 
 
 # ---- files ------------------------------------------------------------------------------------
-def load_space(text: str, source: str | None = None, default_name: str = "space") -> Space:
+def load_space(
+    text: str, source: str | None = None, default_name: str = "space", params: Mapping | None = None
+) -> Space:
     """The Space of a file's text; a SpaceError names `source` and the line."""
     try:
-        return read_space(parse_yaml(text), default_name)
+        return read_space(parse_yaml(text), default_name, params)
     except SpaceError as err:
         raise err.with_source(source) if source else err from None
 
 
-def read_space_file(path: str | Path) -> tuple[dict, Space]:
+def read_space_file(path: str | Path, params: Mapping | None = None) -> tuple[dict, Space]:
     """(the file's data as plain JSON-able values, its Space); SpaceError when unusable."""
     path = Path(path)
     if path.is_dir():
@@ -462,7 +505,7 @@ def read_space_file(path: str | Path) -> tuple[dict, Space]:
     except (OSError, UnicodeDecodeError) as err:
         raise SpaceError(f"space file {path} cannot be read: {err}") from None
     data = parse_or_raise(text, str(path))
-    space = load_space(text, str(path), path.stem)
+    space = load_space(text, str(path), path.stem, params)
     if "name" not in data:
         data = {**data, "name": path.stem}  # the stored description names the space too
     return plain(data), space

@@ -220,7 +220,7 @@ def default_kind(name: str) -> str:
 # ---- layers -----------------------------------------------------------------------------------
 def _conv_args(bits: bool) -> dict[str, Arg]:
     args = {
-        "channels": Arg(whole(), doc="output channels"),
+        "channels": Arg(optional(whole()), None, "output channels (default: the input's)"),
         "kernel": Arg(whole(), doc="kernel size"),
         "stride": Arg(whole(), 1),
         "padding": Arg(optional(whole(0)), None, "default: (kernel - 1) / 2 x dilation, 'same'"),
@@ -249,7 +249,7 @@ def conv(ctx: Ctx) -> nn.Module:
     a = ctx.args
     return nn.Conv2d(
         ctx.channels,
-        a["channels"],
+        a["channels"] or ctx.channels,
         a["kernel"],
         a["stride"],
         _padding(a),
@@ -267,7 +267,7 @@ def qconv(ctx: Ctx) -> nn.Module:
     bits = a["bits"]
     layer = QConv2d(
         ctx.channels,
-        a["channels"],
+        a["channels"] or ctx.channels,
         a["kernel"],
         a["stride"],
         _padding(a),
