@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from lightnas import dashboard, evaluate, rank, retrain, runs
+from lightnas.commands import space
 from lightnas.config import ArgParser
 from lightnas.errors import ConfigError, LightNASError, ReportedError
 
@@ -57,6 +58,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "sweep": sweep,
     "report": report,
     "dashboard": dashboard.main,
+    "space": space.main,
 }
 
 

@@ -23,7 +23,7 @@ from lightnas.errors import ConfigError
 from lightnas.models.graph.format import INPUT, Graph, Node, Space, SpaceError
 from lightnas.models.graph.modules import CandidateChoice, GraphBody, share_equal_weights
 from lightnas.models.graph.ops import OPS, ArgError, Ctx, default_kind
-from lightnas.models.supernet import Supernet
+from lightnas.models.supernet import Choice, Supernet
 from lightnas.search.space import DecisionPoint
 
 Shape = tuple[int, ...]
@@ -47,13 +47,16 @@ class Analysed:
     shapes: dict[str, Shape]
     args: dict[str, dict] = field(default_factory=dict)
     candidates: dict[str, dict[str, Analysed | None]] = field(default_factory=dict)
+    points: dict[str, DecisionPoint] = field(default_factory=dict)  # by decision node
 
     @property
     def output_shape(self) -> Shape:
         return self.shapes[self.graph.output]
 
-    def decision_nodes(self) -> list[Node]:
-        return [n for n in self.order if is_decision(n, self.args.get(n.name, {}))]
+    @property
+    def space(self) -> list[DecisionPoint]:
+        """The decision points in the supernet's order (the execution order)."""
+        return [self.points[n.name] for n in self.order if n.name in self.points]
 
 
 def is_decision(node: Node, args: dict) -> bool:
@@ -131,7 +134,10 @@ def _analyse_op(node: Node, in_shapes: list[Shape], env: Env, where: str, done: 
     if op.merge:
         _check_merge(node, in_shapes, done, label)
     ctx = Ctx(node.name, args, in_shapes, env.num_classes, env.stem, node.kind)
-    return output_shape(make_module(ctx, node, label, meta=True), in_shapes, label, node.line)
+    module = make_module(ctx, node, label, meta=True)
+    if isinstance(module, Choice):
+        done.points[node.name] = module.point
+    return output_shape(module, in_shapes, label, node.line)
 
 
 def _check_arity(node: Node, merge: bool, label: str) -> None:
@@ -225,6 +231,7 @@ def _analyse_choice(
                 node.line,
             )
     done.candidates[node.name] = results
+    done.points[node.name] = choice_point(node)
     return shapes[first]
 
 
@@ -254,14 +261,17 @@ def build_modules(done: Analysed, env: Env) -> dict[str, nn.Module]:
     return modules
 
 
+def choice_point(node: Node) -> DecisionPoint:
+    return DecisionPoint(node.name, tuple(node.candidates), node.kind or default_kind(node.name))
+
+
 def _choice_module(node: Node, done: Analysed, env: Env) -> CandidateChoice:
     candidates = {}
     for name, sub in done.candidates[node.name].items():
         candidates[name] = None if sub is None else assemble(sub, build_modules(sub, env))
     if node.share:
         share_equal_weights(candidates)
-    kind = node.kind or default_kind(node.name)
-    return CandidateChoice(DecisionPoint(node.name, tuple(candidates), kind), candidates)
+    return CandidateChoice(choice_point(node), candidates)
 
 
 def assemble(
