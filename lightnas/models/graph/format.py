@@ -386,8 +386,9 @@ def _node(entry: Mapping, name: str | None, scope: _Scope, previous: str | _Ref)
 
 def _queue(node: Node, entry: Mapping, scope: _Scope, previous: str | _Ref) -> None:
     """The node's inputs as written (resolved by read_graph); none written: the previous node."""
-    raw = _raw_inputs(entry, f"node {node.name}")
-    refs = [previous] if raw is None else [_Ref(r, scope, node.name, node.line) for r in raw]
+    what = f"{'choice' if node.candidates is not None else 'node'} {node.name}"
+    raw = _raw_inputs(entry, what)
+    refs = [previous] if raw is None else [_Ref(r, scope, what, node.line) for r in raw]
     node.inputs = tuple(refs)
 
 
