@@ -16,7 +16,8 @@ from lightnas.errors import ConfigError
 from lightnas.fileio import write_atomic
 from lightnas.graphs import RENDER_FORMATS, render_dot
 from lightnas.models import STEMS
-from lightnas.models.graph import SpaceError, read_space_file
+from lightnas.models.graph import OPS, SpaceError, read_space_file
+from lightnas.models.graph.ops import REQUIRED
 from lightnas.space_summary import format_summary, summarize_space
 
 GRAPH_SUFFIXES = (*RENDER_FORMATS, "dot")
@@ -24,7 +25,10 @@ GRAPH_SUFFIXES = (*RENDER_FORMATS, "dot")
 
 def parser() -> ArgParser:
     p = ArgParser(prog="lightnas space", description=__doc__.splitlines()[0])
-    p.add_argument("file", help="the space file, e.g. configs/spaces/meliusnet22_bits.yml")
+    p.add_argument(
+        "file", nargs="?", help="the space file, e.g. configs/spaces/meliusnet22_bits.yml"
+    )
+    p.add_argument("--ops", action="store_true", help="list the ops nodes can use, and exit")
     p.add_argument(
         "-o",
         "--output",
@@ -75,8 +79,25 @@ def output_path(file: str, output: str | None) -> Path:
     return path
 
 
+def ops_table() -> str:
+    """Every registered op: its arguments with their defaults, and what it is."""
+    lines = []
+    for name in OPS.names():
+        op = OPS[name]
+        args = [k if a.default is REQUIRED else f"{k}={a.default}" for k, a in op.args.items()]
+        reads = "2+ inputs" if op.merge else ""
+        lines.append(f"{name}({', '.join(args)}){'  ' + reads if reads else ''}")
+        lines.append(f"    {op.doc}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.ops:
+        print(ops_table())
+        return 0
+    if args.file is None:
+        raise ConfigError("lightnas space: give a space file (or --ops)")
     for key, value in (("--classes", args.classes), ("--image-size", args.image_size)):
         if value is not None and value < 1:
             raise ConfigError(f"{key}={value} must be >= 1")

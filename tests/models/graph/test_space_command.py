@@ -96,3 +96,16 @@ def test_a_shipped_space_prints_its_size_and_base_network(tmp_path):
     assert ops == pytest.approx(base.ops, rel=1e-5) and params == base.params
     dot = (tmp_path / "m.dot").read_text()
     assert "stage2.transition.conv" in dot and "32bit | 4bit | 2bit | 1bit" in dot
+
+
+def test_lightnas_space_ops_lists_every_op_and_the_docs_name_them(capsys):
+    from lightnas.cli import main
+    from lightnas.models.graph import OPS
+
+    assert main(["space", "--ops"]) == 0
+    listed = capsys.readouterr().out
+    docs = (ROOT / "docs" / "spaces.md").read_text()
+    for name in OPS.names():
+        assert re.search(rf"^{name}\(", listed, re.MULTILINE), name
+        assert f"`{name}`" in docs, name
+    assert "qconv(channels=None, kernel, stride=1" in listed
