@@ -2,13 +2,16 @@
 of a supernet built from a space file vs. the built-in family on the same architecture.
 
     python benchmarks/supernet_overhead.py [--batch 64] [--repeats 8] [--device cpu|cuda]
+                                           [--image-size 32] [--only child|graph]
 
 Repetitions are interleaved in ABBA order (supernet, child, child, supernet, ...) so drift and
 order effects hit both equally; the ratio of medians is printed (target <= 1.05) and a JSON line
 closes the output. The space-file rows compare `configs/spaces/meliusnet22.yml` (the family's
 blocks as nodes) with `meliusnet22`, and `bireal18_kernels.yml` at its base network (units of
 plain ops: choice nodes holding qconv-bn-add sub-graphs, run by the graph body) with the
-hand-written `resnet18_e` at one bit, which computes the same network.
+hand-written `resnet18_e` at one bit, which computes the same network. A tiny input
+(`--batch 2 --image-size 16`) leaves almost only the Python and dispatch time per layer: the
+regime of a launch-bound GPU step, where an interpreter's overhead would show first.
 """
 
 from __future__ import annotations
@@ -57,22 +60,24 @@ def interleaved(nets: dict[str, torch.nn.Module], x, y, repeats: int) -> dict[st
     return {key: statistics.median(t) for key, t in times.items()}
 
 
-def inputs(batch: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.randn(batch, 3, 32, 32, device=device)
+def inputs(batch: int, size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(batch, 3, size, size, device=device)
     return x, torch.randint(100, (batch,), device=device)
 
 
-def measure(name: str, batch: int, repeats: int, device: str) -> dict:
+def measure(name: str, batch: int, size: int, repeats: int, device: str) -> dict:
     torch.manual_seed(0)
     supernet = create_supernet(name, 100, "thumbnail").to(device).train()
     arch = supernet.space.sample(torch.Generator().manual_seed(0))
     sub = child(supernet, arch).to(device).train()
     supernet.set_architecture(arch)
-    t = interleaved({"supernet": supernet, "child": sub}, *inputs(batch, device), repeats)
-    return row("supernet / child", name, device, batch, t["supernet"], t["child"])
+    t = interleaved({"supernet": supernet, "child": sub}, *inputs(batch, size, device), repeats)
+    return row("supernet / child", name, device, batch, size, t["supernet"], t["child"])
 
 
-def measure_graph(space: str, model: str, search_space, batch: int, repeats: int, device: str):
+def measure_graph(
+    space: str, model: str, search_space, batch: int, size: int, repeats: int, device: str
+) -> dict:
     """The space file's supernet vs. the built-in one, both set to the same architecture (the
     base network for a space whose choices the family does not have)."""
     torch.manual_seed(0)
@@ -89,16 +94,18 @@ def measure_graph(space: str, model: str, search_space, batch: int, repeats: int
     else:
         builtin.set_architecture(builtin.space.default())
         graph.set_architecture(graph.space.default())
-    t = interleaved({"graph": graph, "builtin": builtin}, *inputs(batch, device), repeats)
-    return row("space file / built-in", f"{space}.yml", device, batch, t["graph"], t["builtin"])
+    t = interleaved({"graph": graph, "builtin": builtin}, *inputs(batch, size, device), repeats)
+    name = f"{space}.yml"
+    return row("space file / built-in", name, device, batch, size, t["graph"], t["builtin"])
 
 
-def row(compared: str, model: str, device: str, batch: int, a: float, b: float) -> dict:
+def row(compared: str, model: str, device: str, batch: int, size: int, a: float, b: float) -> dict:
     return {
         "compared": compared,
         "model": model,
         "device": device,
         "batch": batch,
+        "image_size": size,
         "a_s": a,
         "b_s": b,
         "ratio": a / b,
@@ -113,6 +120,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("child", "graph"), help="only the supernet/child or the space-file rows"
     )
+    parser.add_argument("--image-size", type=int, default=32, help="input height and width")
     args = parser.parse_args()
     devices = (
         [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -120,9 +128,11 @@ def main() -> None:
     rows = []
     for d in devices:
         if args.only != "graph":
-            rows += [measure(m, args.batch, args.repeats, d) for m in MODELS]
+            rows += [measure(m, args.batch, args.image_size, args.repeats, d) for m in MODELS]
         if args.only != "child":
-            rows += [measure_graph(*g, args.batch, args.repeats, d) for g in GRAPHS]
+            rows += [
+                measure_graph(*g, args.batch, args.image_size, args.repeats, d) for g in GRAPHS
+            ]
     print(f"{'compared':<22} {'model':<22} {'device':<6} {'a s':>8} {'b s':>8} {'ratio':>6}")
     for r in rows:
         print(

@@ -60,8 +60,10 @@ def summarize_space(
     num_classes: int = 10,
     stem: str = "thumbnail",
     input_shape: tuple[int, int, int] | None = None,
+    compact: bool = True,
 ) -> SpaceSummary:
-    """Check and build `space` (at `input_shape`, default its file's) and measure it."""
+    """Check and build `space` (at `input_shape`, default its file's) and measure it; its graph
+    draws every repetition of a repeated group (`compact=False`) or the first only."""
     if input_shape is not None:
         space = dataclasses.replace(space, input_shape=tuple(input_shape))
     done = analyse_space(space, num_classes, stem)
@@ -76,7 +78,7 @@ def summarize_space(
         "architectures": f"{size:.3g}",
         "OPs": " - ".join(COSTS["ops"].fmt(costs[r]["ops"]) for r in ("cheapest", "largest")),
     }
-    dot = space_to_dot(done, f"{space.name} (version {space.version})", stats)
+    dot = space_to_dot(done, f"{space.name} (version {space.version})", stats, compact)
     return SpaceSummary(
         space, space.input_shape, num_classes, supernet.space, len(done.order), archs, costs, dot
     )

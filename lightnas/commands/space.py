@@ -30,6 +30,11 @@ def parser() -> ArgParser:
     )
     p.add_argument("--ops", action="store_true", help="list the ops nodes can use, and exit")
     p.add_argument(
+        "--full",
+        action="store_true",
+        help="draw every repetition of a repeated group (default: the first, the rest as one box)",
+    )
+    p.add_argument(
         "-o",
         "--output",
         help=f"the graph file: .{', .'.join(GRAPH_SUFFIXES)} (default: <file name>.svg here)",
@@ -108,7 +113,7 @@ def main(argv: list[str]) -> int:
     if args.image_size is not None:
         shape = (shape[0], args.image_size, args.image_size)
     try:
-        summary = summarize_space(space, args.classes, args.stem, shape)
+        summary = summarize_space(space, args.classes, args.stem, shape, compact=not args.full)
     except SpaceError as err:
         raise err.with_source(args.file) from None
     print(format_summary(summary, args.file))

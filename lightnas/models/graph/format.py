@@ -98,6 +98,8 @@ class Node:
     kind: str | None = None  # decision-point kind, where the file names one
     candidates: dict[str, Graph | None] | None = None  # a choice's; None = removed (identity)
     share: bool = True  # a choice's candidates share conv weights of equal shapes
+    # the repeated groups it is in, outermost first: (group name with {i}, repetition, count)
+    repeats: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass
@@ -359,6 +361,12 @@ def _expand_group(entry: Mapping, scope: _Scope, previous: str | _Ref) -> list[N
     for i in range(start, start + count):
         name = _check_name(str(template).replace("{i}", str(i)), entry, "group")
         inner = _expand(body, scope.nested(join(scope.prefix, name), group_input))
+        if count > 1:
+            for node in inner:
+                node.repeats = (
+                    (join(scope.prefix, str(template)), i - start, count),
+                    *node.repeats,
+                )
         nodes += inner
         group_input = inner[-1].name
     return nodes

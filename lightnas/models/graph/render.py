@@ -45,20 +45,23 @@ def _label(node: Node, done: Analysed) -> str:
     return "\\n".join(lines)
 
 
-def space_to_dot(done: Analysed, title: str, stats: Mapping[str, str] | None = None) -> str:
-    """DOT source of an analysed space: input -> nodes -> output, decision points filled."""
+def space_to_dot(
+    done: Analysed, title: str, stats: Mapping[str, str] | None = None, compact: bool = True
+) -> str:
+    """DOT source of an analysed space: input -> nodes -> output, decision points filled.
+    `compact`: the repetitions of a `repeat` group after its first are one box."""
     graph = graphviz.Digraph(name="space")
     label = [title] + [f"{k}: {v}" for k, v in (stats or {}).items()]
     graph.attr(rankdir="TB", labelloc="t", fontsize="16", fontname="Helvetica")
     graph.attr(label="\\n".join(label))
     graph.attr("node", shape="box", style="rounded", fontname="Helvetica", fontsize="10")
-    ids = {INPUT: "input"}
     graph.node("input", f"input\\n{_shape(done.shapes[INPUT])}", shape="oval")
+    ids, folded = _ids(done, compact)
     clusters: dict[str, list[Node]] = {}
     for node in done.order:
+        if not ids[node.name].startswith("n"):  # drawn in its folded repetition's box
+            continue
         clusters.setdefault(node.name.split(".")[0] if "." in node.name else "", []).append(node)
-    for i, node in enumerate(done.order):
-        ids[node.name] = f"n{i}"
     for stage, nodes in clusters.items():
         # nodes outside any stage (stem, head) go to the top level
         target = graph.subgraph(name=f"cluster_{stage}") if stage else contextlib.nullcontext(graph)
@@ -67,12 +70,59 @@ def space_to_dot(done: Analysed, title: str, stats: Mapping[str, str] | None = N
                 sub.attr(label=stage, style="rounded", color="#999999")
             for node in nodes:
                 sub.node(ids[node.name], _label(node, done), **_style(node, done))
-    for node in done.order:
-        for source in node.inputs:
-            graph.edge(ids[source], ids[node.name])
+                for box, members in folded.get(node.name, {}).items():
+                    sub.node(box, _folded_label(members, done), **_folded_style(members, done))
+    edges = dict.fromkeys(
+        (ids[source], ids[node.name])
+        for node in done.order
+        for source in node.inputs
+        if ids[source] != ids[node.name]
+    )
+    for tail, head in edges:
+        graph.edge(tail, head)
     graph.node("output", "output", shape="oval")
     graph.edge(ids[done.graph.output], "output")
     return graph.source
+
+
+def _ids(done: Analysed, compact: bool) -> tuple[dict[str, str], dict]:
+    """Each node's graph id (a folded repetition's: its box), and the boxes of the folded
+    repetitions with their nodes, by the node after which each box is drawn."""
+    ids = {INPUT: "input"}
+    boxes: dict[str, str] = {}  # repeated group -> its box
+    folded: dict[str, dict[str, list[Node]]] = {}  # anchor node -> box -> nodes
+    anchor = ""
+    for i, node in enumerate(done.order):
+        later = [group for group, index, _ in node.repeats if index > 0]
+        if not (compact and later):
+            ids[node.name] = f"n{i}"
+            anchor = node.name
+            continue
+        # the outermost repetition folds everything inside it
+        box = boxes.setdefault(later[0], f"fold{len(boxes)}")
+        ids[node.name] = box
+        folded.setdefault(anchor, {}).setdefault(box, []).append(node)
+    return ids, folded
+
+
+def _folded_label(members: list[Node], done: Analysed) -> str:
+    group, _, count = next(r for r in members[0].repeats if r[1] > 0)
+    points = sum(n.name in done.points for n in members)
+    first, last = members[0].name, members[-1].name
+    return "\\n".join(
+        [
+            f"{group}: {count - 1} more repetitions",
+            f"{first} ... {last}",
+            f"{points} decision points",
+            _shape(done.shapes[last]),
+        ]
+    )
+
+
+def _folded_style(members: list[Node], done: Analysed) -> dict[str, str]:
+    if any(n.name in done.points for n in members):
+        return {"style": "rounded,filled,bold,dashed", "fillcolor": DECISION_FILL, "penwidth": "2"}
+    return {"style": "rounded,dashed"}
 
 
 def _style(node: Node, done: Analysed) -> dict[str, str]:
