@@ -112,7 +112,7 @@ def row(compared: str, model: str, device: str, batch: int, size: int, a: float,
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=8)
@@ -121,7 +121,7 @@ def main() -> None:
         "--only", choices=("child", "graph"), help="only the supernet/child or the space-file rows"
     )
     parser.add_argument("--image-size", type=int, default=32, help="input height and width")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     devices = (
         [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
@@ -140,6 +140,7 @@ def main() -> None:
             f"{r['b_s']:>8.4f} {r['ratio']:>6.3f}"
         )
     print(json.dumps({"benchmark": "supernet_overhead", "results": rows}))
+    return rows
 
 
 if __name__ == "__main__":
