@@ -514,7 +514,10 @@ def read_space_file(path: str | Path, params: Mapping | None = None) -> tuple[di
     except (OSError, UnicodeDecodeError) as err:
         raise SpaceError(f"space file {path} cannot be read: {err}") from None
     data = parse_or_raise(text, str(path))
-    space = load_space(text, str(path), path.stem, params)
+    try:
+        space = read_space(data, path.stem, params)
+    except SpaceError as err:
+        raise err.with_source(str(path)) from None
     if "name" not in data:
         data = {**data, "name": path.stem}  # the stored description names the space too
     return plain(data), space

@@ -411,42 +411,44 @@ def _block_args(choices: Mapping[str, Arg]) -> dict[str, Arg]:
     return {**choices, "scaling": Arg(one_of(WEIGHT_SCALINGS), "none")}
 
 
-@register_op(
-    "dense_block",
-    _block_args(
-        {
-            "growth": Arg(whole(), doc="new channels"),
-            "choices": Arg(names_list(one_of(DENSE_OPS.names)), list(DEFAULT_DENSE)),
-        }
-    ),
-    decision=True,
-)
-def dense_block(ctx: Ctx) -> nn.Module:
-    """MeliusNet dense block: BN, a binary conv to `growth` channels, concatenated to the input;
-    a decision point over DENSE_OPS (conv3x3, conv1x1)."""
-    a = ctx.args
-    point = ctx.point(a["choices"], "dense")
-    return DenseChoice(point, ctx.channels, a["growth"], scaling=a["scaling"])
+def _melius_block(kind: str, ops: Registry, cls: type, check_growth: bool) -> Callable:
+    """The build function of a MeliusNet block op: a decision point over `ops`."""
+
+    def build(ctx: Ctx) -> nn.Module:
+        a = ctx.args
+        if check_growth and a["growth"] > ctx.channels:
+            raise ArgError(f"{kind}_block.growth={a['growth']} exceeds its {ctx.channels} inputs")
+        point = ctx.point(a["choices"], kind)
+        return cls(point, ctx.channels, a["growth"], scaling=a["scaling"])
+
+    return build
 
 
-@register_op(
-    "improvement_block",
-    _block_args(
-        {
-            "growth": Arg(whole(), doc="channels improved"),
-            "choices": Arg(names_list(one_of(IMPROVEMENT_OPS.names)), list(DEFAULT_IMPROVEMENT)),
-        }
+for _kind, _ops, _default, _cls, _doc in (
+    (
+        "dense",
+        DENSE_OPS,
+        DEFAULT_DENSE,
+        DenseChoice,
+        "MeliusNet dense block: BN, a binary conv to `growth` channels, concatenated to the "
+        "input; a decision point over its choices (conv3x3, conv1x1: DENSE_OPS).",
     ),
-    decision=True,
-)
-def improvement_block(ctx: Ctx) -> nn.Module:
-    """MeliusNet improvement block: BN, a binary 3x3 conv added to the newest `growth` channels;
-    a decision point over IMPROVEMENT_OPS (conv3x3, identity)."""
-    a = ctx.args
-    if a["growth"] > ctx.channels:
-        raise ArgError(f"improvement_block.growth={a['growth']} exceeds its {ctx.channels} inputs")
-    point = ctx.point(a["choices"], "improvement")
-    return ImprovementChoice(point, ctx.channels, a["growth"], scaling=a["scaling"])
+    (
+        "improvement",
+        IMPROVEMENT_OPS,
+        DEFAULT_IMPROVEMENT,
+        ImprovementChoice,
+        "MeliusNet improvement block: BN, a binary 3x3 conv added to the newest `growth` "
+        "channels; a decision point over its choices (conv3x3, identity: IMPROVEMENT_OPS).",
+    ),
+):
+    _build = _melius_block(_kind, _ops, _cls, check_growth=_kind == "improvement")
+    _build.__doc__ = _doc
+    _args = {
+        "growth": Arg(whole(), doc="channels added" if _kind == "dense" else "channels improved"),
+        "choices": Arg(names_list(one_of(_ops.names)), list(_default)),
+    }
+    register_op(f"{_kind}_block", _block_args(_args), decision=True)(_build)
 
 
 @register_op(
