@@ -10,7 +10,6 @@ Pages: `/spaces`, `/spaces/<file>`. JSON: `/api/space/<file>` (the summary with 
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from lightnas.errors import ConfigError
 from lightnas.graphs import dot_available
 from lightnas.models.graph import SpaceError, analyse_space, load_space
 from lightnas.models.graph.render import space_to_dot
+from lightnas.search.space import SearchSpace
 from lightnas.space_summary import summarize_space
 
 HERE = Path(__file__).resolve().parent
@@ -72,9 +72,7 @@ def check_text(text: str, source: str = "the space") -> dict:
     except SpaceError as err:
         return {"ok": False, "error": str(err.with_source(source)), "line": err.line}
     points = done.space
-    size = 1
-    for point in points:
-        size *= len(point.choices)
+    size = SearchSpace(space.name, points).size
     return {
         "ok": True,
         "name": space.name,
@@ -176,6 +174,7 @@ def launch_space(
     except ConfigError as err:
         if stored is not None:
             stored.unlink(missing_ok=True)
+            stored.parent.rmdir()
         context = _space_context(request, file, str(err), form)
         return _page(request, "space.html", 400, **context)
     launching.start(settings.root, launch, settings.cwd or Path.cwd())
@@ -193,11 +192,11 @@ def space_overrides(path: Path) -> list[str]:
 
 
 def store_space(root: Path, text: str, filename: str) -> Path:
-    """Keep an edited space under .dashboard/spaces (the search reads it when it starts)."""
+    """Keep an edited space under .dashboard/spaces/<new folder>/ (the search reads it when it
+    starts), under its file's name: a space without `name:` is named after it."""
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).stem)[:60] or "space"
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
-    folder = private_dir(root, "spaces")
-    fd, path = tempfile.mkstemp(prefix=f"{stamp}_{stem}_", suffix=".yml", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    return Path(path).resolve()
+    folder = Path(tempfile.mkdtemp(prefix=f"{stamp}_", dir=private_dir(root, "spaces")))
+    path = folder / f"{stem}.yml"
+    path.write_text(text, encoding="utf-8")
+    return path.resolve()

@@ -216,6 +216,8 @@ def _analyse_choice(
     results: dict[str, Analysed | None] = {}
     shapes: dict[str, Shape] = {}
     for name, sub in node.candidates.items():
+        if hasattr(nn.ModuleDict, name):  # the candidates are held in one
+            raise SpaceError(f"{label}: candidate name {name!r} is reserved; rename it", node.line)
         if sub is None:
             results[name], shapes[name] = None, in_shapes[0]
             continue

@@ -29,6 +29,8 @@ PART = re.compile(r"[A-Za-z0-9_]+")
 PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 CANDIDATE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 MAX_REPEAT = 10_000
+MAX_NODES = 100_000  # after expansion: a typo such as repeat: 1000 inside repeat: 1000 stops here
+MAX_VALUES = 1_000_000  # YAML values with aliases expanded (aliases of aliases grow fast)
 
 
 class SpaceError(ConfigError):
@@ -72,13 +74,29 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 def parse_yaml(text: str) -> object:
     """The YAML document `text` (mappings are `Located`); a SpaceError names the bad line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = " ".join(str(err.problem or err.context or "bad YAML").split())
         raise SpaceError(f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
     except yaml.YAMLError as err:
         raise SpaceError(f"not valid YAML: {' '.join(str(err).split())}") from None
+    _check_size(data)
+    return data
+
+
+def _check_size(data: object) -> None:
+    """At most MAX_VALUES values, aliases expanded: the walks below stay bounded."""
+    budget, stack = MAX_VALUES, [data]
+    while stack:
+        value = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise SpaceError(f"the file expands to more than {MAX_VALUES} values (YAML aliases)")
+        if isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def line_of(data: object) -> int | None:
@@ -368,6 +386,8 @@ def _expand_group(entry: Mapping, scope: _Scope, previous: str | _Ref) -> list[N
                     *node.repeats,
                 )
         nodes += inner
+        if len(nodes) > MAX_NODES:
+            raise SpaceError(f"{what} expands to more than {MAX_NODES} nodes", line_of(entry))
         group_input = inner[-1].name
     return nodes
 
@@ -429,17 +449,13 @@ def _choice(entry: Mapping, scope: _Scope, previous: str | _Ref) -> Node:
 
 
 def _candidate_name(key: object, entry: Mapping, what: str) -> str:
-    if not isinstance(key, str) or not CANDIDATE.fullmatch(key) or key in _RESERVED_KEYS:
+    if not isinstance(key, str) or not CANDIDATE.fullmatch(key):
         raise SpaceError(
             f"{what}: candidate name {key!r} must start with a letter and hold only letters, "
             "digits and '_'",
             line_of(entry),
         )
     return key
-
-
-# names a torch ModuleDict cannot hold (its own attributes)
-_RESERVED_KEYS = frozenset({"training", "forward", "type", "float", "half", "cuda", "cpu", "to"})
 
 
 def _candidate(value: object, key: str, entry: Mapping, defaults: Mapping, what: str):

@@ -177,6 +177,31 @@ CASES = {
         6,
     ),
     "reserved name": ("  - {name: input, op: relu}\n", None, "'input' is reserved", 6),
+    "reserved candidate name": (
+        "  - name: pick\n    choice: {train: {op: relu}, skip: identity}\n",
+        None,
+        "choice pick: candidate name 'train' is reserved; rename it",
+        6,
+    ),
+    "too many nodes": (
+        "  - repeat: 1000\n"
+        "    name: 'a{i}'\n"
+        "    nodes: [{repeat: 1000, name: 'b{i}', nodes: [{name: c, op: relu}]}]\n",
+        None,
+        "group 'a{i}' expands to more than 100000 nodes",
+        6,
+    ),
+    "alias bomb": (
+        None,
+        "version: 1\ntemplates:\n  - &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"  - &{b} [{', '.join([f'*{a}'] * 10)}]\n"
+            for a, b in zip("abcdef", "bcdefg", strict=True)
+        )
+        + "nodes: [{op: head}]\n",
+        "the file expands to more than 1000000 values (YAML aliases)",
+        None,
+    ),
     "key given twice": ("  - {name: a, op: relu, op: bn}\n", None, "key 'op' appears twice", 6),
     "no head": (None, HEAD, "the output node stem gives (8, 8, 8), not the class scores (10,)", 5),
     "version missing": (
@@ -223,7 +248,8 @@ def test_a_bad_space_file_is_one_line_exit_2_and_nothing_written(case, tmp_path,
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     _, _, text, line = CASES[case]
-    assert lines[0].startswith(f"error: {path}, line {line}: "), lines[0]
+    where = f"{path}, line {line}" if line else str(path)
+    assert lines[0].startswith(f"error: {where}: "), lines[0]
     assert text in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yml"]
 
