@@ -181,17 +181,18 @@ def read_space(data: object, default_name: str = "space", params: Mapping | None
     if not isinstance(data, Mapping):
         kind = "nothing" if data is None else f"a {type(data).__name__}"
         raise SpaceError(f"a space file holds a mapping (version, name, nodes), not {kind}")
-    _check_keys(data, TOP_KEYS, "the file")
-    values = parameters(data, params or {})
-    params_given = data.get("params")
-    data = substitute({k: v for k, v in data.items() if k != "params"}, values, line_of(data))
-    data["params"] = params_given
+    # first: a later version's file may hold keys this one does not know
     version = data.get("version")
     if version != VERSION:
         raise SpaceError(
             f"version: {version!r} is not supported; valid: {VERSION} (write `version: {VERSION}`)",
             line_of(data),
         )
+    _check_keys(data, TOP_KEYS, "the file")
+    values = parameters(data, params or {})
+    params_given = data.get("params")
+    data = substitute({k: v for k, v in data.items() if k != "params"}, values, line_of(data))
+    data["params"] = params_given
     name = data.get("name", default_name)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise SpaceError(f"name: {name!r} must be letters, digits, '_', '-' or '.'", line_of(data))
