@@ -19,6 +19,7 @@ from lightnas.commands import (
     report,
     retrain,
     search,
+    space,
     sweep,
 )
 from lightnas.errors import LightNASError, ReportedError
@@ -33,6 +34,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "dashboard": dashboard.main,
     "deploy": deploy.main,
     "latency-table": latency_table.main,
+    "space": space.main,
 }
 
 
@@ -47,6 +49,7 @@ SUMMARIES = {
     "dashboard": "the browser dashboard over training folders and sweeps",
     "deploy": "a trained child as a Larq Compute Engine .tflite: 1-bit convs run as binary ops",
     "latency-table": "the per-op latency table of a search space, measured on this machine",
+    "space": "check a search-space file, print its decision points and size, draw its graph",
 }
 HELP = ("-h", "--help")
 

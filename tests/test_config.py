@@ -6,7 +6,7 @@ from lightnas.cli import search_main
 from lightnas.config import REGISTRY_KEYS, SECTIONS, parse_config
 from lightnas.data import DataOptions
 from lightnas.errors import ConfigError, LightNASError
-from lightnas.models import create_supernet
+from lightnas.run.parts import build_supernet
 
 SHIPPED = sorted((ROOT / "configs").glob("*.yml"))
 CONFIGS = [p for p in SHIPPED if not p.name.startswith("sweep_")]  # sweeps: tests/sweeps
@@ -26,9 +26,10 @@ def test_all_shipped_configs_exist():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_shipped_config_parses_and_builds_its_supernet(path):
+def test_shipped_config_parses_and_builds_its_supernet(path, monkeypatch):
+    monkeypatch.chdir(path.parents[1])  # paths in a config (model.file) are the repository's
     cfg, _, _ = parse_config(["-c", str(path)])
-    net = create_supernet(cfg.model.name, 10, cfg.model.stem, cfg.search_space, **cfg.model.kwargs)
+    net = build_supernet(cfg, 10)
     assert len(net.space) > 0
 
 

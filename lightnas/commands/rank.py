@@ -21,11 +21,11 @@ from scipy import stats
 
 from lightnas.config import ArgParser, Config, parse_config
 from lightnas.engine.loop import Engine
-from lightnas.engine.sampler import extreme_architectures
 from lightnas.layout import TrainingFolder
 from lightnas.outputs.checkpoint import load_checkpoint
 from lightnas.run.parts import build_engine, build_parts
 from lightnas.runtime.fileio import write_json_atomic
+from lightnas.scoring.costs import extreme_architectures
 from lightnas.search.space import Architecture, SearchSpace
 
 # The study: does the supernet rank architectures as training them alone would?

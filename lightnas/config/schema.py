@@ -41,6 +41,9 @@ class ModelConfig:
     """Full-precision stem: imagenet (7x7/2 + max-pool) or thumbnail (3x3/1, for 32x32)."""
     kwargs: dict = field(default_factory=dict)
     """Overrides of the family's spec, e.g. {growth_rate: 32, block_config: [2, 2, 2, 2]}."""
+    file: str | None = None
+    """Space file of model `graph` (e.g. configs/spaces/meliusnet22.yml, see docs/spaces.md):
+    the supernet as a graph of layers and blocks with choice nodes; null for the other models."""
 
 
 @dataclass

@@ -9,10 +9,12 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from lightnas.config.schema import REGISTRY_KEYS, Config, strategy_options
+from lightnas.config.schema import REGISTRY_KEYS, Config, ModelConfig, strategy_options
 from lightnas.errors import ConfigError
 from lightnas.export import check_formats_installed
 from lightnas.models import MODELS
+from lightnas.models.graph import MODEL as GRAPH_MODEL
+from lightnas.models.graph import check_space_file
 from lightnas.outputs.graphs import RENDER_FORMATS
 from lightnas.registry import Registry
 from lightnas.runtime.placement import check_device_name
@@ -53,6 +55,22 @@ def _floats(obj: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
 
 def _optional_positive(key: str, value: float | None) -> tuple[bool, str]:
     return value is None or value > 0, f"{key}={value} must be > 0 or null"
+
+
+def check_model_file(model: ModelConfig) -> None:
+    """model.file goes with model.name graph (and only with it), and must be a usable space."""
+    if model.name != GRAPH_MODEL:
+        if model.file is not None:
+            raise ConfigError(
+                f"model.file is read by model.name=graph only (got model.name={model.name!r}): "
+                "set model.name: graph, or remove model.file"
+            )
+        return
+    if model.file is None:
+        raise ConfigError(
+            "model.name=graph needs model.file: a space file, e.g. configs/spaces/meliusnet22.yml"
+        )
+    check_space_file(model.file, stem=model.stem, params=model.kwargs.get("params"))
 
 
 def validate(cfg: Config) -> None:
@@ -128,6 +146,7 @@ def validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    check_model_file(cfg.model)
     check_device_name(cfg.device)
     check_formats_installed(cfg.export.formats)
     cfg.data.check()

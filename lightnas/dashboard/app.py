@@ -42,6 +42,7 @@ from lightnas.dashboard.formatting import FILTERS
 from lightnas.dashboard.paths import OutsideRoot, resolve_inside
 from lightnas.dashboard.rundata import run_data
 from lightnas.dashboard.security import BodyTooLarge, Guard, is_loopback, limited_form
+from lightnas.dashboard.spaces import router as spaces_router
 from lightnas.dashboard.sweeps import sweep_data
 from lightnas.errors import ConfigError
 from lightnas.layout import SweepFolder, TrainingFolder
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for path, endpoint, methods in ROUTES:
         app.add_api_route(path, endpoint, methods=methods)
+    app.include_router(spaces_router)  # /spaces, /api/space/... (lightnas.dashboard.spaces)
     return app
 
 

@@ -16,21 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from lightnas.scoring.costs import CostTable
-from lightnas.search.space import Architecture, SearchSpace
+from lightnas.scoring.costs import CostTable, extreme_architectures
+from lightnas.search.space import Architecture
 from lightnas.search.strategies import SAMPLINGS, Strategy, TrainingRule
-
-
-def extreme_architectures(
-    space: SearchSpace, costs: CostTable, key: str = "ops"
-) -> tuple[Architecture, Architecture]:
-    """(largest, smallest): at every decision point the choice that costs most / least."""
-    largest, smallest = {}, {}
-    for point in space:
-        cost = {c: costs.contrib[point.name, c].get(key, 0.0) for c in point.choices}
-        largest[point.name] = max(point.choices, key=lambda c: cost[c])
-        smallest[point.name] = min(point.choices, key=lambda c: cost[c])
-    return Architecture(space, largest), Architecture(space, smallest)
 
 
 class TrainingSampler:

@@ -5,7 +5,7 @@ imports every family, so `MODELS` lists them all.
 """
 
 # the families register themselves
-from lightnas.models import bottleneck, meliusnet, resnet, resnet_e  # noqa: F401
+from lightnas.models import bottleneck, graph, meliusnet, resnet, resnet_e  # noqa: F401
 from lightnas.models.categories import OP_CATEGORIES, op_category, register_category
 from lightnas.models.init import INITS
 from lightnas.models.layers import STEMS

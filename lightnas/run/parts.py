@@ -22,6 +22,7 @@ from lightnas.errors import ArchitectureError, ConfigError
 from lightnas.export import model_info
 from lightnas.layout import TrainingFolder
 from lightnas.models import Supernet, create_supernet, space_without_weights
+from lightnas.models.graph import space_kwargs
 from lightnas.outputs.mlflow_tracking import MLflowLogger
 from lightnas.outputs.tracking import (
     ArchitectureFiles,
@@ -60,10 +61,18 @@ class Parts:
     teacher: nn.Module | None = None  # distill.teacher, built and checked up front
 
 
-def build_supernet(cfg: Config, num_classes: int, in_channels: int = 3) -> Supernet:
+def model_kwargs(cfg: Config) -> dict:
+    """model.kwargs, plus the space file's content (`spec`) for model graph (model.file)."""
+    return {**cfg.model.kwargs, **space_kwargs(cfg.model.file)}
+
+
+def build_supernet(
+    cfg: Config, num_classes: int, in_channels: int = 3, kwargs: dict | None = None
+) -> Supernet:
     m = cfg.model
+    kwargs = model_kwargs(cfg) if kwargs is None else kwargs
     return create_supernet(
-        m.name, num_classes, m.stem, cfg.search_space, in_channels=in_channels, **m.kwargs
+        m.name, num_classes, m.stem, cfg.search_space, in_channels=in_channels, **kwargs
     )
 
 
@@ -100,14 +109,15 @@ def build_parts(
     torch.manual_seed(cfg.seed)
     data = build_data(cfg.data, seed=cfg.seed, device=placement.device)
     dist.check(placement.device, len(data.train), cfg.distributed.sync_bn)
-    supernet = build_supernet(cfg, data.num_classes, data.input_shape[0])
+    kwargs = model_kwargs(cfg)
+    supernet = build_supernet(cfg, data.num_classes, data.input_shape[0], kwargs)
     check_image_size(cfg, supernet, data.input_shape)
     info = model_info(
         cfg.model.name,
         data.num_classes,
         cfg.model.stem,
         cfg.search_space,
-        cfg.model.kwargs,
+        kwargs,
         data.input_shape,
         data.mean,
         data.std,

@@ -9,7 +9,7 @@ from torch import nn
 
 from lightnas.models import Supernet, child
 from lightnas.scoring.cost_metrics import COSTS, count_costs, measure_costs
-from lightnas.search.space import Architecture
+from lightnas.search.space import Architecture, SearchSpace
 
 
 class CostTable:
@@ -80,3 +80,15 @@ class CostTable:
             net = child(self.supernet, arch).to(device)
             self._measured[arch, key] = measure_costs(net, self.input_shape, [key])[key]
         return self._measured[arch, key]
+
+
+def extreme_architectures(
+    space: SearchSpace, costs: CostTable, key: str = "ops"
+) -> tuple[Architecture, Architecture]:
+    """(largest, smallest): at every decision point the choice that costs most / least."""
+    largest, smallest = {}, {}
+    for point in space:
+        cost = {c: costs.contrib[point.name, c].get(key, 0.0) for c in point.choices}
+        largest[point.name] = max(point.choices, key=lambda c: cost[c])
+        smallest[point.name] = min(point.choices, key=lambda c: cost[c])
+    return Architecture(space, largest), Architecture(space, smallest)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 # (extra command-line arguments, a fragment of the one-line message)
 CASES = [
     (["--search.strategy", "greedy"], "search.strategy='greedy' is not known; valid: enas"),
-    (["--model.name", "vgg"], "model.name='vgg' is not known; valid: meliusnet22"),
+    (["--model.name", "vgg"], "model.name='vgg' is not known; valid: graph, meliusnet22"),
     (["--model.stem", "tiny"], "model.stem='tiny' is not known; valid: grouped, imagenet"),
     (["--data.dataset", "mnist"], "data.dataset='mnist' is not known; valid: cifar10"),
     (["--bogus", "1"], "unrecognized arguments: --bogus"),

@@ -4,7 +4,8 @@ sandwich with its largest and smallest children)."""
 import pytest
 from helpers.runs import make_engine, tiny_cfg
 
-from lightnas.engine.sampler import TrainingSampler, extreme_architectures
+from lightnas.engine.sampler import TrainingSampler
+from lightnas.scoring.costs import extreme_architectures
 from lightnas.search.strategies import TrainingRule
 
 

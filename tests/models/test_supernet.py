@@ -134,7 +134,8 @@ def expected_params(name: str) -> int:
     return resnet_params(layers, 2 if variant == "v2" else 1) + extra
 
 
-@pytest.mark.parametrize("name", list_models())
+# `graph` builds a space file's supernet: tests/models/graph checks it against these families
+@pytest.mark.parametrize("name", [n for n in list_models() if n != "graph"])
 def test_every_registered_model_builds_on_meta_and_counts_as_published(name):
     with torch.device("meta"):
         net = create_supernet(name, 1000, "imagenet")
