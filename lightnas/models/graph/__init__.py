@@ -12,16 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lightnas.errors import ConfigError
+
+# the ops register themselves where they are defined: every user of OPS imports this package first
+from lightnas.models.graph import block_ops, layer_ops  # noqa: F401
 from lightnas.models.graph.build import Analysed, analyse_space, build_supernet
-from lightnas.models.graph.format import (
-    VERSION,
-    Space,
-    SpaceError,
-    load_space,
-    read_space,
-    read_space_file,
-)
+from lightnas.models.graph.format import load_space, read_space, read_space_file
 from lightnas.models.graph.ops import OPS, Arg, Ctx, register_op
+from lightnas.models.graph.space import VERSION, Space
+from lightnas.models.graph.yaml_text import SpaceError
 from lightnas.models.supernet import Supernet, register_model
 
 MODEL = "graph"

@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 from lightnas.errors import ConfigError
-from lightnas.models.graph.format import INPUT, Graph, Node, Space, SpaceError
 from lightnas.models.graph.modules import CandidateChoice, GraphBody, share_equal_weights
 from lightnas.models.graph.ops import OPS, ArgError, Ctx, default_kind
+from lightnas.models.graph.space import INPUT, Graph, Node, Space
+from lightnas.models.graph.yaml_text import SpaceError
 from lightnas.models.supernet import Choice, Supernet
 from lightnas.search.space import DecisionPoint
 

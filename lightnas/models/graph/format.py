@@ -1,5 +1,6 @@
-"""The space file format, version 1 (docs/spaces.md): YAML read with its line numbers, groups and
-`repeat:` expanded into one flat list of nodes with full dotted names and resolved inputs.
+"""The space file format, version 1 (docs/spaces.md): a file's YAML (read with its line numbers by
+`yaml_text`), its groups and `repeat:` expanded into one flat list of nodes (`space`) with full
+dotted names and resolved inputs.
 
 Only the structure is checked here (keys, names, references, numbers of inputs); ops, their
 arguments and shapes are checked where the graph is analysed (`lightnas.models.graph.build`).
@@ -13,139 +14,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from lightnas.models.graph.space import DEFAULT_INPUT, INPUT, VERSION, Graph, Node, Space
+from lightnas.models.graph.yaml_text import (
+    Located,
+    SpaceError,
+    line_of,
+    parse_or_raise,
+    parse_yaml,
+    plain,
+)
 
-from lightnas.errors import ConfigError
-
-VERSION = 1
-INPUT = "input"  # the network's input, or a group's / a candidate's input inside it
 REMOVED = ("identity", "skip")  # a choice candidate that removes the node (its output = input)
 TOP_KEYS = ("version", "name", "description", "input", "params", "defaults", "templates", "nodes")
 GROUP_KEYS = ("name", "nodes", "repeat", "start", "inputs")
 NODE_KEYS = ("name", "op", "inputs", "kind")
 CHOICE_KEYS = ("name", "choice", "inputs", "kind", "share")
-DEFAULT_INPUT = (3, 32, 32)
 PART = re.compile(r"[A-Za-z0-9_]+")
 PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 CANDIDATE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 MAX_REPEAT = 10_000
 MAX_NODES = 100_000  # after expansion: a typo such as repeat: 1000 inside repeat: 1000 stops here
-MAX_VALUES = 1_000_000  # YAML values with aliases expanded (aliases of aliases grow fast)
 
 
-class SpaceError(ConfigError):
-    """A space file that cannot be built: one line naming the file, the line and what is wrong."""
-
-    def __init__(self, detail: str, line: int | None = None, source: str | None = None) -> None:
-        self.detail, self.line, self.source = detail, line, source
-        where = ", ".join(p for p in (source, None if line is None else f"line {line}") if p)
-        super().__init__(f"{where}: {detail}" if where else detail)
-
-    def with_source(self, source: str) -> SpaceError:
-        return SpaceError(self.detail, self.line, source)
-
-
-# ---- YAML with line numbers -------------------------------------------------------------------
-class Located(dict):
-    """A YAML mapping that remembers the line it starts on (1-based; None when not from YAML)."""
-
-    line: int | None = None
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, whose mappings are `Located` and refuse a key given twice."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
-    data = Located()
-    data.line = node.start_mark.line + 1
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in data:
-            raise SpaceError(f"key {key!r} appears twice", key_node.start_mark.line + 1)
-        data[key] = loader.construct_object(value_node, deep=True)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-
-
-def parse_yaml(text: str) -> object:
-    """The YAML document `text` (mappings are `Located`); a SpaceError names the bad line."""
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        problem = " ".join(str(err.problem or err.context or "bad YAML").split())
-        raise SpaceError(f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as err:
-        raise SpaceError(f"not valid YAML: {' '.join(str(err).split())}") from None
-    _check_size(data)
-    return data
-
-
-def _check_size(data: object) -> None:
-    """At most MAX_VALUES values, aliases expanded: the walks below stay bounded."""
-    budget, stack = MAX_VALUES, [data]
-    while stack:
-        value = stack.pop()
-        budget -= 1
-        if budget < 0:
-            raise SpaceError(f"the file expands to more than {MAX_VALUES} values (YAML aliases)")
-        if isinstance(value, Mapping):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-
-
-def line_of(data: object) -> int | None:
-    return getattr(data, "line", None)
-
-
-# ---- the parsed space ---------------------------------------------------------------------------
-@dataclass
-class Node:
-    """One node of a graph: an op with its arguments, or a choice between candidates."""
-
-    name: str  # full dotted name, e.g. stage2.block3.dense
-    op: str | None  # a registered op; None for a choice node
-    args: dict  # the op's arguments as written (defaults of the file applied)
-    inputs: tuple[str, ...]  # full names of the nodes it reads, or INPUT
-    line: int | None = None
-    kind: str | None = None  # decision-point kind, where the file names one
-    candidates: dict[str, Graph | None] | None = None  # a choice's; None = removed (identity)
-    share: bool = True  # a choice's candidates share conv weights of equal shapes
-    # the repeated groups it is in, outermost first: (group name with {i}, repetition, count)
-    repeats: tuple[tuple[str, int, int], ...] = ()
-
-
-@dataclass
-class Graph:
-    """Nodes in file order; the last one is the output, INPUT names the graph's input."""
-
-    nodes: list[Node]
-    line: int | None = None
-
-    @property
-    def output(self) -> str:
-        return self.nodes[-1].name
-
-    def by_name(self) -> dict[str, Node]:
-        return {n.name: n for n in self.nodes}
-
-
-@dataclass
-class Space:
-    """A parsed space file."""
-
-    name: str
-    graph: Graph
-    input_shape: tuple[int, int, int] = DEFAULT_INPUT
-    description: str = ""
-    version: int = VERSION
-
-
+# ---- the expansion's scopes --------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Ref:
     """A reference to a node as written (`conv1`, `input`), resolved once every name is known."""
@@ -538,19 +429,3 @@ def read_space_file(path: str | Path, params: Mapping | None = None) -> tuple[di
     if "name" not in data:
         data = {**data, "name": path.stem}  # the stored description names the space too
     return plain(data), space
-
-
-def parse_or_raise(text: str, source: str) -> object:
-    try:
-        return parse_yaml(text)
-    except SpaceError as err:
-        raise err.with_source(source) from None
-
-
-def plain(value: object) -> object:
-    """`Located` mappings as plain dicts (what JSON and the export metadata hold)."""
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import graphviz
 
 from lightnas.models.graph.build import Analysed
-from lightnas.models.graph.format import INPUT, Node
 from lightnas.models.graph.ops import OPS
+from lightnas.models.graph.space import INPUT, Node
 
 DECISION_FILL = "#E69F00"  # Okabe-Ito orange: the decision points
 MERGE_FILL = "#DDDDDD"

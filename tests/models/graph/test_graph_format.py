@@ -12,8 +12,8 @@ from torch import nn
 from lightnas.binary import QConv2d
 from lightnas.models import child, create_supernet
 from lightnas.models.graph import load_space, read_space
-from lightnas.models.graph.format import parse_yaml, plain
 from lightnas.models.graph.modules import BitsChoice, CandidateChoice, GraphBody
+from lightnas.models.graph.yaml_text import parse_yaml, plain
 
 RESIDUAL = """
 version: 1
