@@ -20,6 +20,7 @@ from fastapi import APIRouter, Body, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from lightnas.dashboard import checking
 from lightnas.dashboard import launch as launching
 from lightnas.dashboard.folders import cached
 from lightnas.dashboard.formatting import FILTERS
@@ -33,7 +34,7 @@ from lightnas.search.space import SearchSpace
 
 HERE = Path(__file__).resolve().parent
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.ya?ml")
-MAX_SPACE_BYTES = launching.MAX_CONFIG_BYTES
+MAX_SPACE_BYTES = checking.MAX_CONFIG_BYTES
 CLASSES = 10  # the head's classes when a space is drawn and measured outside a run
 
 router = APIRouter()
@@ -158,6 +159,7 @@ def launch_space(
     """A search on the (edited) space: its text kept under .dashboard/spaces, the chosen config
     with model.name graph and model.file that text, started as the launch page starts one."""
     settings = request.app.state.settings
+    cwd = settings.cwd or Path.cwd()
     form = {"config": config, "name": name, "epochs": epochs, "overrides": overrides, "text": text}
     stored = None
     try:
@@ -169,15 +171,16 @@ def launch_space(
         stored = store_space(settings.root, text, file)
         lines = [f"epochs={epochs.strip()}"] if epochs.strip() else []
         lines += space_overrides(stored) + [overrides]
-        argv = launching.parse_overrides("\n".join(lines))
-        launch = launching.validate(settings.root, settings.configs / config, argv, name.strip())
+        argv = checking.parse_overrides("\n".join(lines), settings.allow_imports)
+        path = settings.configs / config
+        launch = launching.validate(settings.root, cwd, path, argv, name.strip())
     except ConfigError as err:
         if stored is not None:
             stored.unlink(missing_ok=True)
             stored.parent.rmdir()
         context = _space_context(request, file, str(err), form)
         return _page(request, "space.html", 400, **context)
-    launching.start(settings.root, launch, settings.cwd or Path.cwd())
+    launching.start(settings.root, launch, cwd)
     return RedirectResponse(f"/run/{launch.name}", status_code=303)
 
 

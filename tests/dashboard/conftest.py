@@ -1,5 +1,6 @@
 """Dashboard fixtures: a finished tiny search (run once per session, copied per test), a
-TestClient over a root, and a real dashboard process on a free loopback port."""
+TestClient over a root, a real dashboard process on a free loopback port and a real browser
+page on it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import yaml
 from fastapi.testclient import TestClient
 from helpers.dashboard_server import BASE_URL, Dashboard, stop_searches
 from helpers.runs import tiny_config
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from lightnas.dashboard.app import Settings, create_app
 from lightnas.run.search import search
+
+CHROMIUM = "/usr/bin/chromium"
 
 
 def write_tiny(tmp: Path, filename: str = "tiny.yml", **overrides) -> Path:
@@ -65,3 +69,30 @@ def dashboard(root, configs, tmp_path) -> Iterator[Dashboard]:
     yield server
     server.stop()
     stop_searches(root)
+
+
+# ---- the real browser (Debian's chromium through Playwright) -------------------------------------
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    """What the page's console reported as errors; a test removes those it expects."""
+    return []
+
+
+@pytest.fixture
+def page(browser, console_errors) -> Iterator[Page]:
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = console_errors
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield page
+    context.close()
+    assert errors == []  # no script failed, nothing was refused (CSP) or missing on any page

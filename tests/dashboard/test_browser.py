@@ -13,38 +13,11 @@ import yaml
 from helpers.dashboard import sweep
 from helpers.dashboard_server import Dashboard, status, wait_for
 from helpers.runs import tiny_config
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from lightnas.dashboard.formatting import percent
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def console_errors() -> list[str]:
-    """What the page's console reported as errors; a test removes those it expects."""
-    return []
-
-
-@pytest.fixture
-def page(browser, console_errors) -> Iterator[Page]:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors = console_errors
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield page
-    context.close()
-    assert errors == []  # no script failed, nothing was refused (CSP) or missing on any page
 
 
 @pytest.fixture(scope="module")

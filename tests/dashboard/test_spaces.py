@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.dashboard_server import status, wait_for
 from playwright.sync_api import expect
 
 from lightnas.dashboard.launch import launches_dir
-
-from .conftest import status, wait_for
-from .test_browser import browser, page  # noqa: F401  (the browser fixtures)
 
 SPACE = """\
 version: 1
@@ -91,7 +89,7 @@ def test_a_launch_on_a_bad_space_starts_nothing(client, spaces, root):
 
 
 @pytest.mark.slow
-def test_the_page_shows_edits_and_launches_a_space_in_the_browser(dashboard, page, spaces):  # noqa: F811
+def test_the_page_shows_edits_and_launches_a_space_in_the_browser(dashboard, page, spaces):
     page.goto(dashboard.url + "/spaces")
     row = page.locator("#spaces tr[data-file='tiny.yml']")
     expect(row.locator("td.num").nth(1)).to_have_text(str(SIZE))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import ROOT
+from helpers.runs import tiny_config
 
 from lightnas.cli import search_main
 from lightnas.models import create_supernet
@@ -231,8 +232,6 @@ def test_a_failing_dot_is_one_warning_and_no_file(tmp_path, fake_dot, caplog):
 
 
 def graph_run_config(tmp_path: Path) -> Path:
-    from conftest import tiny_config
-
     cfg = tiny_config(tmp_path, epochs=2)
     cfg["export"]["graph_formats"] = ["png", "svg"]
     path = tmp_path / "graphs.yml"

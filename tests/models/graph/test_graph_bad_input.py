@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.runs import tiny_config
 
 from lightnas.cli import main, search_main
 
@@ -270,8 +271,6 @@ def test_a_bad_space_file_is_one_line_exit_2_and_nothing_written(case, tmp_path,
 def test_a_search_on_a_bad_space_is_one_line_exit_2_and_nothing_written(
     model, text, tmp_path, capsys, monkeypatch
 ):
-    from conftest import tiny_config
-
     monkeypatch.chdir(tmp_path)
     (tmp_path / "BAD").write_text(HEAD + CASES["unknown op"][0] + TAIL)
     (tmp_path / "GOOD").write_text(HEAD + "  - {name: a, op: qconv, kernel: 3}\n" + TAIL)
