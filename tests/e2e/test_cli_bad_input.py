@@ -77,7 +77,8 @@ CASES = [
     ),
     (
         ["--model", "5"],
-        "model='5' must be a mapping of its keys (name, stem, kwargs); valid model.name: melius",
+        "model='5' must be a mapping of its keys (name, stem, kwargs, file); valid model.name: "
+        "graph",
     ),
     (
         ["--seed", "1180591620717411303424"],
@@ -131,8 +132,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         ("epochs: 2\n# café\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 on line 2)"),
         (
             "model: 5\n",
-            "model=5 must be a mapping of its keys (name, stem, kwargs); valid model.name: "
-            "meliusnet22",
+            "model=5 must be a mapping of its keys (name, stem, kwargs, file); valid model.name: "
+            "graph, meliusnet22",
         ),
         ("model: [resnet18]\n", "model=['resnet18'] must be a mapping of its keys"),
         ("distill:\n", "distill=None must be a mapping of its keys (teacher, weights"),

@@ -25,7 +25,7 @@ def test_help_lists_every_command_with_one_line_and_exits_0():
     assert done.stdout.startswith("usage: lightnas COMMAND")
     commands = listed_commands(done.stdout)
     assert list(commands) == ["search", "retrain", "evaluate", "rank", "sweep", "report",
-                              "dashboard", "deploy", "latency-table"]  # fmt: skip
+                              "dashboard", "deploy", "latency-table", "space"]  # fmt: skip
     assert all(len(line) > 20 for line in commands.values())
     assert max(len(line) for line in done.stdout.splitlines()) <= 100  # narrow
 
