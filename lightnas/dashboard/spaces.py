@@ -181,7 +181,7 @@ def launch_space(
         context = _space_context(request, file, str(err), form)
         return _page(request, "space.html", 400, **context)
     launching.start(settings.root, launch, cwd)
-    return RedirectResponse(f"/run/{launch.name}", status_code=303)
+    return RedirectResponse(f"/run/{launch.path}", status_code=303)
 
 
 def space_overrides(path: Path) -> list[str]:
