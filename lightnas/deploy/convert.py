@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightnas.deploy import keras_graph  # noqa: F401  (registers the graph-space mappings)
 from lightnas.deploy.backend import Interpreter, flatbuffer_utils, lce, tflite_schema, versions
 from lightnas.deploy.keras_model import build_keras_model
 from lightnas.errors import DeployError

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT
 from torch import nn
 
 from lightnas.binary import QConv2d
@@ -19,6 +20,7 @@ from lightnas.deploy.convert import (
 )
 from lightnas.errors import DeployError
 from lightnas.models import child, create_supernet
+from lightnas.models.graph import space_kwargs
 from lightnas.search.space import Architecture
 
 # |logit difference| allowed, relative to the largest |logit|: the binary convs are exact integer
@@ -190,3 +192,35 @@ def test_one_child_converts_to_the_same_bytes_every_time():
     net, shape = family_child("resnet18-v1")
     first = convert_child(net, shape, {"architecture": {}}).flatbuffer
     assert convert_child(net, shape, {"architecture": {}}).flatbuffer == first
+
+
+# the graph-file spaces (configs/spaces) at a narrow width, the same graphs: their bodies with
+# add / concat merges (GraphBody) and 32-bit transitions behind a ReLU (ReluAt32)
+SPACE_PARAMS = {
+    "meliusnet22_bits": {
+        "stem": 16,
+        "growth": 8,
+        "transition1": 16,
+        "transition2": 24,
+        "transition3": 24,
+    },
+    "bireal18_kernels": {"width1": 8, "width2": 16, "width3": 16, "width4": 32},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", SPACE_PARAMS)
+def test_graph_file_spaces_convert_exactly_with_one_lce_bconv_per_binary_conv(space):
+    kwargs = space_kwargs(ROOT / "configs" / "spaces" / f"{space}.yml")
+    torch.manual_seed(0)
+    supernet = create_supernet(
+        "graph", num_classes=5, stem="thumbnail", params=SPACE_PARAMS[space], **kwargs
+    )
+    with torch.no_grad():
+        randomise_batchnorms(supernet)
+    sampled = supernet.space.sample(torch.Generator().manual_seed(3))
+    for arch in (supernet.space.default(), sampled):
+        net = child(supernet, arch).eval()
+        deployment = convert_child(net, (3, 32, 32), fallback="float")
+        assert op_counts(deployment.flatbuffer)[BCONV_OP] == binary_convs(net) > 0
+        assert_same_logits(net, deployment.flatbuffer, (3, 32, 32))
