@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import ROOT
+from helpers.spaces import NARROW_PARAMS
 from torch import nn
 
 from lightnas.binary import QConv2d
@@ -194,27 +195,13 @@ def test_one_child_converts_to_the_same_bytes_every_time():
     assert convert_child(net, shape, {"architecture": {}}).flatbuffer == first
 
 
-# the graph-file spaces (configs/spaces) at a narrow width, the same graphs: their bodies with
-# add / concat merges (GraphBody) and 32-bit transitions behind a ReLU (ReluAt32)
-SPACE_PARAMS = {
-    "meliusnet22_bits": {
-        "stem": 16,
-        "growth": 8,
-        "transition1": 16,
-        "transition2": 24,
-        "transition3": 24,
-    },
-    "bireal18_kernels": {"width1": 8, "width2": 16, "width3": 16, "width4": 32},
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("space", SPACE_PARAMS)
+@pytest.mark.parametrize("space", NARROW_PARAMS)
 def test_graph_file_spaces_convert_exactly_with_one_lce_bconv_per_binary_conv(space):
     kwargs = space_kwargs(ROOT / "configs" / "spaces" / f"{space}.yml")
     torch.manual_seed(0)
     supernet = create_supernet(
-        "graph", num_classes=5, stem="thumbnail", params=SPACE_PARAMS[space], **kwargs
+        "graph", num_classes=5, stem="thumbnail", params=NARROW_PARAMS[space], **kwargs
     )
     with torch.no_grad():
         randomise_batchnorms(supernet)

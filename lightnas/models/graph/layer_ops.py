@@ -50,13 +50,14 @@ def _padding(args: Mapping) -> int:
     return (args["kernel"] - 1) // 2 * args["dilation"]
 
 
-@register_op("conv", _conv_args(bits=False))
-def conv(ctx: Ctx) -> nn.Module:
-    """Full-precision convolution."""
+def _conv_shape(ctx: Ctx) -> tuple:
+    """The positional arguments every conv op shares (nn.Conv2d's order, which QConv2d keeps):
+    in and out channels, kernel, stride, padding, dilation, groups, bias."""
     a = ctx.args
-    return nn.Conv2d(
+    out = a["channels"] or ctx.channels
+    return (
         ctx.channels,
-        a["channels"] or ctx.channels,
+        out,
         a["kernel"],
         a["stride"],
         _padding(a),
@@ -64,6 +65,12 @@ def conv(ctx: Ctx) -> nn.Module:
         a["groups"],
         a["bias"],
     )
+
+
+@register_op("conv", _conv_args(bits=False))
+def conv(ctx: Ctx) -> nn.Module:
+    """Full-precision convolution."""
+    return nn.Conv2d(*_conv_shape(ctx))
 
 
 @register_op("qconv", _conv_args(bits=True))
@@ -72,17 +79,7 @@ def qconv(ctx: Ctx) -> nn.Module:
     padding); `bits: [1, 2, 4, 32]` makes it a decision point whose widths share one weight."""
     a = ctx.args
     bits = a["bits"]
-    layer = QConv2d(
-        ctx.channels,
-        a["channels"] or ctx.channels,
-        a["kernel"],
-        a["stride"],
-        _padding(a),
-        a["dilation"],
-        a["groups"],
-        a["bias"],
-        scaling=a["scaling"],
-    )
+    layer = QConv2d(*_conv_shape(ctx), scaling=a["scaling"])
     if isinstance(bits, list):
         return BitsChoice(
             bits_point(ctx.name, bits, ctx.kind or default_kind(ctx.name)), layer, a["relu_at_32"]

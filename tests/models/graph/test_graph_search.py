@@ -16,6 +16,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import yaml
+from helpers.spaces import NARROW_PARAMS
 from torch import nn
 
 from lightnas.cli import search_main
@@ -27,17 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SPACES = ROOT / "configs" / "spaces"
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# the shipped files at digits' size: narrower, the same graph
-PARAMS = {
-    "meliusnet22_bits": {
-        "stem": 16,
-        "growth": 8,
-        "transition1": 16,
-        "transition2": 24,
-        "transition3": 24,
-    },
-    "bireal18_kernels": {"width1": 8, "width2": 16, "width3": 16, "width4": 32},
-}
+PARAMS = NARROW_PARAMS  # the shipped files at digits' size: narrower, the same graph
 
 
 def config(root: Path, space: str, name: str) -> Path:
