@@ -5,7 +5,7 @@ ranking study."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,6 +70,13 @@ class ScoringOptions:
 class Evaluator:
     """Rewards and validation of architectures on a supernet's shared weights.
 
+    A score depends on the weights, the architecture, the epoch (its BN re-estimation batches)
+    and the data scored, nothing else: each is computed once per set of weights. The scores
+    known are kept until a parameter changes (an optimizer step, a loaded checkpoint), so an
+    architecture the controller samples again, or validates after sampling it, costs nothing.
+    Scoring leaves the supernet's BatchNorm buffers as it found them, so what a checkpoint holds
+    never depends on which scores were already known.
+
     A reward is measured on a *draw*: the next `reward_batches` validation batches. Every
     candidate compared in one step (a controller step, the candidates of a validation) is scored
     on the same draw, with the same BatchNorm protocol as the full validation: running statistics
@@ -100,7 +107,20 @@ class Evaluator:
         self.target_cost = options.target_cost or dist.from_main(
             lambda: self.costs.reference(options.cost)
         )
+        self._known: dict[Hashable, object] = {}
+        self._known_weights: tuple[int, ...] = ()
         self.restart_reward_batches()
+
+    # -- scores known for the current weights --
+    def known_scores(self, with_buffers: bool = False) -> dict[Hashable, object]:
+        """The scores computed since the supernet's parameters (and, `with_buffers`, its
+        buffers: BN used as it stands) last changed; emptied when they do. Every in-place
+        change of a tensor (optimizer step, load_state_dict) bumps its version counter."""
+        tensors = [*self.supernet.parameters(), *(self.supernet.buffers() if with_buffers else ())]
+        weights = tuple(t._version for t in tensors)
+        if weights != self._known_weights:
+            self._known, self._known_weights = {}, weights
+        return self._known
 
     # -- the reward --
     def restart_reward_batches(self, used: int = 0) -> None:
@@ -119,6 +139,13 @@ class Evaluator:
         self.reward_batches_used += n * self.dist.world_size
         return [next(self._val_batches) for _ in range(n)]
 
+    def draw_key(self) -> Hashable:
+        """What identifies the next draw's data: the whole split is the same every time, a
+        draw of `reward_batches` is new data (its start in the repeated split)."""
+        if self.options.reward_batches is None:
+            return "whole split"
+        return ("batches", self.reward_batches_used, self.options.reward_batches)
+
     def state_dict(self) -> dict:
         return {"reward_batches_used": self.reward_batches_used}
 
@@ -128,7 +155,11 @@ class Evaluator:
 
     @torch.no_grad()
     def accuracies(
-        self, archs: Sequence[Architecture], batches: Sequence, epoch: int
+        self,
+        archs: Sequence[Architecture],
+        batches: Sequence,
+        epoch: int,
+        draw: Hashable | None = None,
     ) -> list[float]:
         """Accuracy of each of `archs` on `batches` with the shared weights.
 
@@ -136,13 +167,27 @@ class Evaluator:
         data, then eval mode (the protocol of the full validation). `batch` (ENAS's original):
         train mode, BN on each reward batch's own statistics; kept to measure against.
         The candidates run back to back with their hits counted on the device: one host sync
-        (and one all-reduce) for all of them.
+        (and one all-reduce) for all of them. An architecture given twice is scored once; with
+        `draw` (what identifies `batches`: `draw_key()`), so is one scored on that draw before
+        with the same weights.
         """
-        hits = [self._hits(arch, batches, epoch) for arch in archs]
+        o = self.options
+        calibration = o.reward_calibration_batches
+        calibration = o.bn_recalibration_batches if calibration is None else calibration
+        known: dict[Hashable, object] = {}
+        if draw is not None and o.reward_bn == "recalibrate":
+            known = self.known_scores(with_buffers=not calibration)
+        keys = [("reward", draw, epoch, calibration, *arch.items()) for arch in archs]
+        todo = {k: arch for k, arch in zip(keys, archs, strict=True) if k not in known}
+        with buffers_kept(self.supernet):
+            hits = [self._hits(arch, batches, epoch) for arch in todo.values()]
         count = sum(len(y) for _, y in batches)
         correct = torch.stack(hits).tolist() if hits else []
         totals = self.dist.sum_floats([*correct, count])
-        return [c / max(totals[-1], 1) for c in totals[:-1]]
+        known.update(zip(todo, (c / max(totals[-1], 1) for c in totals[:-1]), strict=True))
+        if archs:  # as after scoring them all in turn
+            self.supernet.set_architecture(archs[-1])
+        return [known[k] for k in keys]
 
     def _hits(self, arch: Architecture, batches: Sequence, epoch: int) -> Tensor:
         self.supernet.set_architecture(arch)
@@ -179,8 +224,8 @@ class Evaluator:
 
     def scores(self, archs: Sequence[Architecture], epoch: int) -> list[Score]:
         """Reward, accuracy and cost of each of `archs`, all on one draw of reward batches."""
-        batches = self.draw()
-        accuracies = self.accuracies(archs, batches, epoch)
+        key = self.draw_key()
+        accuracies = self.accuracies(archs, self.draw(), epoch, draw=key)
         return [
             Score(self.reward(arch, acc), acc, self.cost(arch))
             for arch, acc in zip(archs, accuracies, strict=True)
@@ -216,7 +261,18 @@ class Evaluator:
 
     @torch.no_grad()
     def evaluate(self, arch: Architecture, loader, epoch: int) -> tuple[float, float]:
-        """(loss, accuracy) of `arch` on all of `loader`, eval mode after BN recalibration."""
+        """(loss, accuracy) of `arch` on all of `loader`, eval mode after BN recalibration
+        (computed once per set of weights)."""
+        calibration = self.options.bn_recalibration_batches
+        known = self.known_scores(with_buffers=not calibration)
+        key = ("evaluate", loader, epoch, calibration, *arch.items())
+        if key not in known:
+            with buffers_kept(self.supernet):
+                known[key] = self._evaluate(arch, loader, epoch)
+        self.supernet.set_architecture(arch)
+        return known[key]
+
+    def _evaluate(self, arch: Architecture, loader, epoch: int) -> tuple[float, float]:
         self.supernet.set_architecture(arch)
         self.recalibrate_bn(self.supernet, epoch)
         self.supernet.eval()

@@ -60,14 +60,17 @@ def test_a_step_scores_its_candidates_with_one_reduction_and_each_as_if_alone(
     assert reward_bn == "batch" or len(set(together)) > 1  # batch BN: all alike, untrained
 
 
-def test_rewards_never_put_validation_data_into_batchnorm():
+def test_rewards_never_put_validation_data_into_batchnorm_and_leave_no_trace():
     engine = make_engine(tiny_cfg())
     bn = next(m for m in engine.supernet.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    seen = []  # BN's statistics after each of its forwards during the reward
+    bn.register_forward_hook(lambda m, i, o: seen.append(m.running_mean.clone()))
     arch = engine.supernet.space.default()
     engine.evaluator.scores([arch], 0)
-    after_reward = bn.running_mean.clone()
+    assert torch.equal(bn.running_mean, before)  # what a checkpoint holds is untouched
     engine.evaluator.recalibrate_bn(engine.supernet, 0)  # training batches only
-    assert torch.equal(after_reward, bn.running_mean)
+    assert torch.equal(seen[-1], bn.running_mean)  # the validation forwards left it as it was
 
 
 def test_the_reward_uses_the_validation_protocol_of_bn():
@@ -144,3 +147,81 @@ def test_evolution_searches_and_resumes_exactly(write_config, tmp_path):
 
     assert rows("cut") == rows("straight")
     assert rows("cut")[-1]["val_acc_evolved"] >= 0
+
+
+def _counting_hits(monkeypatch, evaluator) -> list:
+    scored = []
+    hits = evaluator._hits
+
+    def spy(arch, batches, epoch):
+        scored.append(dict(arch))
+        return hits(arch, batches, epoch)
+
+    monkeypatch.setattr(evaluator, "_hits", spy)
+    return scored
+
+
+def test_a_score_is_computed_once_per_set_of_weights(monkeypatch):
+    engine = make_engine(tiny_cfg())
+    evaluator = engine.evaluator
+    evaluator.options = replace(evaluator.options, reward_batches=None)  # the whole split
+    scored = _counting_hits(monkeypatch, evaluator)
+    gen = torch.Generator().manual_seed(2)
+    a, b = (engine.supernet.space.sample(gen) for _ in range(2))
+    first = evaluator.scores([a, b, a], 0)
+    assert len(scored) == 2 and first[0] == first[2]  # twice in one step: scored once
+    assert evaluator.scores([b, a], 0) == [first[1], first[0]] and len(scored) == 2
+    assert len(evaluator.scores([b], 1)) == 1 and len(scored) == 3  # another epoch's BN batches
+    x, y = next(iter(engine.data.train.batches(0)))
+    engine.train_step([a], x, y)  # new weights: everything is scored again
+    evaluator.scores([a, b], 0)
+    assert len(scored) == 5
+    state = {k: v.clone() for k, v in engine.supernet.state_dict().items()}
+    evaluator.scores([a], 0)
+    engine.supernet.load_state_dict(state)  # a loaded checkpoint is new weights too
+    evaluator.scores([a], 0)
+    assert len(scored) == 6
+    evaluator.known_scores().clear()  # and what was known is what scoring again gives
+    evaluator.options = replace(evaluator.options, reward_batches=1)
+    evaluator.scores([a, a], 0)
+    evaluator.scores([a], 0)  # a draw of batches is new data each time
+    assert len(scored) == 8
+
+
+def test_validation_scores_are_computed_once_per_set_of_weights(monkeypatch):
+    engine = make_engine(tiny_cfg())
+    evaluator, arch = engine.evaluator, engine.sampler.smallest
+    runs = []
+    compute = evaluator._evaluate
+    monkeypatch.setattr(evaluator, "_evaluate", lambda *a: runs.append(a) or compute(*a))
+    val = evaluator.evaluate(arch, engine.data.val, 0)
+    assert evaluator.evaluate(arch, engine.data.val, 0) == val and len(runs) == 1
+    evaluator.evaluate(arch, engine.data.test, 0)  # other data
+    evaluator.evaluate(engine.sampler.largest, engine.data.val, 0)
+    assert len(runs) == 3
+    evaluator.known_scores().clear()
+    assert evaluator.evaluate(arch, engine.data.val, 0) == val and len(runs) == 4
+
+
+def test_known_scores_change_nothing_a_search_reports(tmp_path, monkeypatch):
+    """The same seeded search, scoring everything again every time, reports the same."""
+    from helpers.runs import tiny_config
+
+    def run(name):
+        # controller phases every 2 batches: scores between optimizer steps of one epoch
+        search = {"reward_batches": None, "controller_steps": 6, "update_arch_frequency": 2}
+        overrides = {"search": search, "epochs": 3}
+        cfg = tiny_config(tmp_path, name=name, **overrides)
+        (tmp_path / f"{name}.yml").write_text(json.dumps(cfg))
+        search_main(["-c", str(tmp_path / f"{name}.yml")])
+        folder = tmp_path / "trainings" / name
+        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        rows = [{k: v for k, v in r.items() if not k.startswith("time")} for r in rows]
+        return rows, json.loads((folder / "best_architecture.json").read_text())
+
+    known = run("known")
+    from lightnas.scoring.evaluator import Evaluator
+
+    monkeypatch.setattr(Evaluator, "known_scores", lambda self, with_buffers=False: {})
+    again = run("again")
+    assert known == again
