@@ -6,8 +6,11 @@ of one CIFAR-sized search epoch (50k images) including the controller phase.
         [--compile none|regional|full] [--baseline EARLIER_OUTPUT [--memory-tolerance 0.10]]
 
 Per model (thumbnail stem, 32x32 inputs, 100 classes, synthetic tensors already on the device):
-- search: `Engine.train_step` on an architecture sampled by the ENAS controller each step (the
-  sampling is timed too, as in the real loop);
+- search: `Engine.train_step` on the architectures of the search's training rule, by default
+  the ENAS strategy's own (a sandwich: the largest child, the smallest and `sandwich_k` uniform
+  ones, with in-place distillation); `--sampling controller` trains one child sampled by the
+  controller per step, as before the sandwich default (the sampling is timed too, as in the
+  real loop);
 - child: the base architecture (first choice everywhere, e.g. MeliusNet-22 itself) extracted
   with `child()` and trained alone with the same optimizer, autocast and memory format;
 - controller: `Engine.controller_phase` (one reward forward on a validation batch + a REINFORCE
@@ -54,7 +57,16 @@ DEFAULTS = {"cpu": (32, 3, 1, 2), "cuda": (128, 30, 5, 20)}
 PROC_STATUS = Path("/proc/self/status")
 GLIBC = ctypes.CDLL("libc.so.6") if sys.platform == "linux" else None
 # what must match for two rows to be the same measurement
-SETTING = ("model", "device", "batch", "channels_last", "bf16", "compile", "sampling")
+SETTING = (
+    "model",
+    "device",
+    "batch",
+    "channels_last",
+    "bf16",
+    "compile",
+    "sampling",
+    "children_per_step",
+)
 
 
 def _sync(device: torch.device):
@@ -146,8 +158,9 @@ def make_config(args, model: str, device: str, batch: int) -> Config:
             strategy="enas",
             controller_steps=args.controller_steps,
             sampling=args.sampling,
-            # the largest child's extra forward only where the configs use it: with sandwiches
-            inplace_distill=args.sampling == "sandwich",
+            sandwich_k=args.sandwich_k,
+            # the largest child's outputs teach the others only where there is a sandwich
+            inplace_distill=None if args.sampling is None else args.sampling == "sandwich",
         ),
         export=ExportConfig(formats=[], graph_formats=[]),
         device=device,
@@ -232,7 +245,8 @@ def measure(args, model: str, device_name: str) -> dict:
         "bf16": cfg.bf16,
         "setup_s": setup_s,
         "compile": args.compile,
-        "sampling": args.sampling,
+        "sampling": engine.sampler.rule.sampling,
+        "children_per_step": len(engine.training_architectures(cfg.search.warmup_epochs)),
         "first_compile_s": compile_s,
         "kernels_per_step": kernels,
         "device_busy": busy,
@@ -270,7 +284,7 @@ def memory_regressions(rows: list[dict], baseline: list[dict], tolerance: float)
     for r in rows:
         old, new = before.get(tuple(r.get(k) for k in SETTING)), r["peak_memory_mb"]
         if old and new and new > old * (1 + tolerance):
-            setting = " ".join(f"{k}={r[k]}" for k in SETTING)
+            setting = " ".join(f"{k}={r.get(k)}" for k in SETTING)
             found.append(
                 f"peak memory regression: {setting}: {new:.0f} MB against {old:.0f} MB "
                 f"(+{new / old - 1:.0%}, tolerance {tolerance:.0%})"
@@ -292,10 +306,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", default="none", choices=("none", "regional", "full"))
     parser.add_argument(
         "--sampling",
-        default="controller",
+        default=None,
         choices=("controller", "uniform", "sandwich"),
         help="children per step: one (controller, uniform) or 2 + sandwich_k (sandwich, with "
-        "in-place distillation)",
+        "in-place distillation); default: the search's default rule",
+    )
+    parser.add_argument(
+        "--sandwich-k",
+        type=int,
+        default=SearchConfig.sandwich_k,
+        help="uniform children of a sandwich step (default: the search's default)",
     )
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (meant for CUDA)")
@@ -323,20 +343,22 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [measure(args, m, d) for d in devices for m in args.models]
     print(
         f"{'model':<12} {'device':<6} {'batch':>5} {'search img/s':>12} {'child img/s':>11} "
-        f"{'ratio':>5} {'ctrl s':>7} {'epoch s':>8} {'kernels':>7} {'busy':>5} {'peak MB':>7}"
+        f"{'children':>8} {'ratio':>5} {'ctrl s':>7} {'epoch s':>8} {'kernels':>7} {'busy':>5} "
+        f"{'peak MB':>7}"
     )
     for r in rows:
         busy = "-" if r["device_busy"] is None else f"{r['device_busy']:.2f}"
         peak = "-" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:.0f}"
         print(
             f"{r['model']:<12} {r['device']:<6} {r['batch']:>5} {r['search_img_s']:>12.1f} "
-            f"{r['child_img_s']:>11.1f} {r['search_vs_child']:>5.2f} "
+            f"{r['child_img_s']:>11.1f} {r['children_per_step']:>8} {r['search_vs_child']:>5.2f} "
             f"{r['controller_phase_s']:>7.1f} {r['epoch_incl_controller_s']:>8.1f} "
             f"{r['kernels_per_step']:>7} {busy:>5} {peak:>7}"
         )
     print(
         f"epoch s = {EPOCH_IMAGES // 1000}k images of search steps + the controller phase "
-        f"({args.controller_steps} reward evaluations); ratio = search step / child step"
+        f"({args.controller_steps} reward evaluations); ratio = search step (the training rule's "
+        f"children) / a step of the base network trained alone"
     )
     result = {
         "benchmark": "search_throughput",

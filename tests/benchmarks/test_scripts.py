@@ -8,6 +8,8 @@ import sys
 import pytest
 from helpers import ROOT
 
+from lightnas.config import SearchConfig
+
 BENCHMARKS = ROOT / "benchmarks"
 
 
@@ -42,6 +44,9 @@ def test_search_throughput_smoke(capsys, tmp_path):
     ):  # fmt: skip
         assert key in row, key
     assert row["model"] == "resnet18" and row["batch"] == 2
+    # by default the search's own training rule: the enas strategy's sandwich
+    assert row["sampling"] == "sandwich"
+    assert row["children_per_step"] == 2 + SearchConfig.sandwich_k
     assert row["search_step_s"] > 0 and row["child_step_s"] > 0
     assert row["controller_phase_s"] == pytest.approx(2 * row["controller_step_s"])
     steps = bench.EPOCH_IMAGES // 2
