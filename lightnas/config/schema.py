@@ -94,6 +94,10 @@ class SearchConfig:
     """Training batches that re-estimate BatchNorm for a reward; null = bn_recalibration_batches
     (few keep rewards cheap: each candidate of each step is re-estimated; 1 measured as well as
     4)."""
+    reward_cache_mb: int = 512
+    """Memory (on the run's device) for the outputs of each stage of the architectures a
+    reward scored, kept until the weights change so that a candidate sharing its first choices
+    with one scored before starts where they differ (same numbers; 0 = off)."""
     sampling: Literal[SAMPLINGS] | None = None  # the names' home: SAMPLINGS
     """Architectures each training batch trains: controller (the strategy's sample), uniform,
     or sandwich (largest + smallest + sandwich_k uniform, BigNAS); null = the strategy's rule

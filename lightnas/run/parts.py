@@ -179,6 +179,7 @@ def scoring_options(cfg: Config) -> ScoringOptions:
         s.cost_weight,
         s.target_cost,
         s.cost_budget,
+        s.reward_cache_mb,
     )
 
 

@@ -18,6 +18,7 @@ from lightnas.runtime.distributed import LOCAL, Dist
 from lightnas.runtime.placement import Placement
 from lightnas.scoring.cost_metrics import COSTS
 from lightnas.scoring.costs import CostTable
+from lightnas.scoring.prefixes import Outputs, PrefixCache
 from lightnas.search.space import Architecture
 from lightnas.search.strategies.base import Score
 
@@ -65,6 +66,7 @@ class ScoringOptions:
     cost_weight: float = 0.0
     target_cost: float | None = None
     cost_budget: float | None = None  # hard budget: rewards of costlier architectures penalised
+    reward_cache_mb: int = 512  # stage outputs kept by prefix (lightnas.scoring.prefixes)
 
 
 class Evaluator:
@@ -109,6 +111,7 @@ class Evaluator:
         )
         self._known: dict[Hashable, object] = {}
         self._known_weights: tuple[int, ...] = ()
+        self.prefixes = PrefixCache(supernet, options.reward_cache_mb * 2**20)
         self.restart_reward_batches()
 
     # -- scores known for the current weights --
@@ -120,6 +123,7 @@ class Evaluator:
         weights = tuple(t._version for t in tensors)
         if weights != self._known_weights:
             self._known, self._known_weights = {}, weights
+            self.prefixes.clear()
         return self._known
 
     # -- the reward --
@@ -171,16 +175,14 @@ class Evaluator:
         `draw` (what identifies `batches`: `draw_key()`), so is one scored on that draw before
         with the same weights.
         """
-        o = self.options
-        calibration = o.reward_calibration_batches
-        calibration = o.bn_recalibration_batches if calibration is None else calibration
+        o, calibration = self.options, self.reward_calibration()
         known: dict[Hashable, object] = {}
         if draw is not None and o.reward_bn == "recalibrate":
             known = self.known_scores(with_buffers=not calibration)
         keys = [("reward", draw, epoch, calibration, *arch.items()) for arch in archs]
         todo = {k: arch for k, arch in zip(keys, archs, strict=True) if k not in known}
         with buffers_kept(self.supernet):
-            hits = [self._hits(arch, batches, epoch) for arch in todo.values()]
+            hits = [self._hits(arch, batches, epoch, draw=draw) for arch in todo.values()]
         count = sum(len(y) for _, y in batches)
         correct = torch.stack(hits).tolist() if hits else []
         totals = self.dist.sum_floats([*correct, count])
@@ -189,8 +191,18 @@ class Evaluator:
             self.supernet.set_architecture(archs[-1])
         return [known[k] for k in keys]
 
-    def _hits(self, arch: Architecture, batches: Sequence, epoch: int) -> Tensor:
+    def reward_calibration(self) -> int:
+        """Training batches that re-estimate BN statistics for a reward."""
+        o = self.options
+        n = o.reward_calibration_batches
+        return o.bn_recalibration_batches if n is None else n
+
+    def _hits(
+        self, arch: Architecture, batches: Sequence, epoch: int, draw: Hashable | None = None
+    ) -> Tensor:
         self.supernet.set_architecture(arch)
+        if self._by_prefix(draw):
+            return self._prefix_hits(arch, batches, epoch, draw)
         batch_bn = self.options.reward_bn != "recalibrate"
         if batch_bn:
             self.supernet.train()
@@ -204,6 +216,37 @@ class Evaluator:
             correct += (logits.argmax(1) == self.placement.target(y)).sum()
         if batch_bn:  # the forwards moved each rank's running statistics its own way
             self.dist.average_buffers(self.supernet)
+        return correct
+
+    def _by_prefix(self, draw: Hashable | None) -> bool:
+        """Whether a reward runs stage by stage, keeping what candidates share: for a known draw
+        with BN re-estimated, in one process (the ranks would each keep their own)."""
+        o = self.options
+        return (
+            draw is not None
+            and o.reward_bn == "recalibrate"
+            and self.reward_calibration() > 0
+            and o.reward_cache_mb > 0
+            and not self.dist.distributed
+        )
+
+    def _prefix_hits(
+        self, arch: Architecture, batches: Sequence, epoch: int, draw: Hashable
+    ) -> Tensor:
+        calibration = self.reward_calibration()
+
+        def inputs() -> Outputs:
+            train = self.dist.first(self.data.train, epoch, calibration)
+            return (
+                [self.placement.input(x) for x, _ in train],
+                [self.placement.input(x) for x, _ in batches],
+            )
+
+        key = (draw, epoch, calibration)
+        logits = self.prefixes.logits(arch, key, inputs, self.placement.autocast)
+        correct = torch.zeros((), dtype=torch.int64, device=self.placement.device)
+        for out, (_, y) in zip(logits, batches, strict=True):
+            correct += (out.argmax(1) == self.placement.target(y)).sum()
         return correct
 
     def cost(self, arch: Architecture) -> float:

@@ -17,9 +17,9 @@ def test_every_candidate_of_a_step_sees_the_same_reward_batches(monkeypatch):
     hits = engine.evaluator._hits
     seen_batches: list = []
 
-    def spy(arch, batches, epoch):
+    def spy(arch, batches, epoch, **kw):
         seen_batches.append(batches[0][0])  # the first batch's images
-        return hits(arch, batches, epoch)
+        return hits(arch, batches, epoch, **kw)
 
     monkeypatch.setattr(engine.evaluator, "_hits", spy)
     gen = torch.Generator().manual_seed(0)
@@ -153,9 +153,9 @@ def _counting_hits(monkeypatch, evaluator) -> list:
     scored = []
     hits = evaluator._hits
 
-    def spy(arch, batches, epoch):
+    def spy(arch, batches, epoch, **kw):
         scored.append(dict(arch))
-        return hits(arch, batches, epoch)
+        return hits(arch, batches, epoch, **kw)
 
     monkeypatch.setattr(evaluator, "_hits", spy)
     return scored
@@ -204,14 +204,15 @@ def test_validation_scores_are_computed_once_per_set_of_weights(monkeypatch):
 
 
 def test_known_scores_change_nothing_a_search_reports(tmp_path, monkeypatch):
-    """The same seeded search, scoring everything again every time, reports the same."""
+    """The same seeded search, scoring every candidate again, whole, every time, reports the
+    same: scores known for the weights and stage outputs kept by prefix are the same numbers."""
     from helpers.runs import tiny_config
 
-    def run(name):
+    def run(name, cache_mb):
         # controller phases every 2 batches: scores between optimizer steps of one epoch
         search = {"reward_batches": None, "controller_steps": 6, "update_arch_frequency": 2}
-        overrides = {"search": search, "epochs": 3}
-        cfg = tiny_config(tmp_path, name=name, **overrides)
+        search["reward_cache_mb"] = cache_mb
+        cfg = tiny_config(tmp_path, name=name, search=search, epochs=3)
         (tmp_path / f"{name}.yml").write_text(json.dumps(cfg))
         search_main(["-c", str(tmp_path / f"{name}.yml")])
         folder = tmp_path / "trainings" / name
@@ -219,9 +220,9 @@ def test_known_scores_change_nothing_a_search_reports(tmp_path, monkeypatch):
         rows = [{k: v for k, v in r.items() if not k.startswith("time")} for r in rows]
         return rows, json.loads((folder / "best_architecture.json").read_text())
 
-    known = run("known")
+    known = run("known", 512)
     from lightnas.scoring.evaluator import Evaluator
 
     monkeypatch.setattr(Evaluator, "known_scores", lambda self, with_buffers=False: {})
-    again = run("again")
+    again = run("again", 0)
     assert known == again
