@@ -5,7 +5,7 @@ ranking study."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -201,9 +201,11 @@ class Evaluator:
         self, arch: Architecture, batches: Sequence, epoch: int, draw: Hashable | None = None
     ) -> Tensor:
         self.supernet.set_architecture(arch)
-        if self._by_prefix(draw):
-            return self._prefix_hits(arch, batches, epoch, draw)
+        calibration = self.reward_calibration()
+        images = calibration * self.data.train.batch_size + sum(len(y) for _, y in batches)
         batch_bn = self.options.reward_bn != "recalibrate"
+        if not batch_bn and calibration and self._by_prefix(draw, images):
+            return self._prefix_hits(arch, batches, epoch, draw)
         if batch_bn:
             self.supernet.train()
         else:
@@ -218,17 +220,15 @@ class Evaluator:
             self.dist.average_buffers(self.supernet)
         return correct
 
-    def _by_prefix(self, draw: Hashable | None) -> bool:
-        """Whether a reward runs stage by stage, keeping what candidates share: for a known draw
-        with BN re-estimated, in one process (the ranks would each keep their own)."""
+    def _by_prefix(self, key: Hashable | None, images: int) -> bool:
+        """Whether scoring runs stage by stage, keeping what candidates share (scoring.prefixes):
+        for known data (`key`), BN re-estimated, in one process (the ranks would each keep
+        their own), where the stages' outputs for its `images` images fit in the cache."""
         o = self.options
-        return (
-            draw is not None
-            and o.reward_bn == "recalibrate"
-            and self.reward_calibration() > 0
-            and o.reward_cache_mb > 0
-            and not self.dist.distributed
-        )
+        if key is None or o.reward_cache_mb <= 0 or self.dist.distributed:
+            return False
+        example = torch.zeros(1, *self.data.input_shape)
+        return self.prefixes.fits(images, self.placement.input(example), self.placement.autocast)
 
     def _prefix_hits(
         self, arch: Architecture, batches: Sequence, epoch: int, draw: Hashable
@@ -317,16 +317,39 @@ class Evaluator:
 
     def _evaluate(self, arch: Architecture, loader, epoch: int) -> tuple[float, float]:
         self.supernet.set_architecture(arch)
-        self.recalibrate_bn(self.supernet, epoch)
-        self.supernet.eval()
         total = Running()
-        for x, y in self.dist.split(loader):
+        for logits, y in self._validation_logits(arch, loader, epoch):
             y = self.placement.target(y)
-            with self.placement.autocast():
-                logits = self.supernet(self.placement.input(x)).float()
+            logits = logits.float()
             total.add(F.cross_entropy(logits, y), (logits.argmax(1) == y).sum(), len(y))
         sums = self.dist.sum_floats([float(total.loss), float(total.correct), total.count])
         return Running(sums[0], sums[1], int(sums[2])).means()
+
+    def _validation_logits(self, arch: Architecture, loader, epoch: int) -> Iterator:
+        """(logits, labels) of this rank's share of `loader`, BN re-estimated for `arch`: by
+        prefix (stage outputs kept, as rewards) where it can, else the whole network."""
+        calibration = self.options.bn_recalibration_batches
+        images = calibration * self.data.train.batch_size + getattr(loader, "num_samples", 0)
+        if calibration and hasattr(loader, "num_samples") and self._by_prefix(loader, images):
+            batches = list(loader)
+
+            def inputs() -> Outputs:
+                train = self.dist.first(self.data.train, epoch, calibration)
+                return (
+                    [self.placement.input(x) for x, _ in train],
+                    [self.placement.input(x) for x, _ in batches],
+                )
+
+            key = ("evaluate", loader, epoch, calibration)
+            logits = self.prefixes.logits(arch, key, inputs, self.placement.autocast)
+            yield from zip(logits, (y for _, y in batches), strict=True)
+            return
+        self.recalibrate_bn(self.supernet, epoch)
+        self.supernet.eval()
+        for x, y in self.dist.split(loader):
+            with self.placement.autocast():
+                logits = self.supernet(self.placement.input(x))
+            yield logits, y
 
     def trained_child(self, arch: Architecture, epoch: int) -> nn.Module:
         """A stand-alone copy of `arch` with BN statistics re-estimated for it, on the CPU.

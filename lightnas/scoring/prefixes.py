@@ -13,6 +13,9 @@ whole-network protocol: the logits are the same numbers.
 
 What is kept is valid for one set of weights and one draw of batches (the evaluator empties it
 when a parameter changes) and is bounded in bytes, the least recently used prefix going first.
+A stage runs on all the batches at once, so this way is taken only where the largest stage's
+outputs for all of them fit within that bound too (`fits`); else the network runs batch by
+batch, as before.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from contextlib import AbstractContextManager
 
+import torch
 from torch import Tensor, nn
 
 from lightnas.models import Supernet
@@ -52,9 +56,28 @@ class PrefixCache:
             for stage in self.stages
         ]
         self.limit = limit_bytes
+        self.per_image: int | None = None  # bytes of the largest stage output of one image
         self.entries: OrderedDict[Hashable, Outputs] = OrderedDict()
         self.bytes = 0
         self.stages_run = 0  # stages computed (not taken from a kept prefix), for measurements
+
+    @torch.no_grad()
+    def fits(
+        self, images: int, example: Tensor, autocast: Callable[[], AbstractContextManager]
+    ) -> bool:
+        """Whether every stage's outputs for `images` images fit within the limit (measured
+        once on `example`, one input image: the stages' shapes do not depend on the choices)."""
+        if self.per_image is None:
+            largest, x = 0, example
+            training = [stage.training for stage in self.stages]
+            with autocast():
+                for stage in self.stages:
+                    x = stage.eval()(x)
+                    largest = max(largest, x.numel() * x.element_size())
+            for stage, mode in zip(self.stages, training, strict=True):
+                stage.train(mode)
+            self.per_image = largest
+        return 2 * images * self.per_image <= self.limit  # a stage's inputs and outputs
 
     def clear(self) -> None:
         self.entries.clear()

@@ -79,3 +79,30 @@ def test_no_outputs_are_kept_when_the_memory_is_zero_or_for_batch_statistics():
         evaluator.options = options
         evaluator.scores(archs, 0)
         assert not evaluator.prefixes.entries
+
+
+def test_a_draw_whose_stage_outputs_do_not_fit_runs_batch_by_batch():
+    engine = make_engine(tiny_cfg())
+    evaluator = engine.evaluator
+    archs = [engine.sampler.largest, engine.sampler.smallest]
+    batches = evaluator.draw()
+    expected = evaluator.accuracies(archs, batches, 0)  # no draw key: the whole network
+    evaluator.prefixes.fits(
+        1, torch.zeros(1, *engine.data.input_shape), evaluator.placement.autocast
+    )
+    images = sum(len(y) for _, y in batches) + evaluator.reward_calibration() * 16
+    evaluator.prefixes.limit = 2 * images * evaluator.prefixes.per_image - 1  # just too small
+    assert evaluator.accuracies(archs, batches, 0, draw="d") == expected
+    assert not evaluator.prefixes.entries and evaluator.prefixes.stages_run == 0
+
+
+def test_validation_by_prefix_gives_the_numbers_of_the_whole_network():
+    engine = make_engine(tiny_cfg())
+    evaluator, space = engine.evaluator, engine.supernet.space
+    gen = torch.Generator().manual_seed(5)
+    archs = [space.sample(gen) for _ in range(4)]
+    by_prefix = [evaluator.evaluate(a, engine.data.val, 0) for a in archs]
+    assert evaluator.prefixes.stages_run > 0
+    evaluator.known_scores().clear()
+    evaluator.options = replace(evaluator.options, reward_cache_mb=0)
+    assert [evaluator.evaluate(a, engine.data.val, 0) for a in archs] == by_prefix
