@@ -50,8 +50,8 @@ VARIANTS = {
     "enas-sandwich": ["--search.sampling", "sandwich"],
     "enas-sandwich-distill": ["--search.sampling", "sandwich", "--search.inplace_distill", "true"],
     "evolution": ["--search.strategy", "evolution"],
-    # the default sandwich (largest, smallest, sandwich_k uniform) with fewer uniform children
-    "enas-sandwich1-distill": ["--search.sandwich_k", "1"],
+    # the default sandwich (largest, smallest, sandwich_k uniform) with other uniform children
+    "enas-sandwich2-distill": ["--search.sandwich_k", "2"],
     "enas-sandwich0-distill": ["--search.sandwich_k", "0"],
 }
 # reward protocols whose noise is measured on each trained supernet

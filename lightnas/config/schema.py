@@ -103,8 +103,9 @@ class SearchConfig:
     or sandwich (largest + smallest + sandwich_k uniform, BigNAS); null = the strategy's rule
     (sandwich for enas, random and evolution; fixed trains its architecture alone and takes
     only null or controller)."""
-    sandwich_k: int = 2
-    """Uniform architectures per step between the largest and the smallest (sampling sandwich)."""
+    sandwich_k: int = 1
+    """Uniform architectures per step between the largest and the smallest (sampling sandwich;
+    measured: 1 ranks as well as BigNAS's 2 for 3/4 of the work, 0 ranks worse)."""
     inplace_distill: bool | None = None
     """The largest architecture's predictions are the soft targets of the others (BigNAS);
     null = the strategy's rule (on for enas, random and evolution; off for fixed)."""

@@ -30,7 +30,7 @@ class TrainingSampler:
         strategy: Strategy,
         costs: CostTable,
         cost_key: str = "ops",
-        k: int = 2,
+        k: int = 1,
         seed: int = 0,
     ) -> None:
         if rule.sampling not in SAMPLINGS:
