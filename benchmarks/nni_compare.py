@@ -62,11 +62,12 @@ its own in a search epoch.
 
 LightNAS, timed as `Engine.run_epoch(epoch)` on epochs after the quick start's 2 warm-up epochs
 (its controller is learning, as NNI's is from epoch 0):
-- default: the quick start as it is: sandwich sampling (largest, smallest and 2 uniform
-  children train on every batch) with in-place distillation, then a controller phase of 30 steps
-  x 2 candidates rewarded on the whole validation split (BN re-estimated on a training batch for
-  each), then validation (8 candidates ranked, the best and the controller's greedy pick
-  validated with BN re-estimated on 4 batches).
+- default: the quick start as it is: sandwich sampling (largest, smallest and
+  `search.sandwich_k` uniform children, 1 by default, train on every batch) with in-place
+  distillation, then a controller phase of 30 steps x 2 candidates rewarded on the whole
+  validation split (BN re-estimated on a training batch for each; a score computed once per set
+  of weights, stage outputs kept by prefix), then validation (8 candidates ranked, the best
+  and the controller's greedy pick validated with BN re-estimated on 4 batches).
 - matched (--matched): NNI's work as far as LightNAS's options express it: one child per
   training batch sampled by the controller (search.sampling controller, inplace_distill false);
   after the T training batches one controller phase (update_arch_frequency null) of V steps
