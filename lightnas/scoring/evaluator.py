@@ -18,7 +18,7 @@ from lightnas.runtime.distributed import LOCAL, Dist
 from lightnas.runtime.placement import Placement
 from lightnas.scoring.cost_metrics import COSTS
 from lightnas.scoring.costs import CostTable
-from lightnas.scoring.prefixes import Outputs, PrefixCache
+from lightnas.scoring.prefixes import Outputs, PrefixCache, re_estimating
 from lightnas.search.space import Architecture
 from lightnas.search.strategies.base import Score
 
@@ -289,18 +289,11 @@ class Evaluator:
         if batches <= 0:
             return
         dist = dist or self.dist
-        bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        momenta = [bn.momentum for bn in bns]
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the recalibration batches
-        net.train()
-        for x, _ in dist.first(self.data.train, epoch, batches):
-            with self.placement.autocast():
-                net(self.placement.input(x))
-        dist.reduce_bn_statistics(bns)
-        for bn, momentum in zip(bns, momenta, strict=True):
-            bn.momentum = momentum
+        with re_estimating(net) as bns:
+            for x, _ in dist.first(self.data.train, epoch, batches):
+                with self.placement.autocast():
+                    net(self.placement.input(x))
+            dist.reduce_bn_statistics(bns)
 
     @torch.no_grad()
     def evaluate(self, arch: Architecture, loader, epoch: int) -> tuple[float, float]:

@@ -20,8 +20,9 @@ batch, as before.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 
 import torch
@@ -32,6 +33,23 @@ from lightnas.models.supernet import Choice
 from lightnas.search.space import Architecture
 
 Outputs = tuple[list[Tensor], list[Tensor]]  # a stage's outputs: calibration, validation
+
+
+@contextlib.contextmanager
+def re_estimating(net: nn.Module) -> Iterator[list[nn.modules.batchnorm._BatchNorm]]:
+    """`net` in train mode with its BatchNorm statistics reset, so that the forwards inside
+    re-estimate them (a cumulative average: momentum None; momenta restored on exit)."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    net.train()
+    try:
+        yield bns
+    finally:
+        for bn, momentum in zip(bns, momenta, strict=True):
+            bn.momentum = momentum
 
 
 def stages(supernet: Supernet) -> list[nn.Module]:
@@ -118,16 +136,8 @@ class PrefixCache:
         validation: Sequence[Tensor],
         autocast: Callable[[], AbstractContextManager],
     ) -> Outputs:
-        bns = [m for m in stage.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        momenta = [bn.momentum for bn in bns]
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the calibration batches
-        stage.train()
-        with autocast():
+        with re_estimating(stage), autocast():
             calibrated = [stage(x) for x in calibration]
-        for bn, momentum in zip(bns, momenta, strict=True):
-            bn.momentum = momentum
         stage.eval()
         with autocast():
             return calibrated, [stage(x) for x in validation]
