@@ -82,7 +82,8 @@ LightNAS, timed as `Engine.run_epoch(epoch)` on epochs after the quick start's 2
 --override passes more LightNAS config overrides (`--override=--search.reward_bn=recalibrate`).
 
 Each side runs --warmup-epochs untimed epochs (default 1), then --epochs timed ones (default 5
-for NNI, see above; 1 for LightNAS, whose epochs all do the same work), in one process with
+on both sides: for NNI see above; LightNAS's epochs get cheaper as its controller converges, the
+scores of architectures it samples again being known), in one process with
 --threads torch threads (default 1): CPU seconds (time.process_time) and wall seconds per epoch,
 their means, a table, then one JSON line. --steps N limits every epoch to its first N training
 batches on both sides (a correctness run; rewards and validation unchanged). --pairs N runs the
@@ -123,7 +124,7 @@ QUICKSTART = ROOT / "configs" / "quickstart.yml"
 NNI_PYTHON = "/work/venv-nni/bin/python"
 SETTINGS = ("default", "matched")
 # timed epochs: NNI's 5 hold one period of its PPO updates, LightNAS's epochs do the same work
-DEFAULT_EPOCHS = {"nni": 5, "lightnas": 1}
+DEFAULT_EPOCHS = {"nni": 5, "lightnas": 5}
 NNI_KEYS = ("epoch_cpu_s", "epoch_wall_s", "epoch_cpu_s_without_ppo", "epoch_wall_s_without_ppo")
 # the matched setting's overrides of the quick start (controller_steps: set to the number of
 # validation batches once the data is built)
@@ -582,9 +583,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--nni-python", default=NNI_PYTHON, help=f"default {NNI_PYTHON}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="timed epochs (default: nni 5, lightnas 1)"
-    )
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs (default 5)")
     parser.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs first")
     parser.add_argument("--steps", type=int, default=0, help="training batches an epoch (0: all)")
     parser.add_argument("--seed", type=int, default=0)
