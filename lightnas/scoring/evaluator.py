@@ -298,7 +298,11 @@ class Evaluator:
     @torch.no_grad()
     def evaluate(self, arch: Architecture, loader, epoch: int) -> tuple[float, float]:
         """(loss, accuracy) of `arch` on all of `loader`, eval mode after BN recalibration
-        (computed once per set of weights)."""
+        (computed once per set of weights; `loader` is known by identity, and one that cannot
+        be, a list of batches, is scored every time)."""
+        if not isinstance(loader, Hashable):  # a list of batches: scored every time
+            with buffers_kept(self.supernet):
+                return self._evaluate(arch, loader, epoch)
         calibration = self.options.bn_recalibration_batches
         known = self.known_scores(with_buffers=not calibration)
         key = ("evaluate", loader, epoch, calibration, *arch.items())

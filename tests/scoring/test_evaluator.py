@@ -226,3 +226,11 @@ def test_known_scores_change_nothing_a_search_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(Evaluator, "known_scores", lambda self, with_buffers=False: {})
     again = run("again", 0)
     assert known == again
+
+
+def test_validation_on_a_list_of_batches_is_scored_as_on_its_loader():
+    engine = make_engine(tiny_cfg())
+    arch = engine.sampler.smallest
+    batches = list(engine.data.val)
+    by_loader = engine.evaluator.evaluate(arch, engine.data.val, 0)
+    assert engine.evaluator.evaluate(arch, batches, 0) == pytest.approx(by_loader)
