@@ -53,6 +53,8 @@ VARIANTS = {
     # the default sandwich (largest, smallest, sandwich_k uniform) with other uniform children
     "enas-sandwich2-distill": ["--search.sandwich_k", "2"],
     "enas-sandwich0-distill": ["--search.sandwich_k", "0"],
+    # a whole sandwich every 2nd step, the uniform child alone (distilled) between
+    "enas-sandwich-every2": ["--search.sandwich_every", "2"],
 }
 # reward protocols whose noise is measured on each trained supernet
 PROTOCOLS = {

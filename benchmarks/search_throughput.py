@@ -159,6 +159,7 @@ def make_config(args, model: str, device: str, batch: int) -> Config:
             controller_steps=args.controller_steps,
             sampling=args.sampling,
             sandwich_k=args.sandwich_k,
+            sandwich_every=args.sandwich_every,
             # the largest child's outputs teach the others only where there is a sandwich
             inplace_distill=None if args.sampling is None else args.sampling == "sandwich",
         ),
@@ -200,8 +201,10 @@ def measure(args, model: str, device_name: str) -> dict:
     compile_s = time.perf_counter() - compile_started
     search_s = timed(search_step, steps, warmup, device)
     kernels, busy = profile_step(search_step, device)
-    # the worst case, the same whatever the controller samples: each child the largest
-    children = len(engine.training_architectures(cfg.search.warmup_epochs))
+    # the worst case, the same whatever the controller samples: each child of a whole step the
+    # largest
+    sandwich = engine.sampler.rule.sampling == "sandwich"
+    children = 2 + engine.sampler.k if sandwich else 1
     largest = [engine.sampler.largest] * children
     peak = measure_peak(lambda: engine.train_step(largest, x, y), device)
 
@@ -246,7 +249,7 @@ def measure(args, model: str, device_name: str) -> dict:
         "setup_s": setup_s,
         "compile": args.compile,
         "sampling": engine.sampler.rule.sampling,
-        "children_per_step": len(engine.training_architectures(cfg.search.warmup_epochs)),
+        "children_per_step": engine.sampler.children_per_step(),
         "first_compile_s": compile_s,
         "kernels_per_step": kernels,
         "device_busy": busy,
@@ -317,6 +320,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=SearchConfig.sandwich_k,
         help="uniform children of a sandwich step (default: the search's default)",
     )
+    parser.add_argument(
+        "--sandwich-every",
+        type=int,
+        default=SearchConfig.sandwich_every,
+        help="a whole sandwich every n-th step, the uniform children alone between (default: "
+        "the search's default; time a multiple of n steps)",
+    )
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (meant for CUDA)")
     parser.add_argument(
@@ -351,7 +361,8 @@ def main(argv: list[str] | None = None) -> dict:
         peak = "-" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:.0f}"
         print(
             f"{r['model']:<12} {r['device']:<6} {r['batch']:>5} {r['search_img_s']:>12.1f} "
-            f"{r['child_img_s']:>11.1f} {r['children_per_step']:>8} {r['search_vs_child']:>5.2f} "
+            f"{r['child_img_s']:>11.1f} {r['children_per_step']:>8.2f} "
+            f"{r['search_vs_child']:>5.2f} "
             f"{r['controller_phase_s']:>7.1f} {r['epoch_incl_controller_s']:>8.1f} "
             f"{r['kernels_per_step']:>7} {busy:>5} {peak:>7}"
         )

@@ -100,6 +100,12 @@ def validate(cfg: Config) -> None:
             "or null",
         ),
         (s.sandwich_k >= 0, f"search.sandwich_k={s.sandwich_k} must be >= 0"),
+        (s.sandwich_every >= 1, f"search.sandwich_every={s.sandwich_every} must be >= 1"),
+        (
+            s.sandwich_every == 1 or s.sandwich_k >= 1,
+            f"search.sandwich_every={s.sandwich_every} needs search.sandwich_k >= 1 (the steps "
+            "between whole sandwiches train the uniform architectures alone)",
+        ),
         (s.final_top_k >= 0, f"search.final_top_k={s.final_top_k} must be >= 0"),
         _optional_positive("search.cost_budget", s.cost_budget),
         (s.num_val_samples >= 0, f"search.num_val_samples={s.num_val_samples} must be >= 0"),

@@ -9,7 +9,9 @@ distillation; `fixed` always trains its own architecture alone. The samplings:
 - `uniform`: a uniformly random architecture (SPOS, Guo et al. 2020);
 - `sandwich`: the largest and the smallest architecture plus `k` uniform ones, their gradients
   summed into one step (BigNAS, Yu et al. 2020), optionally with in-place distillation: the
-  largest child's predictions are the others' soft targets.
+  largest child's predictions are the others' soft targets. With `every` > 1 only every
+  `every`-th step is a whole sandwich; the steps between train the `k` uniform ones alone
+  (distilled from the largest child's forward without grad, where distillation is on).
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ class TrainingSampler:
         cost_key: str = "ops",
         k: int = 1,
         seed: int = 0,
+        every: int = 1,
     ) -> None:
         if rule.sampling not in SAMPLINGS:
             raise ValueError(f"unknown sampling {rule.sampling!r}; valid: {', '.join(SAMPLINGS)}")
         self.rule = rule
         self.strategy = strategy
         self.space = strategy.space
-        self.k = k
+        self.k, self.every = k, every
+        self.steps = 0  # sandwich steps drawn: which of them is a whole sandwich
         self.largest, self.smallest = extreme_architectures(self.space, costs, cost_key)
         # its own stream: the strategy's draws stay what they are under any sampling
         self.generator = torch.Generator().manual_seed(seed + 0x5A4D)
@@ -49,10 +53,21 @@ class TrainingSampler:
         if self.rule.sampling == "uniform":
             return [self.space.sample(self.generator)]
         middle = [self.space.sample(self.generator) for _ in range(self.k)]
+        step, self.steps = self.steps, self.steps + 1
+        if step % self.every:
+            return middle
         return [self.largest, self.smallest, *middle]
 
+    def children_per_step(self) -> float:
+        """The architectures a step trains, on average over the rule's period."""
+        if self.rule.sampling != "sandwich":
+            return 1.0
+        return self.k + 2 / self.every
+
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        return {"generator": self.generator.get_state(), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        # checkpoints from before `every` existed: every step was a whole sandwich
+        self.steps = state.get("steps", 0)

@@ -206,7 +206,9 @@ def build_engine(
     s = cfg.search
     key = s.cost if COSTS[s.cost].additive else "ops"  # what "largest" and "smallest" mean
     rule = parts.strategy.training_rule(s.sampling, s.inplace_distill)
-    sampler = TrainingSampler(rule, parts.strategy, evaluator.costs, key, s.sandwich_k, cfg.seed)
+    sampler = TrainingSampler(
+        rule, parts.strategy, evaluator.costs, key, s.sandwich_k, cfg.seed, s.sandwich_every
+    )
     return Engine(
         cfg,
         parts.supernet,

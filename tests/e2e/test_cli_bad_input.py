@@ -49,6 +49,11 @@ CASES = [
         ["--search.strategy", "fixed", "--search.inplace_distill", "true"],
         "search.inplace_distill=true: strategy fixed trains only its own architecture",
     ),
+    (["--search.sandwich_every", "0"], "search.sandwich_every=0 must be >= 1"),
+    (
+        ["--search.sandwich_every", "2", "--search.sandwich_k", "0"],
+        "search.sandwich_every=2 needs search.sandwich_k >= 1",
+    ),
     (["--search.sampling", "bigger"], "search.sampling='bigger' is not valid; valid: null,"),
     (["--epochs", "0"], "epochs=0 must be >= 1"),
     (["--epochs", "many"], 'config key "epochs"'),
