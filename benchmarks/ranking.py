@@ -59,8 +59,15 @@ VARIANTS = {
 # reward protocols whose noise is measured on each trained supernet
 PROTOCOLS = {
     "batch BN, 1 batch": ["--search.reward_bn=batch", "--search.reward_batches=1"],
-    "recal. 1 train batch, 1 batch": ["--search.reward_calibration_batches=1"],
-    "recal. 4 train batches, 1 batch": ["--search.reward_calibration_batches=4"],
+    # every protocol names its reward batches: the search's default is the whole split
+    "recal. 1 train batch, 1 batch": [
+        "--search.reward_calibration_batches=1",
+        "--search.reward_batches=1",
+    ],
+    "recal. 4 train batches, 1 batch": [
+        "--search.reward_calibration_batches=4",
+        "--search.reward_batches=1",
+    ],
     "recal. 1 train batch, 2 batches": [
         "--search.reward_calibration_batches=1",
         "--search.reward_batches=2",
@@ -79,6 +86,8 @@ QUICK_DATA = [
     "4",
     "--data.image_size",
     "8",
+    "--data.batch_size",
+    "16",  # several validation batches: a 1-batch reward differs from the whole split
     "--model.kwargs",
     "{block_config: [1, 1], growth_rate: 8, init_features: 16, reduction: [0.5]}",
 ]

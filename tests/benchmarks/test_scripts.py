@@ -126,6 +126,8 @@ def test_ranking_quick(capsys, tmp_path):
         "batch BN, 1 batch",
         "recal. 1 train batch, whole split",
     }
+    noise = report["reward_noise"]  # a 1-batch reward varies from draw to draw, the split not
+    assert noise["recal. 1 train batch, 1 batch"] > 0 == noise["recal. 1 train batch, whole split"]
     out = last_json_line(capsys)
     assert out["kendall_tau"] == report["kendall_tau"]
     cache = json.loads((tmp_path / "c.json").read_text())
