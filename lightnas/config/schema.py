@@ -108,7 +108,8 @@ class SearchConfig:
     measured: 1 ranks as well as BigNAS's 2 for 3/4 of the work, 0 ranks worse)."""
     sandwich_every: int = 1
     """Only every n-th step is a whole sandwich; the steps between train the sandwich_k uniform
-    architectures alone (distilled from the largest's forward without grad). 1 = every step."""
+    architectures alone (distilled from the largest's forward without grad). 1 = every step
+    (measured: 2 saves a quarter of the quick start's time but ranks worse, tau 0.69 vs 0.77)."""
     inplace_distill: bool | None = None
     """The largest architecture's predictions are the soft targets of the others (BigNAS);
     null = the strategy's rule (on for enas, random and evolution; off for fixed)."""
