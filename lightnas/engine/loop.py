@@ -199,7 +199,7 @@ class Engine:
 
     def training_architectures(self, epoch: int) -> list[Architecture]:
         """The architectures of the next step: rank 0's sampler draws them for every rank."""
-        return self.dist.from_main(lambda: self.sampler.architectures(epoch))
+        return self.dist.from_main(lambda: self.sampler.architectures(epoch, self.global_step))
 
     def shared_step(self, epoch: int, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, int]:
         """One step of the shared-weight phase; its mean loss, correct count and sample count

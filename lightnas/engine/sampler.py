@@ -42,18 +42,18 @@ class TrainingSampler:
         self.strategy = strategy
         self.space = strategy.space
         self.k, self.every = k, every
-        self.steps = 0  # sandwich steps drawn: which of them is a whole sandwich
         self.largest, self.smallest = extreme_architectures(self.space, costs, cost_key)
         # its own stream: the strategy's draws stay what they are under any sampling
         self.generator = torch.Generator().manual_seed(seed + 0x5A4D)
 
-    def architectures(self, epoch: int) -> list[Architecture]:
+    def architectures(self, epoch: int, step: int = 0) -> list[Architecture]:
+        """The architectures of training step `step` (the engine's step count: which steps
+        are whole sandwiches is a function of it, so a resumed run needs no state of its own)."""
         if self.rule.sampling == "controller":
             return [self.strategy.sample(epoch)]
         if self.rule.sampling == "uniform":
             return [self.space.sample(self.generator)]
         middle = [self.space.sample(self.generator) for _ in range(self.k)]
-        step, self.steps = self.steps, self.steps + 1
         if step % self.every:
             return middle
         return [self.largest, self.smallest, *middle]
@@ -65,9 +65,7 @@ class TrainingSampler:
         return self.k + 2 / self.every
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "steps": self.steps}
+        return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
-        # checkpoints from before `every` existed: every step was a whole sandwich
-        self.steps = state.get("steps", 0)

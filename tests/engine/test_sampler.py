@@ -53,18 +53,19 @@ def test_a_sandwich_every_second_step_trains_the_uniform_child_alone_between():
     rule = TrainingRule("sandwich", True)
     sampler = TrainingSampler(rule, strategy, costs, k=1, seed=3, every=2)
     whole = TrainingSampler(rule, strategy, costs, k=1, seed=3)
-    steps = [sampler.architectures(0) for _ in range(4)]
+    steps = [sampler.architectures(0, step) for step in range(4)]
     assert [len(a) for a in steps] == [3, 1, 3, 1]
     assert steps[0][:2] == steps[2][:2] == [sampler.largest, sampler.smallest]
     # the same uniform draws as a whole sandwich every step: only the extremes are left out
-    assert [a[-1] for a in steps] == [whole.architectures(0)[-1] for _ in range(4)]
+    assert [a[-1] for a in steps] == [whole.architectures(0, s)[-1] for s in range(4)]
     assert sampler.children_per_step() == 2.0 and whole.children_per_step() == 3.0
+    assert len(sampler.architectures(0, 4)) == 3
     state = sampler.state_dict()
     again = TrainingSampler(rule, strategy, costs, k=1, seed=0, every=2)
-    again.load_state_dict(state)  # resumes mid-period: the next step is a whole sandwich
-    assert [again.architectures(0) for _ in range(3)] == [
-        sampler.architectures(0) for _ in range(3)
-    ]
+    again.load_state_dict(state)  # resumed at step 5, mid-period: the step count says which
+    resumed = [again.architectures(0, step) for step in (5, 6, 7)]
+    assert resumed == [sampler.architectures(0, step) for step in (5, 6, 7)]
+    assert [len(a) for a in resumed] == [1, 3, 1]
 
 
 def test_a_step_between_sandwiches_is_distilled_from_the_largest():
@@ -72,10 +73,12 @@ def test_a_step_between_sandwiches_is_distilled_from_the_largest():
     cfg.search.sampling, cfg.search.inplace_distill = "sandwich", True
     cfg.search.sandwich_every = 2
     engine = make_engine(cfg)
-    assert len(engine.training_architectures(0)) == 3
+    x, y = next(iter(engine.data.train))
+    sandwich = engine.training_architectures(0)
+    assert len(sandwich) == 3
+    engine.train_step(sandwich, x, y)  # the engine's step 0; step 1 trains one child alone
     alone = engine.training_architectures(0)
     assert len(alone) == 1 and alone[0] != engine.sampler.largest
-    x, y = next(iter(engine.data.train))
     net = engine.supernet.train()
     with torch.no_grad():  # in train mode: BatchNorm on the batch's statistics, as in the step
         net.set_architecture(engine.sampler.largest)
