@@ -2,13 +2,16 @@
 extra, in its own virtualenv: README, Deployment).
 
     python benchmarks/deploy.py [--models meliusnet22 resnet18] [--sizes cifar100 imagenet]
-                                [--child <training folder or exported .safetensors>]
-                                [--repeats 5] [--no-timing]
+                                [--child <training folders or exported .safetensors> ...]
+                                [--repeats 5 (0: sizes only)]
 
-For each base network (every first choice) and the found child: the float .tflite (the same
+For each base network (every first choice) and each child given: the float .tflite (the same
 network with every conv in float), the LCE .tflite (1-bit convs as LCE binary convs), the packed
 safetensors and the model size in bits / 8 (binary weights at 1 bit, the rest at 32), with the
-LCE file's ratio to bits / 8, and each .tflite's median latency under LCE's interpreter. On
+LCE file's ratio to bits / 8; the LCE file split into its weights (the constant tensors: packed
+sign bits, float kernels, folded BatchNorm) and its graph structure (tensor and op descriptors,
+names, options: a cost per tensor and op, whatever the weights), with the weights' ratio to
+bits / 8; and each .tflite's median latency under LCE's interpreter. On
 x86_64 those are LCE's portable reference kernels: a correctness run, not a deployment figure.
 A JSON line closes the output.
 """
@@ -29,7 +32,7 @@ from torch import nn
 from lightnas.binary import QConv2d
 from lightnas.deploy.backend import lce, versions
 from lightnas.deploy.benchmark import kernels, time_tflite
-from lightnas.deploy.convert import BCONV_OP, convert_child
+from lightnas.deploy.convert import BCONV_OP, convert_child, file_parts
 from lightnas.deploy.keras_model import build_keras_model
 from lightnas.export import export_child, load_child, model_info, read_metadata, resolve_target
 from lightnas.models import child, create_supernet
@@ -52,13 +55,18 @@ def row(label: str, net: nn.Module, arch: Architecture, info: dict, args, out: P
     float_tflite = lce.convert_keras_model(build_keras_model(float_twin(net), shape).model)
     packed = export_child(net, arch, info, out / label, "child", ["packed"])["packed"]
     model_bytes = count_costs(net, shape).model_bits / 8
+    parts = file_parts(deployment.flatbuffer)
     result = {
         "network": label,
         "float_tflite_bytes": len(float_tflite),
-        "lce_tflite_bytes": len(deployment.flatbuffer),
+        "lce_tflite_bytes": parts.total,
+        "lce_weight_bytes": parts.weights,
+        "lce_graph_bytes": parts.graph,
+        "lce_metadata_bytes": parts.metadata,
         "packed_bytes": packed.stat().st_size,
         "model_bytes": model_bytes,
-        "lce_vs_model": len(deployment.flatbuffer) / model_bytes,
+        "lce_vs_model": parts.total / model_bytes,
+        "lce_weights_vs_model": parts.weights / model_bytes,
         "binary_convs": len(deployment.binary_convs),
         "lce_bconv_ops": deployment.ops.get(BCONV_OP, 0),
     }
@@ -91,7 +99,8 @@ def child_row(target: str, args, out: Path) -> dict:
         create_supernet(**_supernet_args(description["model"])).space,
         description["architecture"],
     )
-    return row(f"found child ({weights.stem})", net, arch, description["model"], args, out)
+    label = f"child {Path(target).name} ({weights.stem})"
+    return row(label, net, arch, description["model"], args, out)
 
 
 def _supernet_args(info: dict) -> dict:
@@ -106,8 +115,9 @@ def _supernet_args(info: dict) -> dict:
 
 def print_table(rows: list[dict]) -> None:
     print(
-        f"{'network':<28} {'float tflite':>12} {'LCE tflite':>11} {'packed':>9} {'bits/8':>9} "
-        f"{'LCE/bits':>8} {'bconv':>6} {'LCE ms':>8} {'float ms':>9}"
+        f"{'network':<28} {'float tflite':>12} {'LCE tflite':>11} {'weights':>9} {'graph':>8} "
+        f"{'packed':>9} {'bits/8':>9} {'LCE/bits':>8} {'w/bits':>6} {'bconv':>6} {'LCE ms':>8} "
+        f"{'float ms':>9}"
     )
     for r in rows:
         times = "".join(
@@ -116,9 +126,11 @@ def print_table(rows: list[dict]) -> None:
         )
         print(
             f"{r['network']:<28} {r['float_tflite_bytes'] / 1e6:10.2f}MB "
-            f"{r['lce_tflite_bytes'] / 1e6:9.3f}MB {r['packed_bytes'] / 1e6:7.3f}MB "
+            f"{r['lce_tflite_bytes'] / 1e6:9.3f}MB {r['lce_weight_bytes'] / 1e6:7.3f}MB "
+            f"{r['lce_graph_bytes'] / 1e3:6.1f}kB {r['packed_bytes'] / 1e6:7.3f}MB "
             f"{r['model_bytes'] / 1e6:7.3f}MB {r['lce_vs_model']:8.3f} "
-            f"{r['lce_bconv_ops']:>3}/{r['binary_convs']:<2}" + times
+            f"{r['lce_weights_vs_model']:6.3f} {r['lce_bconv_ops']:>3}/{r['binary_convs']:<2}"
+            + times
         )
 
 
@@ -126,14 +138,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="*", default=["meliusnet22", "resnet18"])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    parser.add_argument("--child", help="a training folder or exported child to add")
+    parser.add_argument(
+        "--child", nargs="+", default=[], help="training folders or exported children to add"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (0: sizes only)")
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         rows = base_rows(args, Path(tmp))
-        if args.child:
-            rows.append(child_row(args.child, args, Path(tmp)))
+        rows += [child_row(target, args, Path(tmp)) for target in args.child]
     print_table(rows)
     which, figure = kernels(reference=False)
     machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, 1 LCE thread"

@@ -25,6 +25,7 @@ from lightnas.export import (
     resolve_target,
 )
 from lightnas.runtime.fileio import make_folder, write_atomic
+from lightnas.scoring.cost_metrics import count_costs
 
 
 def add_timing_arguments(p: ArgParser, warmup: int, repeats: int, scope: str) -> None:
@@ -73,7 +74,13 @@ def main(argv: list[str]) -> int:
     with deploy.extra_imports():
         # imported here: TensorFlow, Larq and LCE are the optional `deploy` extra
         from lightnas.deploy.benchmark import time_tflite
-        from lightnas.deploy.convert import CHECK_IMAGES, compare, convert_child, random_check
+        from lightnas.deploy.convert import (
+            CHECK_IMAGES,
+            compare,
+            convert_child,
+            file_parts,
+            random_check,
+        )
 
     weights, folder_config, _ = resolve_target(args.target, args.epoch)
     description = read_metadata(weights)
@@ -91,7 +98,13 @@ def main(argv: list[str]) -> int:
     make_folder(out.parent, "--output")
     write_atomic(out, deployment.flatbuffer)
     ops = ", ".join(f"{name} {n}" for name, n in deployment.ops.items())
-    print(f"wrote {out} ({len(deployment.flatbuffer) / 1e3:.1f} kB)")
+    parts = file_parts(deployment.flatbuffer)
+    model_bytes = count_costs(net, shape).model_bits / 8
+    print(
+        f"wrote {out} ({parts.total / 1e3:.1f} kB: weights {parts.weights / 1e3:.1f} kB for a "
+        f"model of {model_bytes / 1e3:.1f} kB in bits / 8, graph {parts.graph / 1e3:.1f} kB, "
+        f"metadata {parts.metadata / 1e3:.1f} kB)"
+    )
     print(
         f"binary convs: {deployment.bconv_ops} LCE binary conv ops for the child's "
         f"{len(deployment.binary_convs)} 1-bit convs; float fallback: "

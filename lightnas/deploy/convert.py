@@ -115,6 +115,40 @@ def with_metadata(flatbuffer: bytes, name: str, text: str) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+@dataclass(frozen=True)
+class FileParts:
+    """What the bytes of a .tflite hold."""
+
+    total: int
+    weights: int
+    """The constant tensors' data: packed binary filters, float kernels, biases, multipliers."""
+    metadata: int
+    """The metadata entries' data (LightNAS's JSON, the converter's runtime version)."""
+
+    @property
+    def graph(self) -> int:
+        """The rest: tensor and op descriptors, names, op options, alignment. It grows with
+        the number of tensors and ops (about 100 bytes each), not with the weights, so it is
+        most of a tiny model's file and a fraction of a percent of a full-size network's."""
+        return self.total - self.weights - self.metadata
+
+
+def _data_bytes(buffer: tflite_schema.BufferT) -> int:
+    return 0 if buffer.data is None else len(buffer.data)
+
+
+def file_parts(flatbuffer: bytes) -> FileParts:
+    """The .tflite's bytes split into weights, metadata and graph structure."""
+    model = _model(flatbuffer)
+    constants = {t.buffer for graph in model.subgraphs for t in graph.tensors}
+    noted = {entry.buffer for entry in model.metadata or []}
+    return FileParts(
+        total=len(flatbuffer),
+        weights=sum(_data_bytes(model.buffers[i]) for i in constants),
+        metadata=sum(_data_bytes(model.buffers[i]) for i in noted - constants),
+    )
+
+
 def read_metadata(flatbuffer: bytes, name: str = METADATA_NAME) -> dict | None:
     """The JSON metadata entry `name` of a .tflite (None: it has none)."""
     model = _model(flatbuffer)

@@ -15,10 +15,18 @@ from helpers.runs import tiny_config
 from lightnas.binary import QConv2d
 from lightnas.cli import main
 from lightnas.commands.evaluate import build_eval_data, load_data_config
-from lightnas.deploy.convert import BCONV_OP, interpreter, op_counts, read_metadata, run_tflite
+from lightnas.deploy.convert import (
+    BCONV_OP,
+    file_parts,
+    interpreter,
+    op_counts,
+    read_metadata,
+    run_tflite,
+)
 from lightnas.export import export_child, find_trainable, load_child, model_info
 from lightnas.layout import TrainingFolder
 from lightnas.models import child, create_supernet
+from lightnas.scoring.cost_metrics import count_costs
 from lightnas.scoring.latency import REMOVED, LatencyTable
 
 DIGITS = {
@@ -80,7 +88,20 @@ def test_deploy_verifies_a_trained_digits_child_and_times_it(digits_search, tmp_
     printed = capsys.readouterr().out
     net = load_child(find_trainable(digits_search))
     flatbuffer = out.read_bytes()
-    assert f"({len(flatbuffer) / 1e3:.1f} kB)" in printed
+    # the sizes it prints, against the file read back and the child's own model size
+    parts = file_parts(flatbuffer)
+    model_bytes = count_costs(net, read_metadata(flatbuffer)["model"]["input_shape"]).model_bits / 8
+    wrote = re.search(
+        r"\(([\d.]+) kB: weights ([\d.]+) kB for a model of ([\d.]+) kB in bits / 8, graph "
+        r"([\d.]+) kB, metadata ([\d.]+) kB\)",
+        printed,
+    )
+    assert wrote, printed
+    expected = (len(flatbuffer), parts.weights, model_bytes, parts.graph, parts.metadata)
+    assert [float(v) for v in wrote.groups()] == [round(v / 1e3, 1) for v in expected]
+    assert parts.weights + parts.graph + parts.metadata == len(flatbuffer)
+    # the child's weights: float parameters at 32 bits and sign bits packed in 32-bit words
+    assert model_bytes < parts.weights <= 1.15 * model_bytes
     assert f"{binary_convs(net)} LCE binary conv ops for the child's {binary_convs(net)}" in printed
     # the test split, run here independently of the command
     data = build_eval_data(load_data_config(TrainingFolder(digits_search).config, None), "cpu")

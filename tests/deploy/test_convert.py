@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from deploy_exactness import trained_looking_batchnorms
 from helpers import ROOT
 from helpers.spaces import NARROW_PARAMS
 from torch import nn
@@ -15,6 +16,7 @@ from lightnas.deploy.convert import (
     BCONV_OP,
     METADATA_NAME,
     convert_child,
+    file_parts,
     op_counts,
     read_metadata,
     run_tflite,
@@ -22,6 +24,7 @@ from lightnas.deploy.convert import (
 from lightnas.errors import DeployError
 from lightnas.models import child, create_supernet
 from lightnas.models.graph import space_kwargs
+from lightnas.scoring.cost_metrics import count_costs
 from lightnas.search.space import Architecture
 
 # |logit difference| allowed, relative to the largest |logit|: the binary convs are exact integer
@@ -50,25 +53,12 @@ FAMILIES = {
 }
 
 
-def randomise_batchnorms(net: nn.Module, seed: int = 0) -> None:
-    """Trained-looking BatchNorm statistics, so that a mapping that dropped one would show."""
-    g = torch.Generator().manual_seed(seed)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            if m.affine:
-                m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.data.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
-
-
 def family_child(key: str, choices: dict | None = None) -> tuple[nn.Module, tuple[int, ...]]:
     name, stem, kwargs, size = FAMILIES[key]
     torch.manual_seed(0)
     supernet = create_supernet(name, num_classes=5, stem=stem, **kwargs)
     with torch.no_grad():
-        randomise_batchnorms(supernet)
+        trained_looking_batchnorms(supernet, 0)
     arch = supernet.space.default()
     if choices:
         arch = Architecture(supernet.space, {**dict(arch), **choices})
@@ -77,6 +67,18 @@ def family_child(key: str, choices: dict | None = None) -> tuple[nn.Module, tupl
 
 def binary_convs(net: nn.Module) -> int:
     return sum(isinstance(m, QConv2d) and m.is_binary for m in net.modules())
+
+
+def lce_stored_bytes(net: nn.Module, shape) -> float:
+    """What the child's weights take when LCE stores them, computed from the modules: bits / 8
+    (binary weights at 1 bit, the rest at 32) with every binary conv's input channels rounded up
+    to LCE's bit-packing word of 32 channels."""
+    padding_bits = sum(
+        m.out_channels * m.kernel_size[0] * m.kernel_size[1] * (-m.in_channels % 32)
+        for m in net.modules()
+        if isinstance(m, QConv2d) and m.is_binary
+    )
+    return (count_costs(net, shape).model_bits + padding_bits) / 8
 
 
 def assert_same_logits(net: nn.Module, flatbuffer: bytes, shape, images: int = 8) -> None:
@@ -97,6 +99,10 @@ def test_every_family_converts_exactly_with_one_lce_bconv_per_binary_conv(family
     counted = op_counts(deployment.flatbuffer)  # parsed from the flatbuffer with TFLite's schema
     assert counted[BCONV_OP] == binary_convs(net) == len(deployment.binary_convs) > 0
     assert_same_logits(net, deployment.flatbuffer, shape)
+    # the weights are stored at 1 bit (float kernels would be 32 times larger); BatchNorm
+    # folded into multiply-adds and mean-scaling multipliers move them by a few percent
+    weights = file_parts(deployment.flatbuffer).weights
+    assert abs(weights / lce_stored_bytes(net, shape) - 1) <= 0.15
 
 
 @pytest.mark.slow
@@ -155,7 +161,7 @@ def mixed_widths() -> tuple[nn.Module, tuple[int, ...]]:
     supernet = create_supernet(
         "resnet18", num_classes=5, stem="thumbnail", search_space={"bits": [1, 2, 4]}, **RESNET
     )
-    randomise_batchnorms(supernet)
+    trained_looking_batchnorms(supernet, 0)
     arch = {"stage1.block1.basic": "2bit", "stage2.block1.basic": "1bit"}
     return child(supernet, arch).eval(), (3, 8, 8)
 
@@ -204,7 +210,7 @@ def test_graph_file_spaces_convert_exactly_with_one_lce_bconv_per_binary_conv(sp
         "graph", num_classes=5, stem="thumbnail", params=NARROW_PARAMS[space], **kwargs
     )
     with torch.no_grad():
-        randomise_batchnorms(supernet)
+        trained_looking_batchnorms(supernet, 0)
     sampled = supernet.space.sample(torch.Generator().manual_seed(3))
     for arch in (supernet.space.default(), sampled):
         net = child(supernet, arch).eval()
