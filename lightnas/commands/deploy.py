@@ -110,6 +110,11 @@ def main(argv: list[str]) -> int:
         f"{len(deployment.binary_convs)} 1-bit convs; float fallback: "
         f"{len(deployment.float_fallback)}"
     )
+    if deployment.grouped:
+        print(
+            f"grouped binary convs: {deployment.grouped}; they run LCE's indirect BGEMM kernels "
+            "(on the device: RegisterLCECustomOps(resolver, false, true))"
+        )
     print(f"ops: {ops}")
     diff = random_check(net, deployment.flatbuffer, shape)
     print(f"check: {CHECK_IMAGES} random images, max |logit difference| to PyTorch {diff:.3g}")

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import larq  # noqa: E402
 import larq_compute_engine as lce  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from flatbuffers import flexbuffers  # noqa: E402
 from larq_compute_engine.tflite.python.interpreter import Interpreter  # noqa: E402
 from tensorflow.lite.python import schema_py_generated as tflite_schema  # noqa: E402
 from tensorflow.lite.tools import flatbuffer_utils  # noqa: E402
@@ -30,7 +31,16 @@ if not tf.keras.layers.Layer.__module__.startswith("tf_keras"):
 
 keras = tf.keras
 
-__all__ = ["Interpreter", "flatbuffer_utils", "keras", "larq", "lce", "tf", "tflite_schema"]
+__all__ = [
+    "Interpreter",
+    "flatbuffer_utils",
+    "flexbuffers",
+    "keras",
+    "larq",
+    "lce",
+    "tf",
+    "tflite_schema",
+]
 
 
 def versions() -> dict[str, str]:

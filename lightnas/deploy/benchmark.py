@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lightnas.deploy.convert import interpreter
+from lightnas.deploy.convert import grouped_binary_convs, interpreter
 
 ARM64 = ("aarch64", "arm64")
 
@@ -43,14 +43,19 @@ class Timing:
         return line
 
 
-def kernels(reference: bool, machine: str | None = None) -> tuple[str, bool]:
-    """(which binary conv kernels LCE runs, whether its time is a deployment figure)."""
+def kernels(reference: bool, machine: str | None = None, grouped: bool = False) -> tuple[str, bool]:
+    """(which binary conv kernels LCE runs, whether its time is a deployment figure); `grouped`:
+    the file has grouped binary convs, which run LCE's indirect BGEMM kernels."""
     machine = machine or platform.machine()
     if reference:
         return "LCE reference bconv kernel (asked for)", False
+    indirect = " (indirect BGEMM: grouped binary convs)" if grouped else ""
     if machine.lower() in ARM64:
-        return "LCE optimized ARM64 kernels", True
-    return f"LCE portable reference kernels (no optimized binary kernels on {machine})", False
+        return f"LCE optimized ARM64 kernels{indirect}", True
+    return (
+        f"LCE portable reference kernels{indirect} (no optimized binary kernels on {machine})",
+        False,
+    )
 
 
 def time_tflite(
@@ -67,6 +72,6 @@ def time_tflite(
         start = time.perf_counter()
         runner.predict(image)
         times.append(time.perf_counter() - start)
-    which, figure = kernels(reference)
+    which, figure = kernels(reference, grouped=grouped_binary_convs(flatbuffer) > 0)
     machine = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
     return Timing(statistics.median(times), threads, warmup, repeats, which, machine, figure)

@@ -19,8 +19,15 @@ import torch
 from torch import nn
 
 from lightnas.deploy import keras_graph  # noqa: F401  (registers the graph-space mappings)
-from lightnas.deploy.backend import Interpreter, flatbuffer_utils, lce, tflite_schema, versions
-from lightnas.deploy.keras_model import build_keras_model
+from lightnas.deploy.backend import (
+    Interpreter,
+    flatbuffer_utils,
+    flexbuffers,
+    lce,
+    tflite_schema,
+    versions,
+)
+from lightnas.deploy.keras_model import BITPACK_WORD, build_keras_model
 from lightnas.errors import DeployError
 
 METADATA_NAME = "lightnas"
@@ -37,6 +44,8 @@ class Deployment:
     binary_convs: list[str]
     float_fallback: list[str]
     ops: dict[str, int] = field(default_factory=dict)
+    grouped: int = 0
+    """Grouped binary convs: they run LCE's indirect BGEMM kernels."""
 
     @property
     def bconv_ops(self) -> int:
@@ -60,15 +69,17 @@ def convert_child(
             f"LCE converted {ops.get(BCONV_OP, 0)} of the child's {len(build.binary_convs)} "
             "1-bit convs to binary convs; the others would run in float"
         )
+    grouped = grouped_binary_convs(flatbuffer)
     metadata = {
         **dict(description or {}),
         "binary_convs": build.binary_convs,
+        "grouped_binary_convs": grouped,  # they need LCE's indirect BGEMM kernels
         "float_fallback": build.float_fallback,
         "input": "NHWC float32, batch 1, normalised with model.mean / model.std",
         "versions": versions(),
     }
     flatbuffer = with_metadata(flatbuffer, METADATA_NAME, json.dumps(metadata))
-    return Deployment(flatbuffer, build.binary_convs, build.float_fallback, ops)
+    return Deployment(flatbuffer, build.binary_convs, build.float_fallback, ops, grouped)
 
 
 # ---- reading a flatbuffer -----------------------------------------------------------------------
@@ -160,8 +171,30 @@ def read_metadata(flatbuffer: bytes, name: str = METADATA_NAME) -> dict | None:
 
 # ---- running ------------------------------------------------------------------------------------
 def interpreter(flatbuffer: bytes, threads: int = 1, reference: bool = False) -> Interpreter:
-    """LCE's interpreter of `flatbuffer` (`reference`: LCE's reference binary conv kernel)."""
-    return Interpreter(flatbuffer, num_threads=threads, use_reference_bconv=reference)
+    """LCE's interpreter of `flatbuffer` (`reference`: LCE's reference binary conv kernel). A
+    file with grouped binary convs runs LCE's indirect BGEMM kernels: its default ones refuse
+    groups."""
+    return Interpreter(
+        flatbuffer,
+        num_threads=threads,
+        use_reference_bconv=reference,
+        use_indirect_bgemm=not reference and grouped_binary_convs(flatbuffer) > 0,
+    )
+
+
+def grouped_binary_convs(flatbuffer: bytes) -> int:
+    """How many of the file's LCE binary convs are grouped: their filter's packed input words
+    cover fewer channels than the op's `channels_in` option."""
+    model = _model(flatbuffer)
+    names = [_op_name(code) for code in model.operatorCodes]
+    grouped = 0
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if names[op.opcodeIndex] == BCONV_OP:
+                words = graph.tensors[op.inputs[1]].shape[-1]  # filter: (out, kh, kw, words)
+                channels = flexbuffers.Loads(bytes(op.customOptions))["channels_in"]
+                grouped += int(words) * BITPACK_WORD < int(channels)
+    return grouped
 
 
 def run_tflite(flatbuffer: bytes | Interpreter, images: np.ndarray) -> np.ndarray:

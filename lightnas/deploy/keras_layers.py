@@ -1,5 +1,5 @@
 """Custom Keras layers of the rebuilt child: plain TF ops (pads with a value, channel
-permutations and slices, k-bit activations), which TFLite and LCE convert."""
+permutations and slices, clipping, k-bit activations), which TFLite and LCE convert."""
 
 from __future__ import annotations
 
@@ -41,6 +41,17 @@ class ChannelSlice(keras.layers.Layer):
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         return x[..., self.start : self.stop]
+
+
+class Clip(keras.layers.Layer):
+    """Clips to [low, high] (a Hardtanh)."""
+
+    def __init__(self, low: float, high: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.low, self.high = low, high
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.clip_by_value(x, self.low, self.high)
 
 
 class KBitActivation(keras.layers.Layer):

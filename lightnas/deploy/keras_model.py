@@ -29,7 +29,13 @@ from torch import Tensor, nn
 
 from lightnas.binary import PAD_VALUE, QConv2d, quantize_weight
 from lightnas.deploy.backend import keras, larq, tf
-from lightnas.deploy.keras_layers import ChannelPermute, ChannelSlice, ConstantPad, KBitActivation
+from lightnas.deploy.keras_layers import (
+    ChannelPermute,
+    ChannelSlice,
+    Clip,
+    ConstantPad,
+    KBitActivation,
+)
 from lightnas.errors import DeployError
 from lightnas.models.bottleneck import Bottleneck
 from lightnas.models.meliusnet import DenseLayer, ImprovementBlock
@@ -38,6 +44,9 @@ from lightnas.models.resnet_e import Unit
 from lightnas.models.supernet import Network
 
 FALLBACKS = ("float",)
+# LCE packs sign bits in 32-bit words along the input channels; a grouped binary conv's groups
+# must each fill whole words (its converter refuses other group sizes)
+BITPACK_WORD = 32
 # what a max pool pads with: below every float a network produces (as PyTorch's -inf padding)
 _MAX_POOL_PAD = float(np.finfo(np.float32).min)
 
@@ -183,7 +192,11 @@ def conv_layer(
     }
     if quantized:
         layer = larq.layers.QuantConv2D(
-            input_quantizer="ste_sign", kernel_quantizer=None, kernel_constraint=None, **common
+            input_quantizer="ste_sign",
+            kernel_quantizer=None,
+            kernel_constraint=None,
+            groups=conv.groups,
+            **common,
         )
     else:
         layer = keras.layers.Conv2D(groups=conv.groups, **common)
@@ -223,8 +236,12 @@ def _qconv(build: KerasBuilder, conv: QConv2d, x: tf.Tensor, name: str) -> tf.Te
     if conv.w_bits == 32 and conv.a_bits == 32:
         return conv_layer(conv, x, name, kernel, 0.0, quantized=False)
     if conv.is_binary:
-        if conv.groups != 1:
-            raise DeployError(f"{name}: grouped binary convs have no LCE kernel")
+        group = conv.in_channels // conv.groups
+        if conv.groups != 1 and group % BITPACK_WORD:
+            raise DeployError(
+                f"{name}: a grouped binary conv of {group} input channels per group; LCE's "
+                f"grouped binary convs need a multiple of {BITPACK_WORD}"
+            )
         build.binary_convs.append(name)
         # the -1 pad before the sign: see the module's docstring
         return conv_layer(conv, x, name, kernel, PAD_VALUE, quantized=True)
@@ -267,13 +284,33 @@ def _relu(build: KerasBuilder, module: nn.Module, x: tf.Tensor, name: str) -> tf
     return keras.layers.ReLU(name=layer_name(name))(x)
 
 
+def ceil_overhang(x: tf.Tensor, pool: nn.Module) -> tuple[int, int]:
+    """Rows / columns past the padded input that ceil_mode's last window reads (0, 0 without
+    ceil_mode). PyTorch's rule: a last window must start inside the input or its left padding."""
+    check_spatial(x, "a pool")
+    if not pool.ceil_mode:
+        return 0, 0
+    size, stride = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size)
+    pad = pair(pool.padding)
+    over = []
+    for i in range(2):
+        length = int(x.shape[1 + i])
+        span = length + 2 * pad[i]
+        out = -(-(span - size[i]) // stride[i]) + 1  # ceil
+        if (out - 1) * stride[i] >= length + pad[i]:
+            out -= 1
+        over.append(max(0, (out - 1) * stride[i] + size[i] - span))
+    return over[0], over[1]
+
+
 @keras_op(nn.MaxPool2d)
 def _max_pool(build: KerasBuilder, pool: nn.MaxPool2d, x: tf.Tensor, name: str) -> tf.Tensor:
-    if pool.ceil_mode or pair(pool.dilation) != (1, 1):
-        raise DeployError(f"{name}: max pooling with ceil_mode or dilation has no mapping")
-    ph, pw = pair(pool.padding)
-    if ph or pw:
-        x = ConstantPad([(ph, ph), (pw, pw)], _MAX_POOL_PAD, name=layer_name(name, "pad"))(x)
+    if pair(pool.dilation) != (1, 1):
+        raise DeployError(f"{name}: max pooling with dilation has no mapping")
+    (ph, pw), (oh, ow) = pair(pool.padding), ceil_overhang(x, pool)
+    if ph or pw or oh or ow:
+        pads = [(ph, ph + oh), (pw, pw + ow)]
+        x = ConstantPad(pads, _MAX_POOL_PAD, name=layer_name(name, "pad"))(x)
     size = pair(pool.kernel_size)
     stride = pair(pool.stride or pool.kernel_size)
     return keras.layers.MaxPooling2D(size, stride, "valid", name=layer_name(name))(x)
@@ -282,17 +319,46 @@ def _max_pool(build: KerasBuilder, pool: nn.MaxPool2d, x: tf.Tensor, name: str) 
 @keras_op(nn.AvgPool2d)
 def _avg_pool(build: KerasBuilder, pool: nn.AvgPool2d, x: tf.Tensor, name: str) -> tf.Tensor:
     size, stride = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size)
-    check_spatial(x, name)
-    rest = [int(x.shape[1 + i]) % stride[i] for i in range(2)]
-    if pair(pool.padding) != (0, 0) or size != stride:
-        raise DeployError(f"{name}: average pooling needs kernel == stride and no padding")
-    # with kernel == stride, ceil_mode's last partial window averages the pixels it holds, as
-    # TensorFlow's 'same' padding does when the padding it adds is all at the end (stride 2)
-    ragged = pool.ceil_mode and any(rest)
-    if ragged and any(s > 2 for s, r in zip(stride, rest, strict=True) if r):
-        raise DeployError(f"{name}: ceil_mode average pooling with a stride above 2")
-    padding = "same" if ragged else "valid"
-    return keras.layers.AveragePooling2D(size, stride, padding, name=layer_name(name))(x)
+    (ph, pw), overhang = pair(pool.padding), ceil_overhang(x, pool)
+    if pool.divisor_override is not None or ((ph or pw) and not pool.count_include_pad):
+        raise DeployError(
+            f"{name}: average pooling with divisor_override or count_include_pad=False has no "
+            "mapping"
+        )
+    if any(overhang):
+        # ceil_mode's last window averages the pixels it holds: TensorFlow's 'same' padding
+        # does so when the window is the stride and all its padding is at the end (stride 2)
+        wide = any(s > 2 for s, o in zip(stride, overhang, strict=True) if o)
+        if size != stride or ph or pw or wide:
+            raise DeployError(
+                f"{name}: ceil_mode average pooling with a partial last window needs kernel == "
+                "stride <= 2 and no padding"
+            )
+        return keras.layers.AveragePooling2D(size, stride, "same", name=layer_name(name))(x)
+    if ph or pw:
+        # PyTorch's default counts the zero padding in the average, as an explicit pad does
+        x = ConstantPad([(ph, ph), (pw, pw)], 0.0, name=layer_name(name, "pad"))(x)
+    return keras.layers.AveragePooling2D(size, stride, "valid", name=layer_name(name))(x)
+
+
+@keras_op(nn.PReLU)
+def _prelu(build: KerasBuilder, module: nn.PReLU, x: tf.Tensor, name: str) -> tf.Tensor:
+    layer = keras.layers.PReLU(shared_axes=[1, 2], name=layer_name(name))
+    y = layer(x)
+    slopes = numpy(module.weight)
+    # one slope per channel, or PyTorch's default single slope shared by every channel
+    layer.set_weights([np.broadcast_to(slopes, (int(x.shape[-1]),)).reshape(1, 1, -1)])
+    return y
+
+
+@keras_op(nn.Hardtanh)
+def _hardtanh(build: KerasBuilder, module: nn.Hardtanh, x: tf.Tensor, name: str) -> tf.Tensor:
+    return Clip(float(module.min_val), float(module.max_val), name=layer_name(name))(x)
+
+
+@keras_op(nn.Dropout)
+def _dropout(build: KerasBuilder, module: nn.Module, x: tf.Tensor, name: str) -> tf.Tensor:
+    return x  # the child is converted in eval mode: dropout is the identity
 
 
 @keras_op(nn.AdaptiveAvgPool2d)

@@ -17,6 +17,7 @@ from lightnas.deploy.convert import (
     METADATA_NAME,
     convert_child,
     file_parts,
+    grouped_binary_convs,
     op_counts,
     read_metadata,
     run_tflite,
@@ -154,6 +155,76 @@ def test_strided_float_conv_with_symmetric_padding_is_exact():
     with torch.no_grad():
         expected = net(x).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(run_tflite(deployment.flatbuffer, x.numpy()), expected, atol=1e-5)
+
+
+def test_grouped_binary_conv_is_one_lce_bconv_run_by_the_indirect_kernels():
+    """Groups of 32 input channels (whole bit-packing words): one grouped LceBconv2d, exact, run
+    by LCE's indirect BGEMM kernels (its default ones refuse groups)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(QConv2d(64, 32, 3, padding=1, groups=2)).eval()
+    deployment = convert_child(net, (64, 5, 5), {"architecture": {}})
+    assert op_counts(deployment.flatbuffer)[BCONV_OP] == 1
+    assert grouped_binary_convs(deployment.flatbuffer) == deployment.grouped == 1
+    assert read_metadata(deployment.flatbuffer)["grouped_binary_convs"] == 1
+    x = torch.randn(2, 64, 5, 5)
+    with torch.no_grad():
+        expected = net(x).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(run_tflite(deployment.flatbuffer, x.numpy()), expected)
+    # an ungrouped conv of as many channels is not counted as grouped
+    plain = convert_child(nn.Sequential(QConv2d(64, 32, 3, padding=1)).eval(), (64, 5, 5))
+    assert grouped_binary_convs(plain.flatbuffer) == plain.grouped == 0
+
+
+def test_grouped_binary_conv_of_partial_words_is_one_line():
+    net = nn.Sequential(QConv2d(32, 32, 3, padding=1, groups=2)).eval()
+    with pytest.raises(DeployError) as err:
+        convert_child(net, (32, 5, 5))
+    message = str(err.value)
+    assert "0 (" not in message and "16 input channels per group" in message
+    assert "multiple of 32" in message and "\n" not in message
+
+
+def test_activations_dropout_and_pools_of_graph_spaces_convert_exactly():
+    """The modules graph-file ops build beside convs: PReLU (per channel and shared), Hardtanh,
+    Dropout, max pools with ceil_mode and padding, average pools with padding (counted) and
+    with kernel != stride."""
+    torch.manual_seed(0)
+    prelu = nn.PReLU(6)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.linspace(-0.5, 0.8, 6))
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        prelu,
+        nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),  # 9 -> 5, the last window partial
+        nn.Hardtanh(-0.5, 0.7),
+        nn.Dropout(0.5),
+        nn.AvgPool2d(3, 2, padding=1),  # zero padding counted in the average
+        nn.PReLU(),  # one slope for every channel
+        nn.AvgPool2d(2, 1),  # overlapping windows
+        nn.MaxPool2d(2, 2, ceil_mode=True),  # 2 -> 1
+    ).eval()
+    deployment = convert_child(net, (3, 9, 9))
+    x = torch.randn(3, 3, 9, 9)
+    with torch.no_grad():
+        expected = net(x).permute(0, 2, 3, 1).numpy()
+    got = run_tflite(deployment.flatbuffer, x.numpy())
+    assert got.shape == expected.shape == (3, 1, 1, 6)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("pool", "words"),
+    [
+        (nn.AvgPool2d(3, 2, padding=1, count_include_pad=False), "count_include_pad=False"),
+        (nn.AvgPool2d(3, 2, ceil_mode=True), "kernel == stride <= 2"),
+        (nn.MaxPool2d(3, 2, dilation=2), "dilation"),
+    ],
+)
+def test_pools_without_a_mapping_are_one_line(pool, words):
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), pool).eval()
+    with pytest.raises(DeployError) as err:
+        convert_child(net, (3, 8, 8))
+    assert words in str(err.value) and "\n" not in str(err.value)
 
 
 def mixed_widths() -> tuple[nn.Module, tuple[int, ...]]:
