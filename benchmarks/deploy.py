@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import tempfile
 from pathlib import Path
 
 import torch
+from deploy_exactness import report
 from packed_size import SIZES
 from torch import nn
 
 from lightnas.binary import QConv2d
-from lightnas.deploy.backend import lce, versions
+from lightnas.deploy.backend import lce
 from lightnas.deploy.benchmark import kernels, time_tflite
 from lightnas.deploy.convert import BCONV_OP, convert_child, file_parts
 from lightnas.deploy.keras_model import build_keras_model
@@ -151,15 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     which, figure = kernels(reference=False)
     machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, 1 LCE thread"
     print(f"timings: {which} on {machine}" + ("" if figure else ": not deployment figures"))
-    result = {
-        "benchmark": "deploy",
-        "machine": platform.machine(),
-        "kernels": which,
-        "versions": {"torch": torch.__version__, **versions()},
-        "results": rows,
-    }
-    print(json.dumps(result))
-    return result
+    return report("deploy", rows, kernels=which)
 
 
 if __name__ == "__main__":

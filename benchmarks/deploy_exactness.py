@@ -179,10 +179,16 @@ def main(argv: list[str] | None = None) -> dict:
         ".tflite vs PyTorch; the same within-1e-5 share for PyTorch one image at a time and in "
         "float64 vs PyTorch batched"
     )
+    return report("deploy_exactness", rows, tolerance=TOLERANCE)
+
+
+def report(benchmark: str, rows: list[dict], **extra: object) -> dict:
+    """Prints and returns the closing JSON line of a deployment benchmark: the machine, the
+    library versions, `extra` and the rows."""
     result = {
-        "benchmark": "deploy_exactness",
+        "benchmark": benchmark,
         "machine": platform.machine(),
-        "tolerance": TOLERANCE,
+        **extra,
         "versions": {"torch": torch.__version__, **versions()},
         "results": rows,
     }
