@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lightnas.deploy import keras_graph  # noqa: F401  (registers the graph-space mappings)
+# registers the mappings of graph-space modules and of pools
+from lightnas.deploy import keras_graph, keras_pooling  # noqa: F401
 from lightnas.deploy.backend import (
     Interpreter,
     flatbuffer_utils,

@@ -32,7 +32,6 @@ from lightnas.deploy.backend import keras, larq, tf
 from lightnas.deploy.keras_layers import (
     ChannelPermute,
     ChannelSlice,
-    Clip,
     ConstantPad,
     KBitActivation,
 )
@@ -47,8 +46,6 @@ FALLBACKS = ("float",)
 # LCE packs sign bits in 32-bit words along the input channels; a grouped binary conv's groups
 # must each fill whole words (its converter refuses other group sizes)
 BITPACK_WORD = 32
-# what a max pool pads with: below every float a network produces (as PyTorch's -inf padding)
-_MAX_POOL_PAD = float(np.finfo(np.float32).min)
 
 KerasOp = Callable[["KerasBuilder", nn.Module, tf.Tensor, str], tf.Tensor]
 KERAS_OPS: dict[type, KerasOp] = {}
@@ -282,83 +279,6 @@ def _batchnorm(build: KerasBuilder, bn: nn.BatchNorm2d, x: tf.Tensor, name: str)
 @keras_op(nn.ReLU)
 def _relu(build: KerasBuilder, module: nn.Module, x: tf.Tensor, name: str) -> tf.Tensor:
     return keras.layers.ReLU(name=layer_name(name))(x)
-
-
-def ceil_overhang(x: tf.Tensor, pool: nn.Module) -> tuple[int, int]:
-    """Rows / columns past the padded input that ceil_mode's last window reads (0, 0 without
-    ceil_mode). PyTorch's rule: a last window must start inside the input or its left padding."""
-    check_spatial(x, "a pool")
-    if not pool.ceil_mode:
-        return 0, 0
-    size, stride = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size)
-    pad = pair(pool.padding)
-    over = []
-    for i in range(2):
-        length = int(x.shape[1 + i])
-        span = length + 2 * pad[i]
-        out = -(-(span - size[i]) // stride[i]) + 1  # ceil
-        if (out - 1) * stride[i] >= length + pad[i]:
-            out -= 1
-        over.append(max(0, (out - 1) * stride[i] + size[i] - span))
-    return over[0], over[1]
-
-
-@keras_op(nn.MaxPool2d)
-def _max_pool(build: KerasBuilder, pool: nn.MaxPool2d, x: tf.Tensor, name: str) -> tf.Tensor:
-    if pair(pool.dilation) != (1, 1):
-        raise DeployError(f"{name}: max pooling with dilation has no mapping")
-    (ph, pw), (oh, ow) = pair(pool.padding), ceil_overhang(x, pool)
-    if ph or pw or oh or ow:
-        pads = [(ph, ph + oh), (pw, pw + ow)]
-        x = ConstantPad(pads, _MAX_POOL_PAD, name=layer_name(name, "pad"))(x)
-    size = pair(pool.kernel_size)
-    stride = pair(pool.stride or pool.kernel_size)
-    return keras.layers.MaxPooling2D(size, stride, "valid", name=layer_name(name))(x)
-
-
-@keras_op(nn.AvgPool2d)
-def _avg_pool(build: KerasBuilder, pool: nn.AvgPool2d, x: tf.Tensor, name: str) -> tf.Tensor:
-    size, stride = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size)
-    (ph, pw), overhang = pair(pool.padding), ceil_overhang(x, pool)
-    if pool.divisor_override is not None or ((ph or pw) and not pool.count_include_pad):
-        raise DeployError(
-            f"{name}: average pooling with divisor_override or count_include_pad=False has no "
-            "mapping"
-        )
-    if any(overhang):
-        # ceil_mode's last window averages the pixels it holds: TensorFlow's 'same' padding
-        # does so when the window is the stride and all its padding is at the end (stride 2)
-        wide = any(s > 2 for s, o in zip(stride, overhang, strict=True) if o)
-        if size != stride or ph or pw or wide:
-            raise DeployError(
-                f"{name}: ceil_mode average pooling with a partial last window needs kernel == "
-                "stride <= 2 and no padding"
-            )
-        return keras.layers.AveragePooling2D(size, stride, "same", name=layer_name(name))(x)
-    if ph or pw:
-        # PyTorch's default counts the zero padding in the average, as an explicit pad does
-        x = ConstantPad([(ph, ph), (pw, pw)], 0.0, name=layer_name(name, "pad"))(x)
-    return keras.layers.AveragePooling2D(size, stride, "valid", name=layer_name(name))(x)
-
-
-@keras_op(nn.PReLU)
-def _prelu(build: KerasBuilder, module: nn.PReLU, x: tf.Tensor, name: str) -> tf.Tensor:
-    layer = keras.layers.PReLU(shared_axes=[1, 2], name=layer_name(name))
-    y = layer(x)
-    slopes = numpy(module.weight)
-    # one slope per channel, or PyTorch's default single slope shared by every channel
-    layer.set_weights([np.broadcast_to(slopes, (int(x.shape[-1]),)).reshape(1, 1, -1)])
-    return y
-
-
-@keras_op(nn.Hardtanh)
-def _hardtanh(build: KerasBuilder, module: nn.Hardtanh, x: tf.Tensor, name: str) -> tf.Tensor:
-    return Clip(float(module.min_val), float(module.max_val), name=layer_name(name))(x)
-
-
-@keras_op(nn.Dropout)
-def _dropout(build: KerasBuilder, module: nn.Module, x: tf.Tensor, name: str) -> tf.Tensor:
-    return x  # the child is converted in eval mode: dropout is the identity
 
 
 @keras_op(nn.AdaptiveAvgPool2d)
