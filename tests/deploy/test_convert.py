@@ -12,6 +12,7 @@ from helpers.spaces import NARROW_PARAMS
 from torch import nn
 
 from lightnas.binary import QConv2d
+from lightnas.deploy.benchmark import time_tflite
 from lightnas.deploy.convert import (
     BCONV_OP,
     METADATA_NAME,
@@ -170,6 +171,7 @@ def test_grouped_binary_conv_is_one_lce_bconv_run_by_the_indirect_kernels():
     with torch.no_grad():
         expected = net(x).permute(0, 2, 3, 1).numpy()
     np.testing.assert_array_equal(run_tflite(deployment.flatbuffer, x.numpy()), expected)
+    assert "indirect BGEMM" in time_tflite(deployment.flatbuffer, warmup=0, repeats=1).describe()
     # an ungrouped conv of as many channels is not counted as grouped
     plain = convert_child(nn.Sequential(QConv2d(64, 32, 3, padding=1)).eval(), (64, 5, 5))
     assert grouped_binary_convs(plain.flatbuffer) == plain.grouped == 0
