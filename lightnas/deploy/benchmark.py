@@ -62,7 +62,8 @@ def time_tflite(
     flatbuffer: bytes, threads: int = 1, warmup: int = 5, repeats: int = 50, reference: bool = False
 ) -> Timing:
     """The median wall time of one inference of `flatbuffer` on a random input."""
-    runner = interpreter(flatbuffer, threads=threads, reference=reference).interpreter
+    grouped = grouped_binary_convs(flatbuffer) > 0
+    runner = interpreter(flatbuffer, threads, reference, grouped).interpreter
     shape = runner.input_shapes[0]
     image = [np.random.default_rng(0).standard_normal(shape, dtype=np.float32)]
     for _ in range(warmup):
@@ -72,6 +73,6 @@ def time_tflite(
         start = time.perf_counter()
         runner.predict(image)
         times.append(time.perf_counter() - start)
-    which, figure = kernels(reference, grouped=grouped_binary_convs(flatbuffer) > 0)
+    which, figure = kernels(reference, grouped=grouped)
     machine = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
     return Timing(statistics.median(times), threads, warmup, repeats, which, machine, figure)

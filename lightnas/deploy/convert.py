@@ -171,15 +171,19 @@ def read_metadata(flatbuffer: bytes, name: str = METADATA_NAME) -> dict | None:
 
 
 # ---- running ------------------------------------------------------------------------------------
-def interpreter(flatbuffer: bytes, threads: int = 1, reference: bool = False) -> Interpreter:
+def interpreter(
+    flatbuffer: bytes, threads: int = 1, reference: bool = False, grouped: bool | None = None
+) -> Interpreter:
     """LCE's interpreter of `flatbuffer` (`reference`: LCE's reference binary conv kernel). A
-    file with grouped binary convs runs LCE's indirect BGEMM kernels: its default ones refuse
-    groups."""
+    file with grouped binary convs (`grouped`; None: read from the file) runs LCE's indirect
+    BGEMM kernels: its default ones refuse groups."""
+    if grouped is None:
+        grouped = grouped_binary_convs(flatbuffer) > 0
     return Interpreter(
         flatbuffer,
         num_threads=threads,
         use_reference_bconv=reference,
-        use_indirect_bgemm=not reference and grouped_binary_convs(flatbuffer) > 0,
+        use_indirect_bgemm=grouped and not reference,
     )
 
 

@@ -29,12 +29,7 @@ from torch import Tensor, nn
 
 from lightnas.binary import PAD_VALUE, QConv2d, quantize_weight
 from lightnas.deploy.backend import keras, larq, tf
-from lightnas.deploy.keras_layers import (
-    ChannelPermute,
-    ChannelSlice,
-    ConstantPad,
-    KBitActivation,
-)
+from lightnas.deploy.keras_layers import ChannelPermute, ChannelSlice, ConstantPad, KBitActivation
 from lightnas.errors import DeployError
 from lightnas.models.bottleneck import Bottleneck
 from lightnas.models.meliusnet import DenseLayer, ImprovementBlock
